@@ -1,0 +1,36 @@
+"""cxent: fast, numerically stable softmax-family math and classification losses for NumPy arrays,
+with PyTorch's exact semantics.
+
+Public functions: softmax, log_softmax, logsumexp, sigmoid, log_sigmoid, nll_loss, cross_entropy,
+binary_cross_entropy, binary_cross_entropy_with_logits; classes CrossEntropyLoss, NLLLoss, BCELoss,
+BCEWithLogitsLoss; show_config().
+"""
+
+from cxent._binary import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+)
+from cxent._config import show_config
+from cxent._losses import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
+from cxent._softmax import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from cxent._version import __version__
+
+__all__ = [
+    "__version__",
+    "show_config",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "log_sigmoid",
+    "nll_loss",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+]

@@ -1,0 +1,112 @@
+"""Kernels of softmax, log_softmax, logsumexp, sigmoid and log_sigmoid.
+
+A. Layout: the Python layer views the input as ``(outer, C, inner)`` with the reduced ("class") axis in
+   the middle, each dimension with its own stride, so a class axis that is not last and F-ordered
+   inputs run without a transpose copy.  Element-wise kernels take ``(rows, cols)`` views.
+B. Threading: ``prange`` over rows (``outer * inner``), static schedule, only when the Python layer says
+   the work is large enough (``use_threads``; an OpenMP region costs microseconds).  Every output
+   element depends on its own row only, so results are bitwise identical for any thread count.
+C. Numerics: see ``_rows.pxd`` (shift by the max in the input dtype, double accumulation, log1p of the
+   sum without the arg-max term).  The per-element math runs in double and is rounded once.
+D. Kernels never validate and never allocate: the Python layer owns arrays, dtypes and shapes, and
+   calls a kernel only for non-empty inputs.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport exp, log, log1p, fabs, fmin, INFINITY
+from cython cimport floating
+
+from cxent._lib._rows cimport row_argmax, row_log_norm
+
+# Element-wise kernels split each row into chunks of this many elements for the thread pool.
+cdef enum:
+    CHUNK = 8192
+
+
+def softmax_rows(const floating[:, :, :] x, floating[:, :, :] out, bint log_out, bint use_threads):
+    """out = softmax(x) (or log_softmax if ``log_out``) along axis 1 of ``(outer, C, inner)`` views."""
+    cdef Py_ssize_t inner = x.shape[2], n = x.shape[1], nrows = x.shape[0] * x.shape[2]
+    cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
+    cdef Py_ssize_t xs2 = x.strides[2] // sizeof(floating), ys0 = out.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ys1 = out.strides[1] // sizeof(floating), ys2 = out.strides[2] // sizeof(floating)
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef floating* yp = &out[0, 0, 0]
+    cdef Py_ssize_t r, o, i
+    for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
+        o = r // inner
+        i = r - o * inner
+        _softmax_row(xp + o * xs0 + i * xs2, n, xs1, yp + o * ys0 + i * ys2, ys1, log_out)
+
+
+cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
+                              floating* y, Py_ssize_t ys, bint log_out) noexcept nogil:
+    # log_softmax = (x - m) - L; softmax = exp(x - m) / exp(L), with L = log sum exp(x - m).
+    cdef Py_ssize_t c, am = row_argmax(x, n, s)
+    cdef floating m = x[am * s]
+    cdef floating d
+    cdef double lnorm = row_log_norm(x, n, s, am), inv
+    if log_out:
+        for c in range(n):
+            d = x[c * s] - m
+            y[c * ys] = <floating>(<double>d - lnorm)
+    else:
+        inv = exp(-lnorm)
+        for c in range(n):
+            d = x[c * s] - m
+            y[c * ys] = <floating>(exp(d) * inv)
+
+
+def logsumexp_rows(const floating[:, :, :] x, floating[:, :] out, bint use_threads):
+    """out[o, i] = log(sum_c exp(x[o, c, i])), torch's rule: the shift m is 0 where |max| is inf."""
+    cdef Py_ssize_t inner = x.shape[2], n = x.shape[1], nrows = x.shape[0] * x.shape[2]
+    cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
+    cdef Py_ssize_t xs2 = x.strides[2] // sizeof(floating)
+    cdef Py_ssize_t ys0 = out.strides[0] // sizeof(floating), ys1 = out.strides[1] // sizeof(floating)
+    cdef const floating* xp = &x[0, 0, 0]
+    cdef floating* yp = &out[0, 0]
+    cdef Py_ssize_t r, o, i
+    for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
+        o = r // inner
+        i = r - o * inner
+        yp[o * ys0 + i * ys1] = <floating>_logsumexp_row(xp + o * xs0 + i * xs2, n, xs1)
+
+
+cdef inline double _logsumexp_row(const floating* x, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
+    cdef Py_ssize_t c, am = row_argmax(x, n, s)
+    cdef double m = x[am * s], acc = 0.0
+    if fabs(m) != INFINITY:  # also true for nan: nan + anything = nan
+        return m + row_log_norm(x, n, s, am)
+    for c in range(n):  # an infinite max: torch shifts by 0, giving +inf or -inf (or nan)
+        acc += exp(<double>x[c * s])
+    return log(acc)
+
+
+def sigmoid_2d(const floating[:, :] x, floating[:, :] out, bint log_out, bint use_threads):
+    """out = sigmoid(x) = 1 / (1 + exp(-x)), or log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))."""
+    cdef Py_ssize_t ncols = x.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
+    cdef Py_ssize_t ys0 = out.strides[0] // sizeof(floating), ys1 = out.strides[1] // sizeof(floating)
+    cdef const floating* xp = &x[0, 0]
+    cdef floating* yp = &out[0, 0]
+    cdef Py_ssize_t t, r, j, j0, j1
+    cdef double v
+    for t in prange(x.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
+        r = t // nchunks
+        j0 = (t - r * nchunks) * CHUNK
+        j1 = min(j0 + CHUNK, ncols)
+        for j in range(j0, j1):
+            v = xp[r * xs0 + j * xs1]
+            if log_out:
+                yp[r * ys0 + j * ys1] = <floating>(fmin(v, 0.0) - log1p(exp(-fabs(v))))
+            else:
+                yp[r * ys0 + j * ys1] = <floating>(1.0 / (1.0 + exp(-v)))
+
+
+cdef extern from "_omp_shim.h":
+    int cxent_has_openmp() noexcept nogil
+    int cxent_max_threads() noexcept nogil
+
+
+def openmp_info():
+    """(built with OpenMP, threads a parallel region would use now)."""
+    return bool(cxent_has_openmp()), cxent_max_threads()

@@ -1,0 +1,326 @@
+"""nll_loss and cross_entropy (class-index and probability targets), and their torch-style classes.
+
+validate -> lay out as ``(N, C, inner)`` -> per-row kernel -> one reduction in a fixed order.
+"""
+
+import numpy as np
+
+from cxent import _layout
+from cxent._config import use_threads
+from cxent._lib import _losses as _k
+from cxent._validation import (
+    check_label_smoothing,
+    check_reduction,
+    class_weight,
+    float_array,
+    ignore_as_int64,
+    index_target,
+)
+
+__all__ = ["nll_loss", "cross_entropy", "NLLLoss", "CrossEntropyLoss"]
+
+
+def _class_input(input):
+    a = float_array(input, "input")
+    if a.ndim == 0:
+        raise ValueError("`input` must have 1 or more dimensions, (C,), (N, C) or (N, C, d1, ..., dk); "
+                         "got a 0-d array")
+    return a
+
+
+def _groups(nd):
+    """Axis groups ``(outer, class, inner)`` of an input with ``nd`` dims, and of its target."""
+    if nd == 1:
+        return [[], [0], []], [[], []]
+    return [[0], [1], list(range(2, nd))], [[0], list(range(1, nd - 1))]
+
+
+def _target_orders(x_orders, t_shape):
+    """The target's axis orders that walk it like the input (its axes are the input's minus class)."""
+    if not t_shape:
+        return [[], []]
+    return [[0] if t_shape[0] != 1 else [], [d - 1 for d in x_orders[2]]]
+
+
+def _check_index_target_shape(a, t):
+    if a.ndim == 1:
+        if not (t.ndim == 0 or t.shape == (1,)):
+            raise ValueError(f"For a 1-d `input`, `target` must be 0-d or have shape (1,); "
+                             f"got shape {t.shape}")
+        return ()
+    expected = (a.shape[0],) + a.shape[2:]
+    if t.ndim != a.ndim - 1:
+        raise ValueError(f"`target` must have shape {expected} (input shape {a.shape} without the "
+                         f"class axis 1); got shape {t.shape}")
+    if t.shape[0] != a.shape[0]:
+        raise ValueError(f"`target` batch size {t.shape[0]} does not match `input` batch size "
+                         f"{a.shape[0]}; expected shape {expected}")
+    if t.shape != expected:
+        raise ValueError(f"`target` has shape {t.shape}; expected {expected} for input shape "
+                         f"{a.shape}")
+    return t.shape
+
+
+def _raise_bad_target(t, n_classes, has_ignore, ignore_index):
+    bad = (t < 0) | (t >= n_classes)
+    if has_ignore:
+        bad &= t != ignore_index
+    pos = tuple(int(i) for i in np.argwhere(bad)[0]) if t.ndim else ()
+    raise IndexError(f"`target` value {t[pos]} at index {pos} is out of bounds: expected a class "
+                     f"index in [0, {n_classes}) or ignore_index={ignore_index}")
+
+
+def _index_rows(a, target, weight, ignore_index, logits, eps):
+    """(per-row losses, per-row weights w[y]) as float64 arrays of the loss's shape."""
+    t = index_target(target)
+    loss_shape = _check_index_target_shape(a, t)
+    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
+    w = class_weight(weight, n_classes, a.dtype)
+    has_ignore, ign = ignore_as_int64(ignore_index)
+    groups, tgroups = _groups(a.ndim)
+    x, orders, _ = _layout.grouped_or_copy(a, groups)
+    t = t.reshape(loss_shape)
+    torders = _target_orders(orders, loss_shape)
+    loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+    wsum = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+    if loss.size == 0:
+        return loss, wsum
+    if n_classes == 0:  # nothing to read: every target must be ignored
+        if not (has_ignore and np.all(t == ign)):
+            _raise_bad_target(t, 0, has_ignore, ignore_index)
+        loss.fill(0.0)
+        wsum.fill(0.0)
+        return loss, wsum
+    t64 = _layout.view_groups(t, tgroups, torders) if t.dtype == np.int64 else None
+    if t64 is None:
+        t64 = _layout.empty_grouped(loss_shape, tgroups, torders, np.int64)
+        np.copyto(t64, t, casting="unsafe")  # lossless: uint64 > int64 max was rejected
+        t64 = _layout.view_groups(t64, tgroups, torders)
+    nbad = _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps,
+                               _layout.view_groups(loss, tgroups, torders),
+                               _layout.view_groups(wsum, tgroups, torders), use_threads(a.size))
+    if nbad:
+        _raise_bad_target(t, n_classes, has_ignore, ignore_index)
+    return loss, wsum
+
+
+def _reduce(loss, denom, reduction, dtype):
+    """Torch's reductions of per-row double losses: none | sum | sum / denom (nan for 0/0)."""
+    if reduction == "none":
+        return loss.astype(dtype)
+    total = np.sum(loss) + 0.0  # + 0.0: the sum starts from +0, as torch's does
+    if reduction == "sum":
+        return dtype.type(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dtype.type(np.float64(total) / np.float64(denom))
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    r"""Negative log-likelihood loss, :func:`torch.nn.functional.nll_loss`'s semantics.
+
+    Parameters
+    ----------
+    input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
+        Log-probabilities (not checked, as in torch).  The class axis is 0 for 1-d input, else 1.
+    target : array_like of integers, shape (), (1,), (N,) or (N, d1, ..., dk)
+        Class indices in ``[0, C)`` or ``ignore_index``; any integer dtype (torch: int64/uint8 only).
+    weight : array_like, shape (C,), optional
+        Class weights, cast to the input's dtype.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing (checked before the range check, so any value works).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        ``'none'``: the per-element losses, shape of ``target`` (0-d for 1-d input; ignored entries
+        +0.0).  ``'sum'``/``'mean'``: a NumPy scalar of the input's float dtype.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric input, or a non-integer target.
+    ValueError
+        A 0-d input, mismatched target shape, bad weight shape or reduction.
+    IndexError
+        A target outside ``[0, C)`` that is not ``ignore_index``.
+
+    Notes
+    -----
+    .. math:: \ell_i = -w_{y_i} x_{i, y_i}, \qquad
+              \mathrm{mean} = \sum_i \ell_i \Big/ \sum_{i \,\mathrm{not\ ignored}} w_{y_i}
+
+    Every target ignored gives ``nan`` for the mean (as torch: pytorch#70348).  Sums accumulate in
+    double and are rounded once, so float32 results are at least as accurate as torch's.
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> lp = cxent.log_softmax(np.array([[1.0, 2.0, 3.0], [1.0, -1.0, 0.5]]), axis=1)
+    >>> float(cxent.nll_loss(lp, [2, 0]))
+    0.4812814...
+    """
+    check_reduction(reduction)
+    a = _class_input(input)
+    if np.asarray(target).dtype.kind == "f":
+        raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
+                        "floating array (for probability targets use cross_entropy)")
+    loss, wsum = _index_rows(a, target, weight, ignore_index, False, 0.0)
+    return _reduce(loss, np.sum(wsum) if reduction == "mean" else None, reduction, a.dtype)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    r"""Cross-entropy of logits, :func:`torch.nn.functional.cross_entropy`'s semantics.
+
+    Parameters
+    ----------
+    input : array_like, shape (C,), (N, C) or (N, C, d1, ..., dk)
+        Unnormalised logits; the class axis is 0 for 1-d input, else 1.
+    target : array_like
+        Either class indices of any integer dtype, shape (), (1,), (N,) or (N, d1, ..., dk); or
+        class probabilities: a floating array of exactly ``input``'s shape.
+    weight : array_like, shape (C,), optional
+        Class weights, cast to the input's dtype.
+    ignore_index : int, default -100
+        Index targets equal to it contribute nothing.  With probability targets it must be negative
+        (it is then unused).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    label_smoothing : float in [0, 1], default 0.0
+        Mixes the target with the uniform distribution; a negative value means 0 (as torch).
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        As :func:`nll_loss`.  With probability targets the dtype follows
+        ``np.result_type(input, target)`` (float64 target + float32 input gives float64, as torch).
+
+    Raises
+    ------
+    TypeError, ValueError, IndexError
+        As :func:`nll_loss`; also TypeError for a float target of another shape than ``input`` or an
+        integer target of the same shape, ValueError for ``label_smoothing > 1`` or
+        ``ignore_index >= 0`` with probability targets.
+
+    Notes
+    -----
+    Index targets, per element :math:`i` with :math:`\ell p = \mathrm{log\_softmax}(x)`:
+
+    .. math:: \ell_i = (1-\varepsilon)\, w_{y_i} (-\ell p_{i,y_i})
+              + \frac{\varepsilon}{C} \sum_c w_c (-\ell p_{i,c}),
+              \qquad \mathrm{mean} = \sum_i \ell_i \Big/ \sum_i w_{y_i}
+
+    (torch's weighting of the smoothing term, pytorch#104776).  Probability targets:
+    :math:`\ell_i = -\sum_c w_c q_{i,c}\, \ell p_{i,c}` with :math:`q = t(1-\varepsilon)+\varepsilon/C`,
+    and the mean divides by :math:`N \cdot d_1 \cdots d_k` (not by the weights).
+    The log-probabilities are never materialised: per row one max pass and one sum-of-exp pass in
+    double.  ``x[y] - m`` is computed in the input dtype, then ``log1p`` of the sum without the
+    arg-max term, so a confident correct prediction keeps its tiny loss instead of rounding to 0.
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> float(cxent.cross_entropy(np.array([[-3.0, 1.5, 2.7]], dtype=np.float32), [1]))
+    1.46585059...
+    """
+    check_reduction(reduction)
+    eps = check_label_smoothing(label_smoothing)
+    a = _class_input(input)
+    t = np.asarray(target)
+    if t.shape == a.shape:
+        return _cross_entropy_prob(a, t, weight, ignore_index, reduction, eps)
+    if t.dtype.kind == "f":
+        raise TypeError(f"a floating `target` means class probabilities and must have the input's "
+                        f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
+                        f"array (e.g. target.astype(np.int64))")
+    loss, wsum = _index_rows(a, t, weight, ignore_index, True, eps)
+    return _reduce(loss, np.sum(wsum) if reduction == "mean" else None, reduction, a.dtype)
+
+
+def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps):
+    if target.dtype.kind not in "f":
+        raise TypeError(f"`target` has the input's shape {a.shape}, so it holds class "
+                        f"probabilities and must be floating; got dtype {target.dtype}")
+    ignore_as_int64(ignore_index)  # type check
+    if ignore_index >= 0:
+        raise ValueError(f"`ignore_index` is not supported with probability targets; got "
+                         f"{ignore_index} (leave the default -100)")
+    t = float_array(target, "target")
+    dtype = np.result_type(a.dtype, t.dtype)
+    a = a.astype(dtype, copy=False)  # documented: a float32 input with a float64 target is upcast
+    t = t.astype(dtype, copy=False)
+    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
+    w = class_weight(weight, n_classes, dtype)
+    groups, tgroups = _groups(a.ndim)
+    x, orders, _ = _layout.grouped_or_copy(a, groups)
+    tv = _layout.view_groups(t, groups, orders)
+    if tv is None:  # walk the target like the input: one copy into the input's layout
+        tc = _layout.empty_grouped(t.shape, groups, orders, dtype)
+        np.copyto(tc, t)
+        tv = _layout.view_groups(tc, groups, orders)
+    loss_shape = () if a.ndim == 1 else (a.shape[0],) + a.shape[2:]
+    torders = _target_orders(orders, loss_shape)
+    loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+    if loss.size:
+        if n_classes:
+            _k.class_prob_rows(x, tv, w, eps, _layout.view_groups(loss, tgroups, torders),
+                               use_threads(a.size))
+        else:
+            loss.fill(0.0)
+    if reduction == "none":
+        return (-loss).astype(dtype)
+    total = -np.sum(loss)  # torch negates the sum: an empty sum is -0.0
+    if reduction == "sum":
+        return dtype.type(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dtype.type(np.float64(total) / np.float64(loss.size))
+
+
+class _Loss:
+    """Shared machinery of the torch-style loss classes: keyword options bound at construction."""
+
+    _fn = None
+    _options = ()
+
+    def __init__(self, **options):
+        for name in self._options:
+            setattr(self, name, options[name])
+
+    def __call__(self, input, target):
+        return type(self)._fn(input, target, **{k: getattr(self, k) for k in self._options})
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._options)
+        return f"{type(self).__name__}({args})"
+
+
+class NLLLoss(_Loss):
+    """Callable form of :func:`nll_loss` (``torch.nn.NLLLoss``): ``NLLLoss(...)(input, target)``."""
+
+    _fn = staticmethod(nll_loss)
+    _options = ("weight", "ignore_index", "reduction")
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        check_reduction(reduction)
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Callable form of :func:`cross_entropy` (``torch.nn.CrossEntropyLoss``).
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> loss = cxent.CrossEntropyLoss(label_smoothing=0.1)
+    >>> float(loss(np.array([[1.0, 2.0, 3.0]]), [2]))
+    0.5076059...
+    """
+
+    _fn = staticmethod(cross_entropy)
+    _options = ("weight", "ignore_index", "reduction", "label_smoothing")
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        check_reduction(reduction)
+        check_label_smoothing(label_smoothing)
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction,
+                         label_smoothing=label_smoothing)
