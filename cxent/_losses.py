@@ -221,7 +221,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     --------
     >>> import numpy as np, cxent
     >>> float(cxent.cross_entropy(np.array([[-3.0, 1.5, 2.7]], dtype=np.float32), [1]))
-    1.46585059...
+    1.46585071...
     """
     check_reduction(reduction)
     eps = check_label_smoothing(label_smoothing)
