@@ -5,7 +5,7 @@ import numpy as np
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _binary as _k
-from cxent._losses import _Loss
+from cxent._losses import _divide, _Loss
 from cxent._validation import broadcast_weight, check_reduction, float_array
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "BCELoss",
@@ -31,36 +31,49 @@ def _operands(input, target):
     return a.astype(dtype, copy=False), t.astype(dtype, copy=False), dtype
 
 
-def _run(kernel, arrays, reduction, dtype):
-    """Call an element-wise loss kernel over same-shaped ``arrays``; reduce its output."""
+def _run(kernel, arrays, weights, reduction, dtype):
+    """Call an element-wise loss kernel over same-shaped ``arrays`` and optional broadcast
+    ``weights`` (None = absent); return (kernel's return value, the reduced or 'none' result)."""
     a = arrays[0]
     res = np.empty_like(a) if reduction == "none" else None
     if a.size == 0:
-        return res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
-    views = _layout.coalesce_2d(*arrays, *([res] if res is not None else []))
+        return None, (res if res is not None else _finish(np.zeros(0), 0, reduction, dtype))
+    present = [w for w in weights if w is not None]
+    operands = arrays + present + ([res] if res is not None else [])
+    views = _layout.coalesce_2d(*operands)
+    tmp = None
     if views is None:  # axes that do not merge (rare broadcasts or slices): one contiguous copy
-        flat = [np.ascontiguousarray(x).reshape(1, -1) for x in arrays]
-        tmp = np.empty(a.size, dtype) if res is not None else None
-        views = flat + ([tmp.reshape(1, -1)] if tmp is not None else [])
-    else:
-        tmp = None
+        views = [np.ascontiguousarray(x).reshape(1, -1) for x in arrays + present]
+        if res is not None:
+            tmp = np.empty(a.size, dtype)
+            views.append(tmp.reshape(1, -1))
     rows, cols = views[0].shape
     partial = np.empty(rows * -(-cols // _CHUNK))
-    out = views[len(arrays)] if res is not None else np.empty((0, 0), dtype)
-    bad = kernel(*views[:len(arrays)], out, partial, res is not None, use_threads(a.size))
+    it = iter(views[len(arrays):])
+    wviews = [next(it) if w is not None else _dummy(dtype) for w in weights]
+    out = views[-1] if res is not None else _dummy(dtype)
+    ret = kernel(*views[:len(arrays)], *wviews, out, partial, res is not None,
+                 *[w is not None for w in weights], use_threads(a.size))
     if tmp is not None:
         res[...] = tmp.reshape(a.shape)
     if res is not None:
-        return bad, res
-    return bad, _finish(partial, a.size, reduction, dtype)
+        return ret, res
+    return ret, _finish(partial, a.size, reduction, dtype)
+
+
+_DUMMIES = {np.dtype(t): np.zeros((1, 1), t) for t in (np.float32, np.float64)}
+
+
+def _dummy(dtype):
+    """A (1, 1) stand-in for an absent operand (the kernel never reads it)."""
+    return _DUMMIES[np.dtype(dtype)]
 
 
 def _finish(partial, n, reduction, dtype):
-    total = np.sum(partial) + 0.0  # partials in a fixed order; + 0.0: the sum starts from +0
+    total = float(partial.sum()) + 0.0  # partials in a fixed order; the sum starts from +0
     if reduction == "sum":
         return dtype.type(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return dtype.type(np.float64(total) / np.float64(n))
+    return dtype.type(_divide(total, float(n)))
 
 
 def _raise_out_of_range(arr, name):
@@ -110,10 +123,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     check_reduction(reduction)
     a, t, dtype = _operands(input, target)
     w = broadcast_weight(weight, a.shape, dtype, "weight")
-    result = _run(_k.bce_2d, [a, t, w], reduction, dtype)
-    if a.size == 0:
-        return result
-    (bad_p, bad_y), value = result
+    bad, value = _run(_k.bce_2d, [a, t], [w], reduction, dtype)
+    bad_p, bad_y = bad or (0, 0)
     if bad_p:
         _raise_out_of_range(a, "input")
     if bad_y:
@@ -160,8 +171,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     a, t, dtype = _operands(input, target)
     w = broadcast_weight(weight, a.shape, dtype, "weight")
     pw = broadcast_weight(pos_weight, a.shape, dtype, "pos_weight")
-    result = _run(_k.bce_logits_2d, [a, t, w, pw], reduction, dtype)
-    return result if a.size == 0 else result[1]
+    return _run(_k.bce_logits_2d, [a, t], [w, pw], reduction, dtype)[1]
 
 
 class BCELoss(_Loss):

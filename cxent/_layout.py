@@ -86,6 +86,8 @@ def coalesce_2d(*arrays):
     shape = first.shape
     if first.size == 0:
         return None
+    if all(a.flags.c_contiguous for a in arrays):
+        return [a.reshape(1, -1) for a in arrays]
     order = sorted((ax for ax in range(first.ndim) if shape[ax] != 1),
                    key=lambda ax: -abs(first.strides[ax]))
     dims = []  # merged dims: [size, [stride per array]]

@@ -3,6 +3,8 @@
 validate -> lay out as ``(N, C, inner)`` -> per-row kernel -> one reduction in a fixed order.
 """
 
+import math
+
 import numpy as np
 
 from cxent import _layout
@@ -77,42 +79,58 @@ def _index_rows(a, target, weight, ignore_index, logits, eps):
     n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
     w = class_weight(weight, n_classes, a.dtype)
     has_ignore, ign = ignore_as_int64(ignore_index)
-    groups, tgroups = _groups(a.ndim)
-    x, orders, _ = _layout.grouped_or_copy(a, groups)
-    t = t.reshape(loss_shape)
-    torders = _target_orders(orders, loss_shape)
-    loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
-    wsum = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
-    if loss.size == 0:
-        return loss, wsum
-    if n_classes == 0:  # nothing to read: every target must be ignored
-        if not (has_ignore and np.all(t == ign)):
-            _raise_bad_target(t, 0, has_ignore, ignore_index)
-        loss.fill(0.0)
-        wsum.fill(0.0)
-        return loss, wsum
-    t64 = _layout.view_groups(t, tgroups, torders) if t.dtype == np.int64 else None
-    if t64 is None:
-        t64 = _layout.empty_grouped(loss_shape, tgroups, torders, np.int64)
-        np.copyto(t64, t, casting="unsafe")  # lossless: uint64 > int64 max was rejected
-        t64 = _layout.view_groups(t64, tgroups, torders)
-    nbad = _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps,
-                               _layout.view_groups(loss, tgroups, torders),
-                               _layout.view_groups(wsum, tgroups, torders), use_threads(a.size))
-    if nbad:
-        _raise_bad_target(t, n_classes, has_ignore, ignore_index)
-    return loss, wsum
+    if a.flags.c_contiguous:  # the common case: plain reshapes, no layout search
+        n = a.shape[0] if a.ndim > 1 else 1
+        inner = math.prod(a.shape[2:])
+        x = a.reshape(n, n_classes, inner)
+        loss = np.empty((n, inner))
+        wsum = np.empty((n, inner))
+        lview, wview = loss, wsum
+        t64 = np.asarray(t, dtype=np.int64).reshape(n, inner)  # a copy only to convert
+    else:
+        groups, tgroups = _groups(a.ndim)
+        x, orders, _ = _layout.grouped_or_copy(a, groups)
+        t = t.reshape(loss_shape)
+        torders = _target_orders(orders, loss_shape)
+        loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+        wsum = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+        lview = _layout.view_groups(loss, tgroups, torders)
+        wview = _layout.view_groups(wsum, tgroups, torders)
+        t64 = _layout.view_groups(t, tgroups, torders) if t.dtype == np.int64 else None
+        if t64 is None:  # convert, in the input's walking order
+            t64 = _layout.empty_grouped(loss_shape, tgroups, torders, np.int64)
+            np.copyto(t64, t, casting="unsafe")  # lossless: uint64 > int64 max was rejected
+            t64 = _layout.view_groups(t64, tgroups, torders)
+    if loss.size:
+        if n_classes == 0:  # nothing to read: every target must be ignored
+            if not (has_ignore and np.all(t == ign)):
+                _raise_bad_target(np.asarray(t), 0, has_ignore, ignore_index)
+            loss.fill(0.0)
+            wsum.fill(0.0)
+        elif _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, lview, wview,
+                                 use_threads(a.size)):
+            _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
+                              ignore_index)
+    return loss.reshape(loss_shape), wsum
+
+
+def _divide(total, denom):
+    """total / denom in double with IEEE results for a zero denominator (0/0 = nan, x/0 = +-inf)."""
+    if denom:
+        return total / denom
+    if total != total or total == 0:
+        return math.nan
+    return math.copysign(math.inf, total) * math.copysign(1.0, denom)
 
 
 def _reduce(loss, denom, reduction, dtype):
     """Torch's reductions of per-row double losses: none | sum | sum / denom (nan for 0/0)."""
     if reduction == "none":
         return loss.astype(dtype)
-    total = np.sum(loss) + 0.0  # + 0.0: the sum starts from +0, as torch's does
+    total = float(loss.sum()) + 0.0  # + 0.0: the sum starts from +0, as torch's does
     if reduction == "sum":
         return dtype.type(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return dtype.type(np.float64(total) / np.float64(denom))
+    return dtype.type(_divide(total, float(denom)))
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -166,7 +184,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
                         "floating array (for probability targets use cross_entropy)")
     loss, wsum = _index_rows(a, target, weight, ignore_index, False, 0.0)
-    return _reduce(loss, np.sum(wsum) if reduction == "mean" else None, reduction, a.dtype)
+    return _reduce(loss, wsum.sum() if reduction == "mean" else None, reduction, a.dtype)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -234,7 +252,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                         f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
                         f"array (e.g. target.astype(np.int64))")
     loss, wsum = _index_rows(a, t, weight, ignore_index, True, eps)
-    return _reduce(loss, np.sum(wsum) if reduction == "mean" else None, reduction, a.dtype)
+    return _reduce(loss, wsum.sum() if reduction == "mean" else None, reduction, a.dtype)
 
 
 def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps):
@@ -251,29 +269,36 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps):
     t = t.astype(dtype, copy=False)
     n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
     w = class_weight(weight, n_classes, dtype)
-    groups, tgroups = _groups(a.ndim)
-    x, orders, _ = _layout.grouped_or_copy(a, groups)
-    tv = _layout.view_groups(t, groups, orders)
-    if tv is None:  # walk the target like the input: one copy into the input's layout
-        tc = _layout.empty_grouped(t.shape, groups, orders, dtype)
-        np.copyto(tc, t)
-        tv = _layout.view_groups(tc, groups, orders)
     loss_shape = () if a.ndim == 1 else (a.shape[0],) + a.shape[2:]
-    torders = _target_orders(orders, loss_shape)
-    loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+    if a.flags.c_contiguous and t.flags.c_contiguous:  # the common case: plain reshapes
+        n = a.shape[0] if a.ndim > 1 else 1
+        shape3 = (n, n_classes, math.prod(a.shape[2:]))
+        x, tv = a.reshape(shape3), t.reshape(shape3)
+        loss = np.empty(shape3[::2])
+        lview = loss
+    else:
+        groups, tgroups = _groups(a.ndim)
+        x, orders, _ = _layout.grouped_or_copy(a, groups)
+        tv = _layout.view_groups(t, groups, orders)
+        if tv is None:  # walk the target like the input: one copy into the input's layout
+            tc = _layout.empty_grouped(t.shape, groups, orders, dtype)
+            np.copyto(tc, t)
+            tv = _layout.view_groups(tc, groups, orders)
+        torders = _target_orders(orders, loss_shape)
+        loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
+        lview = _layout.view_groups(loss, tgroups, torders)
     if loss.size:
         if n_classes:
-            _k.class_prob_rows(x, tv, w, eps, _layout.view_groups(loss, tgroups, torders),
-                               use_threads(a.size))
+            _k.class_prob_rows(x, tv, w, eps, lview, use_threads(a.size))
         else:
             loss.fill(0.0)
+    loss = loss.reshape(loss_shape)
     if reduction == "none":
         return (-loss).astype(dtype)
-    total = -np.sum(loss)  # torch negates the sum: an empty sum is -0.0
+    total = -float(loss.sum())  # torch negates the sum: an empty sum is -0.0
     if reduction == "sum":
         return dtype.type(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return dtype.type(np.float64(total) / np.float64(loss.size))
+    return dtype.type(_divide(total, float(loss.size)))
 
 
 class _Loss:

@@ -1,11 +1,13 @@
 """softmax, log_softmax, logsumexp, sigmoid and log_sigmoid: validate -> allocate -> kernel."""
 
+import math
+
 import numpy as np
 
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _softmax as _k
-from cxent._validation import axes_tuple, check_out, float_array
+from cxent._validation import axes_tuple, check_out, float_array, int_axis
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
 
@@ -36,6 +38,14 @@ def _normalize(x, axis, out, log_out):
     a = float_array(x, "x")
     if out is not None:
         check_out(out, a.shape, a.dtype)
+    if a.flags.c_contiguous and isinstance(axis, int) and a.ndim and (
+            out is None or out.flags.c_contiguous):  # the common case: plain reshapes
+        ax = int_axis(axis, a.ndim)
+        shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
+        res = np.empty_like(a) if out is None else out
+        if a.size:
+            _k.softmax_rows(a.reshape(shape3), res.reshape(shape3), log_out, use_threads(a.size))
+        return res
     a, groups, orders, perm = _reduction_layout(a, axes_tuple(axis, a.ndim))
     direct = None  # write straight into `out` when it has a compatible layout
     if out is not None and perm is None:
@@ -148,6 +158,13 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None):
     3.40760596444438
     """
     a = float_array(x, "x")
+    if a.flags.c_contiguous and isinstance(axis, int) and a.ndim and out is None and a.size:
+        ax = int_axis(axis, a.ndim)  # the common case: plain reshapes
+        outer, inner = math.prod(a.shape[:ax]), math.prod(a.shape[ax + 1:])
+        res = np.empty(a.shape[:ax] + a.shape[ax + 1:], a.dtype)
+        _k.logsumexp_rows(a.reshape(outer, a.shape[ax], inner), res.reshape(outer, inner),
+                          use_threads(a.size))
+        return np.expand_dims(res, ax) if keepdims else res
     axes = axes_tuple(axis, a.ndim)
     kept_shape = tuple(n for d, n in enumerate(a.shape) if d not in axes)
     full_shape = tuple(1 if d in axes else n for d, n in enumerate(a.shape))
@@ -180,7 +197,10 @@ def _elementwise(x, out, log_out):
     res = np.empty_like(a) if (out is None or a.size == 0) else out
     if a.size == 0:
         return res if out is None else out
-    views = _layout.coalesce_2d(a, res)
+    if a.flags.c_contiguous and res.flags.c_contiguous:
+        views = [a.reshape(1, -1), res.reshape(1, -1)]
+    else:
+        views = _layout.coalesce_2d(a, res)
     if views is None:  # a view whose axes do not merge: compute on one contiguous copy
         a = np.ascontiguousarray(a)
         tmp = np.empty_like(a)

@@ -135,9 +135,10 @@ def ignore_as_int64(ignore_index):
 
 
 def broadcast_weight(weight, shape, dtype, name):
-    """``weight`` cast to ``dtype`` and broadcast to ``shape`` (a view), which it may not enlarge."""
+    """``weight`` cast to ``dtype`` and broadcast to ``shape`` (a view), which it may not enlarge;
+    None stays None."""
     if weight is None:
-        return np.broadcast_to(np.ones((), dtype=dtype), shape)
+        return None
     w = float_array(weight, name).astype(dtype, copy=False)
     try:
         full = np.broadcast_shapes(w.shape, shape)

@@ -9,6 +9,7 @@ def bce_2d(
     out: npt.NDArray[np.floating],  # floating[:, :]
     partial: npt.NDArray[np.float64],  # double[::1]
     write_out: bool,  # bint
+    has_w: bool,  # bint
     use_threads: bool,  # bint
 ) -> tuple[int, int]: ...
 def bce_logits_2d(
@@ -19,5 +20,7 @@ def bce_logits_2d(
     out: npt.NDArray[np.floating],  # floating[:, :]
     partial: npt.NDArray[np.float64],  # double[::1]
     write_out: bool,  # bint
+    has_w: bool,  # bint
+    has_pw: bool,  # bint
     use_threads: bool,  # bint
 ) -> None: ...

@@ -1,7 +1,8 @@
 """Kernels of binary_cross_entropy and binary_cross_entropy_with_logits.
 
 A. Layout: every operand is a ``(rows, cols)`` view with its own strides; ``weight`` and ``pos_weight``
-   arrive already broadcast to the input's shape (zero strides, no copy).
+   arrive already broadcast to the input's shape (zero strides, no copy), or are absent
+   (``has_w``/``has_pw`` false: any (1, 1) array is passed and never read).
 B. Work is split into tasks of one row-chunk of at most CHUNK elements, a fixed partition that does not
    depend on the thread count.  With ``write_out`` the element losses go to ``out`` (reduction
    'none'); otherwise each task writes its double-precision partial sum to ``partial[task]`` and Python
@@ -22,7 +23,7 @@ cdef enum:
 
 
 def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] w,
-           floating[:, :] out, double[::1] partial, bint write_out, bint use_threads):
+           floating[:, :] out, double[::1] partial, bint write_out, bint has_w, bint use_threads):
     """Element losses of binary_cross_entropy; returns (bad input count, bad target count)."""
     cdef Py_ssize_t ncols = p.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
     cdef Py_ssize_t t, r, j, j0, j1, bad_p = 0, bad_y = 0
@@ -40,7 +41,8 @@ def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] 
             if not (yv >= 0.0 and yv <= 1.0):
                 bad_y += 1
             v = (yv - 1.0) * fmax(log1p(-pv), -100.0) - yv * fmax(log(pv), -100.0)
-            v = v * w[r, j]
+            if has_w:
+                v = v * w[r, j]
             if write_out:
                 out[r, j] = <floating>v
             else:
@@ -52,7 +54,7 @@ def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] 
 
 def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating[:, :] w,
                   const floating[:, :] pos_weight, floating[:, :] out, double[::1] partial,
-                  bint write_out, bint use_threads):
+                  bint write_out, bint has_w, bint has_pw, bint use_threads):
     """Element losses of binary_cross_entropy_with_logits (note C); same output protocol as bce_2d."""
     cdef Py_ssize_t ncols = x.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
     cdef Py_ssize_t t, r, j, j0, j1
@@ -66,8 +68,12 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
             xv = x[r, j]
             yv = y[r, j]
             log_sig = fmin(xv, 0.0) - log1p(exp(-fabs(xv)))
-            v = (1.0 - yv) * xv - (1.0 + (pos_weight[r, j] - 1.0) * yv) * log_sig
-            v = v * w[r, j]
+            if has_pw:
+                v = (1.0 - yv) * xv - (1.0 + (pos_weight[r, j] - 1.0) * yv) * log_sig
+            else:
+                v = (1.0 - yv) * xv - log_sig
+            if has_w:
+                v = v * w[r, j]
             if write_out:
                 out[r, j] = <floating>v
             else:
