@@ -13,7 +13,14 @@ from cxent._binary import (
     binary_cross_entropy_with_logits,
 )
 from cxent._config import show_config
-from cxent._losses import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
+from cxent._losses import (
+    CrossEntropyLoss,
+    NLLLoss,
+    cross_entropy,
+    cross_entropy_and_grad,
+    nll_loss,
+    nll_loss_and_grad,
+)
 from cxent._softmax import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 from cxent._version import __version__
 
@@ -27,6 +34,8 @@ __all__ = [
     "log_sigmoid",
     "nll_loss",
     "cross_entropy",
+    "nll_loss_and_grad",
+    "cross_entropy_and_grad",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "CrossEntropyLoss",

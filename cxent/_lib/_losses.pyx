@@ -1,120 +1,197 @@
-"""Kernels of nll_loss and cross_entropy (class-index and probability targets).
+"""Kernels of nll_loss and cross_entropy (class-index and probability targets), with gradients.
 
 A. Layout: logits/log-probabilities as ``(N, C, inner)`` views with any strides (class axis in the
-   middle, ``inner`` = product of the spatial dims d1..dk); targets and per-row outputs as ``(N, inner)``.
+   middle, ``inner`` = product of the spatial dims d1..dk); targets and per-row outputs as
+   ``(N, inner)``; the gradient, when asked for, as a view like the input's (it may BE the input).
 B. Per-row results only: each kernel writes the loss of every (n, i) position in double, plus (index
    targets) the weight w[y] that position adds to the mean's denominator.  The batch reduction happens
-   once, in Python, in a fixed order: results are bitwise identical for any thread count.
+   once, in Python, in a fixed order: results are bitwise identical for any thread count.  The loss
+   and the gradient come from the same row routine, so ``*_and_grad`` returns the plain loss bit for
+   bit.
 C. Targets are range-checked here, before any read at ``x[y]``: a bad target is counted, its row is
-   skipped, and the Python layer raises IndexError (no separate pass over the targets).  An ignored
-   target is tested first, so an ignore_index outside [0, C) is fine (torch's order).
-D. Cross-entropy never materialises log-probabilities: per row, one max pass and one sum-of-exp pass in
-   double (``_rows.pxd``), then ``-lp[y] = L - (x[y] - m)``; label smoothing needs only
-   ``sum_c w_c (x_c - m)`` from the same row.  Torch's smoothing weighting (pytorch#104776):
+   skipped, and the Python layer raises IndexError.  An ignored target is tested first, so an
+   ignore_index outside [0, C) is fine (torch's order).  ``target_weights`` is the same check alone,
+   run before a gradient kernel so that nothing is written for a bad target (the mean's denominator
+   must be known before the gradient is written, too).
+D. Cross-entropy never materialises log-probabilities: per row, one max pass and one sum-of-exp pass
+   in double (``_rows.pxd``), then ``-lp[y] = L - (x[y] - m)``; label smoothing needs only
+   ``sum_c w_c (x_c - m)``.  Torch's smoothing weighting (pytorch#104776):
    ``row = (1-eps) w[y] (-lp[y]) + eps/C sum_c w_c (-lp[c])``, divided by sum w[y] for the mean.
-E. Probability targets: ``row = sum_c w_c q_c lp_c`` with ``q = t (1-eps) + eps/C``; the sign and the
-   mean over N*inner are applied in Python (torch's N=0 sum is -0.0).  0 * -inf = nan as in torch.
+   z-loss adds ``z w[y] lse^2``.  The gradient pass (a third read of the row, from cache) writes
+   ``scale * [(1-eps) w[y] (p - onehot) + eps/C (W p - w) + 2 z w[y] lse p]`` with ``W = sum_c w_c``;
+   each element is read before it is written, so the gradient may overwrite the logits.
+E. Probability targets: ``row = sum_c w_c q_c lp_c`` (+ ``z lse^2``, unweighted) with
+   ``q = t (1-eps) + eps/C``; the sign and the mean over N*inner are applied in Python (torch's N=0
+   sum is -0.0).  Gradient: ``scale * [p sum_k w_k q_k - w q + 2 z lse p]``.  0 * -inf = nan as torch.
 """
 
 from cython.parallel cimport prange
 from cython cimport floating
 from libc.stdint cimport int64_t
-from libc.math cimport NAN
+from libc.math cimport NAN, exp
 
 from cxent._lib._rows cimport row_argmax, row_log_norm
 
 
+def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint has_ignore,
+                   int64_t ignore_index, double[:, :] wsum_out, bint use_threads):
+    """wsum_out[n, i] = w[y] (0 if ignored, nan if out of range); returns the count out of range."""
+    cdef Py_ssize_t inner = target.shape[1], n = weight.shape[0]
+    cdef Py_ssize_t r, o, i, nbad = 0
+    cdef int64_t y
+    for r in prange(target.shape[0] * inner, nogil=True, schedule="static",
+                    use_threads_if=use_threads):
+        o = r // inner
+        i = r - o * inner
+        y = target[o, i]
+        if has_ignore and y == ignore_index:
+            wsum_out[o, i] = 0.0
+        elif y < 0 or y >= n:
+            wsum_out[o, i] = NAN
+            nbad += 1
+        else:
+            wsum_out[o, i] = weight[y]
+    return nbad
+
+
 def class_index_rows(const floating[:, :, :] x, const int64_t[:, :] target,
                      const floating[::1] weight, bint has_ignore, int64_t ignore_index,
-                     bint logits, double eps, double[:, :] loss_out, double[:, :] wsum_out,
+                     bint logits, double eps, double zloss, double[:, :] loss_out,
+                     double[:, :] wsum_out, floating[:, :, :] grad_out, bint want_grad,
+                     double scale, const double[:, :] row_scale, bint has_row_scale,
                      bint use_threads):
     """Per-row loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy.
 
-    Writes ``loss_out[n, i]`` and ``wsum_out[n, i]`` (w[y], or 0 for an ignored row); returns the number
-    of rows whose target is out of range (those rows are left as nan).
+    Writes ``loss_out[n, i]`` and ``wsum_out[n, i]`` (w[y], or 0 for an ignored row) and, with
+    ``want_grad``, the gradient times ``scale`` (times ``row_scale[n, i]`` if given) into
+    ``grad_out``.  Returns the number of rows whose target is out of range (left as nan).
     """
     cdef Py_ssize_t inner = x.shape[2], n = x.shape[1], nrows = x.shape[0] * x.shape[2]
     cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
     cdef Py_ssize_t xs2 = x.strides[2] // sizeof(floating)
-    cdef Py_ssize_t ts0 = target.strides[0] // 8, ts1 = target.strides[1] // 8
-    cdef Py_ssize_t ls0 = loss_out.strides[0] // 8, ls1 = loss_out.strides[1] // 8
-    cdef Py_ssize_t ws0 = wsum_out.strides[0] // 8, ws1 = wsum_out.strides[1] // 8
+    cdef Py_ssize_t gs0 = grad_out.strides[0] // sizeof(floating)
+    cdef Py_ssize_t gs1 = grad_out.strides[1] // sizeof(floating)
+    cdef Py_ssize_t gs2 = grad_out.strides[2] // sizeof(floating)
     cdef const floating* xp = &x[0, 0, 0]
-    cdef const int64_t* tp = &target[0, 0]
-    cdef double* lp = &loss_out[0, 0]
-    cdef double* wp = &wsum_out[0, 0]
-    cdef double wtot = 0.0
+    cdef floating* gp = &grad_out[0, 0, 0] if want_grad else NULL
+    cdef floating* grow
+    cdef double wtot = 0.0, rs
     cdef Py_ssize_t r, o, i, c, nbad = 0
     cdef int64_t y
-    if logits and eps > 0.0:
-        for c in range(n):
-            wtot += weight[c]
+    for c in range(n):
+        wtot += weight[c]
     for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
         o = r // inner
         i = r - o * inner
-        y = tp[o * ts0 + i * ts1]
-        if has_ignore and y == ignore_index:
-            lp[o * ls0 + i * ls1] = 0.0
-            wp[o * ws0 + i * ws1] = 0.0
-        elif y < 0 or y >= n:
-            lp[o * ls0 + i * ls1] = NAN
-            wp[o * ws0 + i * ws1] = NAN
-            nbad += 1
-        else:
-            wp[o * ws0 + i * ws1] = weight[y]
-            if logits:
-                lp[o * ls0 + i * ls1] = _xent_row(xp + o * xs0 + i * xs2, n, xs1, y, &weight[0],
-                                                  eps, wtot)
+        y = target[o, i]
+        grow = gp + o * gs0 + i * gs2 if want_grad else NULL
+        rs = scale * row_scale[o, i] if has_row_scale else scale
+        if (has_ignore and y == ignore_index) or y < 0 or y >= n:
+            if has_ignore and y == ignore_index:
+                loss_out[o, i] = 0.0
+                wsum_out[o, i] = 0.0
             else:
-                lp[o * ls0 + i * ls1] = -(weight[y] * <double>xp[o * xs0 + i * xs2 + y * xs1])
+                loss_out[o, i] = NAN
+                wsum_out[o, i] = NAN
+                nbad += 1
+            if want_grad:
+                for c in range(n):
+                    grow[c * gs1] = 0.0
+        else:
+            wsum_out[o, i] = weight[y]
+            if logits:
+                loss_out[o, i] = _xent_row(xp + o * xs0 + i * xs2, n, xs1, y, &weight[0], eps,
+                                           wtot, zloss, grow, gs1, rs)
+            else:
+                loss_out[o, i] = _nll_row(xp + o * xs0 + i * xs2, n, xs1, y, weight[y], grow,
+                                          gs1, rs)
     return nbad
 
 
+cdef inline double _nll_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t y,
+                            double wy, floating* g, Py_ssize_t gs, double scale) noexcept nogil:
+    cdef double loss = -(wy * <double>x[y * s])
+    cdef Py_ssize_t c
+    if g != NULL:  # only the target entry has a gradient: -w[y]
+        for c in range(n):
+            g[c * gs] = 0.0
+        g[y * gs] = <floating>(-scale * wy)
+    return loss
+
+
 cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t y,
-                             const floating* w, double eps, double wtot) noexcept nogil:
-    # -w[y] lp[y], with lp[y] = (x[y] - m) - L; plus torch's smoothing term when eps > 0 (note D).
+                             const floating* w, double eps, double wtot, double zloss,
+                             floating* g, Py_ssize_t gs, double scale) noexcept nogil:
+    # loss and (if g) gradient of one row; note D.  x may alias g: x[c] is read before g[c] is set.
     cdef Py_ssize_t c, am = row_argmax(x, n, s)
     cdef floating m = x[am * s]
     cdef floating d = x[y * s] - m
-    cdef double lnorm = row_log_norm(x, n, s, am), wd = 0.0
-    cdef double loss = -(w[y] * (<double>d - lnorm))
-    if eps <= 0.0:
-        return loss
-    for c in range(n):
-        d = x[c * s] - m
-        wd += w[c] * <double>d
-    return (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
+    cdef double lnorm = row_log_norm(x, n, s, am), wd = 0.0, lse = <double>m + lnorm
+    cdef double loss = -(w[y] * (<double>d - lnorm)), inv, p, gc, wy = w[y]
+    cdef double zcoef = 2.0 * zloss * wy * lse
+    if g != NULL:
+        inv = exp(-lnorm)
+        for c in range(n):
+            d = x[c * s] - m
+            p = exp(d) * inv
+            gc = (1.0 - eps) * wy * p
+            if eps > 0.0:
+                wd += w[c] * <double>d
+                gc = gc + (eps / n) * (wtot * p - w[c])
+            if zloss != 0.0:
+                gc = gc + zcoef * p
+            if c == y:
+                gc = gc - (1.0 - eps) * wy
+            g[c * gs] = <floating>(scale * gc)
+    elif eps > 0.0:
+        for c in range(n):
+            d = x[c * s] - m
+            wd += w[c] * <double>d
+    if eps > 0.0:
+        loss = (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
+    if zloss != 0.0:
+        loss = loss + zloss * wy * lse * lse
+    return loss
 
 
 def class_prob_rows(const floating[:, :, :] x, const floating[:, :, :] target,
-                    const floating[::1] weight, double eps, double[:, :] loss_out,
-                    bint use_threads):
-    """loss_out[n, i] = sum_c w_c q_c lp_c (not negated) with q = target (1-eps) + eps/C (note E)."""
+                    const floating[::1] weight, double eps, double zloss, double[:, :] loss_out,
+                    floating[:, :, :] grad_out, bint want_grad, double scale,
+                    const double[:, :] row_scale, bint has_row_scale, bint use_threads):
+    """loss_out[n, i] = sum_c w_c q_c lp_c - z lse^2 (not negated; note E), and the gradient of
+    the negated value times ``scale`` (times ``row_scale``) if ``want_grad``."""
     cdef Py_ssize_t inner = x.shape[2], n = x.shape[1], nrows = x.shape[0] * x.shape[2]
     cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
     cdef Py_ssize_t xs2 = x.strides[2] // sizeof(floating)
     cdef Py_ssize_t ts0 = target.strides[0] // sizeof(floating)
     cdef Py_ssize_t ts1 = target.strides[1] // sizeof(floating)
     cdef Py_ssize_t ts2 = target.strides[2] // sizeof(floating)
-    cdef Py_ssize_t ls0 = loss_out.strides[0] // 8, ls1 = loss_out.strides[1] // 8
+    cdef Py_ssize_t gs0 = grad_out.strides[0] // sizeof(floating)
+    cdef Py_ssize_t gs1 = grad_out.strides[1] // sizeof(floating)
+    cdef Py_ssize_t gs2 = grad_out.strides[2] // sizeof(floating)
     cdef const floating* xp = &x[0, 0, 0]
     cdef const floating* tp = &target[0, 0, 0]
-    cdef double* lp = &loss_out[0, 0]
+    cdef floating* gp = &grad_out[0, 0, 0] if want_grad else NULL
     cdef Py_ssize_t r, o, i
+    cdef double rs
     for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
         o = r // inner
         i = r - o * inner
-        lp[o * ls0 + i * ls1] = _prob_row(xp + o * xs0 + i * xs2, n, xs1,
-                                          tp + o * ts0 + i * ts2, ts1, &weight[0], eps)
+        rs = scale * row_scale[o, i] if has_row_scale else scale
+        loss_out[o, i] = _prob_row(xp + o * xs0 + i * xs2, n, xs1, tp + o * ts0 + i * ts2, ts1,
+                                   &weight[0], eps, zloss,
+                                   gp + o * gs0 + i * gs2 if want_grad else NULL, gs1, rs)
 
 
 cdef inline double _prob_row(const floating* x, Py_ssize_t n, Py_ssize_t s, const floating* t,
-                             Py_ssize_t ts, const floating* w, double eps) noexcept nogil:
+                             Py_ssize_t ts, const floating* w, double eps, double zloss,
+                             floating* g, Py_ssize_t gs, double scale) noexcept nogil:
     # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c
     cdef Py_ssize_t c, am = row_argmax(x, n, s)
     cdef floating m = x[am * s]
     cdef floating d
-    cdef double lnorm = row_log_norm(x, n, s, am), q, wqd = 0.0, wq = 0.0
+    cdef double lnorm = row_log_norm(x, n, s, am), q, wqd = 0.0, wq = 0.0, inv, lse, pcoef
+    lse = <double>m + lnorm
     for c in range(n):
         q = t[c * ts]
         if eps > 0.0:
@@ -122,4 +199,15 @@ cdef inline double _prob_row(const floating* x, Py_ssize_t n, Py_ssize_t s, cons
         d = x[c * s] - m
         wqd += w[c] * q * <double>d
         wq += w[c] * q
+    if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
+        inv = exp(-lnorm)
+        pcoef = wq + 2.0 * zloss * lse if zloss != 0.0 else wq
+        for c in range(n):
+            q = t[c * ts]
+            if eps > 0.0:
+                q = q * (1.0 - eps) + eps / n
+            d = x[c * s] - m
+            g[c * gs] = <floating>(scale * (exp(d) * inv * pcoef - w[c] * q))
+    if zloss != 0.0:
+        return wqd - lnorm * wq - zloss * lse * lse
     return wqd - lnorm * wq
