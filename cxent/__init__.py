@@ -10,7 +10,9 @@ from cxent._binary import (
     BCELoss,
     BCEWithLogitsLoss,
     binary_cross_entropy,
+    binary_cross_entropy_and_grad,
     binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_and_grad,
 )
 from cxent._config import show_config
 from cxent._losses import (
@@ -21,7 +23,15 @@ from cxent._losses import (
     nll_loss,
     nll_loss_and_grad,
 )
-from cxent._softmax import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from cxent._softmax import (
+    log_sigmoid,
+    log_softmax,
+    log_softmax_backward,
+    logsumexp,
+    sigmoid,
+    softmax,
+    softmax_backward,
+)
 from cxent._version import __version__
 
 __all__ = [
@@ -32,12 +42,16 @@ __all__ = [
     "logsumexp",
     "sigmoid",
     "log_sigmoid",
+    "softmax_backward",
+    "log_softmax_backward",
     "nll_loss",
     "cross_entropy",
     "nll_loss_and_grad",
     "cross_entropy_and_grad",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_and_grad",
+    "binary_cross_entropy_with_logits_and_grad",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCELoss",

@@ -5,10 +5,11 @@ import numpy as np
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _binary as _k
-from cxent._losses import _divide, _Loss
-from cxent._validation import broadcast_weight, check_reduction, float_array
+from cxent._losses import _divide, _Grad, _Loss
+from cxent._validation import broadcast_weight, check_out, check_reduction, float_array
 
-__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "BCELoss",
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad", "BCELoss",
            "BCEWithLogitsLoss"]
 
 _CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per row-chunk
@@ -31,34 +32,65 @@ def _operands(input, target):
     return a.astype(dtype, copy=False), t.astype(dtype, copy=False), dtype
 
 
-def _run(kernel, arrays, weights, reduction, dtype):
+def _run(kernel, arrays, weights, reduction, dtype, grad=None):
     """Call an element-wise loss kernel over same-shaped ``arrays`` and optional broadcast
-    ``weights`` (None = absent); return (kernel's return value, the reduced or 'none' result)."""
+    ``weights`` (None = absent); return (kernel's return value, reduced or 'none' loss, gradient)."""
     a = arrays[0]
     res = np.empty_like(a) if reduction == "none" else None
+    gbuf, scale, gout = None, 1.0, None
+    if grad is not None:
+        scale, gout = _upstream(grad, reduction, a.shape)
+        gbuf = _grad_array(a, grad)
+        if reduction == "mean":
+            scale = _divide(scale, float(a.size))
     if a.size == 0:
-        return None, (res if res is not None else _finish(np.zeros(0), 0, reduction, dtype))
-    present = [w for w in weights if w is not None]
-    operands = arrays + present + ([res] if res is not None else [])
-    views = _layout.coalesce_2d(*operands)
-    tmp = None
-    if views is None:  # axes that do not merge (rare broadcasts or slices): one contiguous copy
-        views = [np.ascontiguousarray(x).reshape(1, -1) for x in arrays + present]
-        if res is not None:
-            tmp = np.empty(a.size, dtype)
-            views.append(tmp.reshape(1, -1))
+        loss = res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
+        return None, loss, gbuf
+    optional = [w for w in weights if w is not None] + [
+        x for x in (res, gout, gbuf) if x is not None]
+    views = _layout.coalesce_2d(*arrays, *optional)
+    outputs = None
+    if views is None:  # axes that do not merge (rare broadcasts or slices): contiguous copies
+        views = [np.ascontiguousarray(x).reshape(1, -1) for x in arrays + optional]
+        outputs = [(x, v) for x, v in zip(arrays + optional, views) if x is res or x is gbuf]
     rows, cols = views[0].shape
     partial = np.empty(rows * -(-cols // _CHUNK))
     it = iter(views[len(arrays):])
     wviews = [next(it) if w is not None else _dummy(dtype) for w in weights]
-    out = views[-1] if res is not None else _dummy(dtype)
+    out, gout_v, grad_v = (next(it) if x is not None else _dummy(dtype) for x in (res, gout, gbuf))
     ret = kernel(*views[:len(arrays)], *wviews, out, partial, res is not None,
-                 *[w is not None for w in weights], use_threads(a.size))
-    if tmp is not None:
-        res[...] = tmp.reshape(a.shape)
-    if res is not None:
-        return ret, res
-    return ret, _finish(partial, a.size, reduction, dtype)
+                 *[w is not None for w in weights], grad_v, gout_v, scale, gbuf is not None,
+                 gout is not None, use_threads(a.size))
+    for target, view in outputs or ():  # copy results computed in contiguous scratch back
+        target[...] = view.reshape(a.shape)
+    return ret, (res if res is not None else _finish(partial, a.size, reduction, dtype)), gbuf
+
+
+def _upstream(grad, reduction, shape):
+    """(scalar factor, per-element factor array in the loss's shape or None) from grad_output."""
+    g = grad.grad_output
+    if g is None:
+        return 1.0, None
+    g = np.asarray(g)
+    if g.dtype.kind not in "biuf":
+        raise TypeError(f"`grad_output` must be real numbers; got dtype {g.dtype}")
+    if g.ndim == 0:
+        return float(g), None
+    if reduction != "none" or g.shape != tuple(shape):
+        expected = "a scalar" if reduction != "none" else f"a scalar or shape {tuple(shape)}"
+        raise ValueError(f"`grad_output` must be {expected} for reduction={reduction!r}; "
+                         f"got shape {g.shape}")
+    return 1.0, g.astype(grad.dtype, copy=False)
+
+
+def _grad_array(a, grad):
+    if grad.grad_out is None:
+        return np.empty_like(a)
+    out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
+    if out is not grad.input_obj and any(np.may_share_memory(out, x) for x in grad.operands):
+        raise ValueError("`grad_out` overlaps an argument without being `input` itself; pass the "
+                         "input array itself (in-place) or a separate buffer")
+    return out
 
 
 _DUMMIES = {np.dtype(t): np.zeros((1, 1), t) for t in (np.float32, np.float64)}
@@ -120,16 +152,29 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     >>> float(cxent.binary_cross_entropy(np.array([0.2, 0.9, 0.5]), np.array([0.0, 1.0, 0.3])))
     0.34055042...
     """
+    return _bce(input, target, weight, reduction)[0]
+
+
+def _bce(input, target, weight, reduction, grad=None):
     check_reduction(reduction)
     a, t, dtype = _operands(input, target)
     w = broadcast_weight(weight, a.shape, dtype, "weight")
-    bad, value = _run(_k.bce_2d, [a, t], [w], reduction, dtype)
-    bad_p, bad_y = bad or (0, 0)
-    if bad_p:
+    if grad is not None:
+        grad.setup(dtype, [a, t] + ([w] if w is not None else []))
+        if grad.grad_out is not None and grad.grad_out is grad.input_obj:
+            _check_probabilities(a, t)  # in place: validate before anything is overwritten
+    bad, loss, g = _run(_k.bce_2d, [a, t], [w], reduction, dtype, grad)
+    if bad and bad[0]:
         _raise_out_of_range(a, "input")
-    if bad_y:
+    if bad and bad[1]:
         _raise_out_of_range(t, "target")
-    return value
+    return loss, g
+
+
+def _check_probabilities(a, t):
+    for arr, name in ((a, "input"), (t, "target")):
+        if not np.all((arr >= 0) & (arr <= 1)):
+            _raise_out_of_range(arr, name)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
@@ -167,17 +212,76 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     >>> float(cxent.binary_cross_entropy_with_logits(x, y))
     2.36855698...
     """
+    return _bce_logits(input, target, weight, reduction, pos_weight)[0]
+
+
+def _bce_logits(input, target, weight, reduction, pos_weight, grad=None):
     check_reduction(reduction)
     a, t, dtype = _operands(input, target)
     w = broadcast_weight(weight, a.shape, dtype, "weight")
     pw = broadcast_weight(pos_weight, a.shape, dtype, "pos_weight")
-    return _run(_k.bce_logits_2d, [a, t], [w, pw], reduction, dtype)[1]
+    if grad is not None:
+        grad.setup(dtype, [a, t] + [x for x in (w, pw) if x is not None])
+    _, loss, g = _run(_k.bce_logits_2d, [a, t], [w, pw], reduction, dtype, grad)
+    return loss, g
+
+
+def binary_cross_entropy_and_grad(input, target, weight=None, reduction="mean", *,
+                                  grad_output=None, grad_out=None):
+    r""":func:`binary_cross_entropy` and its gradient with respect to ``input``, in one sweep.
+
+    ``grad_output`` (scalar, or an array of the input's shape for ``'none'``) scales the gradient;
+    ``grad_out`` is a buffer for it and may be ``input`` itself (the input is range-checked first).
+    Returns ``(loss, grad_input)``.
+
+    Notes
+    -----
+    .. math:: \frac{\partial \ell}{\partial p} = s\, w \frac{p - y}{\max(p(1-p), \epsilon)} g
+
+    with torch's :math:`\epsilon` = float32(1e-12) = 9.99999996e-13 for every dtype, and
+    :math:`s` = 1/numel for the mean.
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> cxent.binary_cross_entropy_and_grad(np.array([0.2, 0.9, 0.5]), np.array([0.0, 1.0, 0.3]),
+    ...                                     reduction="sum")[1]
+    array([ 1.25      , -1.11111111,  0.8       ])
+    """
+    return _bce(input, target, weight, reduction, _Grad(grad_output, grad_out, input))
+
+
+def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduction="mean",
+                                              pos_weight=None, *, grad_output=None,
+                                              grad_out=None):
+    r""":func:`binary_cross_entropy_with_logits` and its gradient with respect to ``input``.
+
+    ``grad_output`` and ``grad_out`` as :func:`binary_cross_entropy_and_grad`.
+    Returns ``(loss, grad_input)``.
+
+    Notes
+    -----
+    .. math:: \frac{\partial \ell}{\partial x} = s\, w \left[(1 + (p_w - 1) y)\,\sigma(x)
+              - p_w y\right] g
+
+    finite at :math:`x = \pm\infty` even where the loss is nan or inf (as torch).
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> loss, g = cxent.binary_cross_entropy_with_logits_and_grad(np.zeros(2), np.array([0.0, 1.0]))
+    >>> g
+    array([ 0.25, -0.25])
+    """
+    return _bce_logits(input, target, weight, reduction, pos_weight,
+                       _Grad(grad_output, grad_out, input))
 
 
 class BCELoss(_Loss):
     """Callable form of :func:`binary_cross_entropy` (``torch.nn.BCELoss``)."""
 
     _fn = staticmethod(binary_cross_entropy)
+    _fn_and_grad = staticmethod(binary_cross_entropy_and_grad)
     _options = ("weight", "reduction")
 
     def __init__(self, weight=None, reduction="mean"):
@@ -189,6 +293,7 @@ class BCEWithLogitsLoss(_Loss):
     """Callable form of :func:`binary_cross_entropy_with_logits` (``torch.nn.BCEWithLogitsLoss``)."""
 
     _fn = staticmethod(binary_cross_entropy_with_logits)
+    _fn_and_grad = staticmethod(binary_cross_entropy_with_logits_and_grad)
     _options = ("weight", "reduction", "pos_weight")
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):

@@ -85,6 +85,13 @@ class _Grad:
         self.grad_output = grad_output
         self.grad_out = grad_out
         self.input_obj = input_obj  # the caller's object, to recognise grad_out=input
+        self.dtype = None
+        self.operands = ()
+
+    def setup(self, dtype, operands):
+        """Record the computation dtype and the arrays a ``grad_out`` must not overlap."""
+        self.dtype = dtype
+        self.operands = operands
 
 
 def _grad_buffer(a, grad, x_layout):

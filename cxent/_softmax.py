@@ -9,7 +9,8 @@ from cxent._config import use_threads
 from cxent._lib import _softmax as _k
 from cxent._validation import axes_tuple, check_out, float_array, int_axis
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softmax_backward",
+           "log_softmax_backward"]
 
 
 def _reduction_layout(a, axes):
@@ -243,3 +244,81 @@ def log_sigmoid(x, *, out=None):
     array([-1.31326169, -0.69314718, -0.31326169])
     """
     return _elementwise(x, out, True)
+
+
+def _backward(grad_output, output, axis, out, log_out):
+    y = float_array(output, "output")
+    g = float_array(grad_output, "grad_output")
+    if g.shape != y.shape:
+        raise ValueError(f"`grad_output` must have the shape of `output` {y.shape}; got {g.shape}")
+    dtype = np.result_type(y.dtype, g.dtype)
+    y, g = y.astype(dtype, copy=False), g.astype(dtype, copy=False)
+    if out is not None:
+        check_out(out, y.shape, dtype)
+    y, groups, orders, perm = _reduction_layout(y, axes_tuple(axis, y.ndim))
+    if perm is not None:
+        g = np.ascontiguousarray(g.transpose(perm))
+    gv = _layout.view_groups(g, groups, orders)
+    if gv is None:  # walk grad_output like output: one copy into its layout
+        gc = _layout.empty_grouped(g.shape, groups, orders, dtype)
+        np.copyto(gc, g)
+        gv = _layout.view_groups(gc, groups, orders)
+    direct = None
+    if out is not None and perm is None:
+        direct = _layout.view_groups(out, groups, orders)
+    res = _layout.empty_grouped(y.shape, groups, orders, dtype) if direct is None else out
+    if y.size:
+        _k.softmax_backward_rows(gv, _layout.view_groups(y, groups, orders),
+                                 _layout.view_groups(res, groups, orders), log_out,
+                                 use_threads(y.size))
+    if perm is not None:
+        res = res.transpose(np.argsort(perm))
+    if out is None or res is out:
+        return res
+    np.copyto(out, res)
+    return out
+
+
+def softmax_backward(grad_output, output, axis=-1, *, out=None):
+    r"""Vector-Jacobian product of :func:`softmax`, from its output: :math:`y (g - \sum_c g_c y_c)`.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Upstream gradient, the shape of ``output``.
+    output : array_like
+        ``softmax(x, axis)``.
+    axis : int, tuple of ints or None, default -1
+        The axis the forward call normalised over.
+    out : ndarray, optional
+        Buffer for the result; may be ``grad_output`` itself.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to ``x``; dtype ``np.result_type(grad_output, output)``.
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> y = cxent.softmax(np.array([-np.inf, 0.0, 1.0]))
+    >>> cxent.softmax_backward(np.array([0.0, 0.0, 1.0]), y)
+    array([-0.        , -0.19661193,  0.19661193])
+    """
+    return _backward(grad_output, output, axis, out, False)
+
+
+def log_softmax_backward(grad_output, output, axis=-1, *, out=None):
+    r"""Vector-Jacobian product of :func:`log_softmax`, from its output:
+    :math:`g - e^{y} \sum_c g_c`.
+
+    Parameters and returns as :func:`softmax_backward`, with ``output = log_softmax(x, axis)``.
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> y = cxent.log_softmax(np.array([1.0, 2.0, 3.0]))
+    >>> cxent.log_softmax_backward(np.array([0.0, 0.0, -1.0]), y)
+    array([ 0.09003057,  0.24472847, -0.33475904])
+    """
+    return _backward(grad_output, output, axis, out, True)

@@ -1,8 +1,9 @@
-"""Kernels of binary_cross_entropy and binary_cross_entropy_with_logits.
+"""Kernels of binary_cross_entropy and binary_cross_entropy_with_logits, with gradients.
 
 A. Layout: every operand is a ``(rows, cols)`` view with its own strides; ``weight`` and ``pos_weight``
    arrive already broadcast to the input's shape (zero strides, no copy), or are absent
-   (``has_w``/``has_pw`` false: any (1, 1) array is passed and never read).
+   (``has_w``/``has_pw`` false: any (1, 1) array is passed and never read).  The same holds for the
+   per-element upstream gradient ``gout`` (reduction 'none') and the gradient output ``grad``.
 B. Work is split into tasks of one row-chunk of at most CHUNK elements, a fixed partition that does not
    depend on the thread count.  With ``write_out`` the element losses go to ``out`` (reduction
    'none'); otherwise each task writes its double-precision partial sum to ``partial[task]`` and Python
@@ -10,7 +11,11 @@ B. Work is split into tasks of one row-chunk of at most CHUNK elements, a fixed 
 C. Numerics in double, rounded once: BCE clamps each log at -100 before multiplying, so 0 * (-inf)
    never occurs (torch's BCELoss docs); BCE-with-logits is torch's
    ``(1 - y) x - (1 + (pw - 1) y) logsigmoid(x)`` with ``logsigmoid(x) = min(x, 0) - log1p(exp(-|x|))``.
-D. BCE's range checks (input and target in [0, 1], nan rejected) run inside the kernel and are
+D. Gradients (torch-semantics section 5), written in the same sweep, times ``scale`` (and ``gout``):
+   BCE ``w (p - y) / max(p (1 - p), EPS)`` with torch's EPS = float32(1e-12) for every dtype;
+   BCE-with-logits ``w [(1 + (pw - 1) y) sigmoid(x) - pw y]``, finite even at x = +-inf.  Each
+   element is read before its gradient is written, so ``grad`` may be the input itself.
+E. BCE's range checks (input and target in [0, 1], nan rejected) run inside the kernel and are
    reported as counts, so valid input costs no extra pass; Python raises on a nonzero count.
 """
 
@@ -21,13 +26,18 @@ from libc.math cimport exp, log, log1p, fabs, fmin, fmax
 cdef enum:
     CHUNK = 8192
 
+# torch's BCE gradient epsilon: the float 1e-12, also for float64 (torch-semantics section 5)
+cdef double BCE_EPS = <float>1e-12
+
 
 def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] w,
-           floating[:, :] out, double[::1] partial, bint write_out, bint has_w, bint use_threads):
-    """Element losses of binary_cross_entropy; returns (bad input count, bad target count)."""
+           floating[:, :] out, double[::1] partial, bint write_out, bint has_w,
+           floating[:, :] grad, const floating[:, :] gout, double scale, bint want_grad,
+           bint has_gout, bint use_threads):
+    """Element losses of binary_cross_entropy (and gradient); returns (bad input, bad target)."""
     cdef Py_ssize_t ncols = p.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
     cdef Py_ssize_t t, r, j, j0, j1, bad_p = 0, bad_y = 0
-    cdef double pv, yv, v, acc
+    cdef double pv, yv, v, acc, wv, gs
     for t in prange(p.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
         r = t // nchunks
         j0 = (t - r * nchunks) * CHUNK
@@ -36,13 +46,17 @@ def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] 
         for j in range(j0, j1):
             pv = p[r, j]
             yv = y[r, j]
+            wv = w[r, j] if has_w else 1.0
             if not (pv >= 0.0 and pv <= 1.0):
                 bad_p += 1
             if not (yv >= 0.0 and yv <= 1.0):
                 bad_y += 1
             v = (yv - 1.0) * fmax(log1p(-pv), -100.0) - yv * fmax(log(pv), -100.0)
             if has_w:
-                v = v * w[r, j]
+                v = v * wv
+            if want_grad:
+                gs = scale * gout[r, j] if has_gout else scale
+                grad[r, j] = <floating>(gs * wv * (pv - yv) / fmax(pv * (1.0 - pv), BCE_EPS))
             if write_out:
                 out[r, j] = <floating>v
             else:
@@ -54,11 +68,13 @@ def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] 
 
 def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating[:, :] w,
                   const floating[:, :] pos_weight, floating[:, :] out, double[::1] partial,
-                  bint write_out, bint has_w, bint has_pw, bint use_threads):
-    """Element losses of binary_cross_entropy_with_logits (note C); same output protocol as bce_2d."""
+                  bint write_out, bint has_w, bint has_pw, floating[:, :] grad,
+                  const floating[:, :] gout, double scale, bint want_grad, bint has_gout,
+                  bint use_threads):
+    """Element losses of binary_cross_entropy_with_logits (note C) and gradient (note D)."""
     cdef Py_ssize_t ncols = x.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
     cdef Py_ssize_t t, r, j, j0, j1
-    cdef double xv, yv, v, acc, log_sig
+    cdef double xv, yv, v, acc, log_sig, pw, wv, gs
     for t in prange(x.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
         r = t // nchunks
         j0 = (t - r * nchunks) * CHUNK
@@ -69,11 +85,18 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
             yv = y[r, j]
             log_sig = fmin(xv, 0.0) - log1p(exp(-fabs(xv)))
             if has_pw:
-                v = (1.0 - yv) * xv - (1.0 + (pos_weight[r, j] - 1.0) * yv) * log_sig
+                pw = pos_weight[r, j]
+                v = (1.0 - yv) * xv - (1.0 + (pw - 1.0) * yv) * log_sig
             else:
+                pw = 1.0
                 v = (1.0 - yv) * xv - log_sig
+            wv = w[r, j] if has_w else 1.0
             if has_w:
-                v = v * w[r, j]
+                v = v * wv
+            if want_grad:
+                gs = scale * gout[r, j] if has_gout else scale
+                grad[r, j] = <floating>(gs * wv * ((1.0 + (pw - 1.0) * yv) / (1.0 + exp(-xv))
+                                                   - pw * yv))
             if write_out:
                 out[r, j] = <floating>v
             else:

@@ -110,3 +110,26 @@ cdef extern from "_omp_shim.h":
 def openmp_info():
     """(built with OpenMP, threads a parallel region would use now)."""
     return bool(cxent_has_openmp()), cxent_max_threads()
+
+
+def softmax_backward_rows(const floating[:, :, :] g, const floating[:, :, :] y,
+                          floating[:, :, :] out, bint log_out, bint use_threads):
+    """Vector-Jacobian product from the forward output ``y`` along axis 1 of ``(outer, C, inner)``:
+    softmax ``y (g - sum(g y))``, log_softmax ``g - exp(y) sum(g)``; sums in double."""
+    cdef Py_ssize_t inner = y.shape[2], n = y.shape[1], nrows = y.shape[0] * y.shape[2]
+    cdef Py_ssize_t r, o, i, c
+    cdef double acc
+    for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
+        o = r // inner
+        i = r - o * inner
+        acc = 0.0
+        for c in range(n):
+            if log_out:
+                acc = acc + <double>g[o, c, i]
+            else:
+                acc = acc + <double>g[o, c, i] * y[o, c, i]
+        for c in range(n):
+            if log_out:
+                out[o, c, i] = <floating>(g[o, c, i] - exp(<double>y[o, c, i]) * acc)
+            else:
+                out[o, c, i] = <floating>(y[o, c, i] * (g[o, c, i] - acc))
