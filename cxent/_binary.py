@@ -5,7 +5,7 @@ import numpy as np
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _binary as _k
-from cxent._losses import _divide, _Grad, _Loss
+from cxent._losses import _divide, _Grad, _Loss, _same_memory
 from cxent._validation import broadcast_weight, check_out, check_reduction, float_array
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -87,7 +87,8 @@ def _grad_array(a, grad):
     if grad.grad_out is None:
         return np.empty_like(a)
     out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
-    if out is not grad.input_obj and any(np.may_share_memory(out, x) for x in grad.operands):
+    others = grad.operands[1:] if _same_memory(out, a) else grad.operands
+    if any(np.may_share_memory(out, x) for x in others):
         raise ValueError("`grad_out` overlaps an argument without being `input` itself; pass the "
                          "input array itself (in-place) or a separate buffer")
     return out
@@ -161,7 +162,7 @@ def _bce(input, target, weight, reduction, grad=None):
     w = broadcast_weight(weight, a.shape, dtype, "weight")
     if grad is not None:
         grad.setup(dtype, [a, t] + ([w] if w is not None else []))
-        if grad.grad_out is not None and grad.grad_out is grad.input_obj:
+        if grad.grad_out is not None and np.may_share_memory(grad.grad_out, a):
             _check_probabilities(a, t)  # in place: validate before anything is overwritten
     bad, loss, g = _run(_k.bce_2d, [a, t], [w], reduction, dtype, grad)
     if bad and bad[0]:

@@ -104,7 +104,8 @@ def _grad_buffer(a, grad, x_layout):
         g = _layout.empty_grouped(a.shape, groups, orders, a.dtype)
         return g, _layout.view_groups(g, groups, orders), None
     out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
-    if out is not grad.input_obj and np.may_share_memory(out, a):
+    in_place = _same_memory(out, a)
+    if not in_place and np.may_share_memory(out, a):
         raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
                          "input array itself (in-place) or a separate buffer")
     if groups is None and out.flags.c_contiguous:
@@ -112,10 +113,18 @@ def _grad_buffer(a, grad, x_layout):
     if groups is None:
         groups, orders = _groups(a.ndim)[0], _layout.group_orders(a, _groups(a.ndim)[0])
     view = _layout.view_groups(out, groups, orders)
-    if view is not None and (out is grad.input_obj or not np.may_share_memory(out, a)):
+    if view is not None:
         return out, view, None
+    if in_place:  # cannot happen: `a` itself was viewed with these orders
+        raise AssertionError("in-place gradient buffer has no grouped view")
     tmp = _layout.empty_grouped(a.shape, groups, orders, a.dtype)
     return tmp, _layout.view_groups(tmp, groups, orders), out
+
+
+def _same_memory(u, v):
+    """Whether two arrays are the same elements in the same layout (an in-place request)."""
+    return (u.shape == v.shape and u.strides == v.strides and u.dtype == v.dtype
+            and u.__array_interface__["data"][0] == v.__array_interface__["data"][0])
 
 
 def _shape3(a):
@@ -187,7 +196,9 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
                 _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
                                   ignore_index)
             if reduction == "mean":
-                scale = _divide(scale, float(wsum.sum()))
+                denom = float(wsum.sum())
+                # sum w[y] = 0 with rows left: torch's gradient is nan there (inf * 0), not +-inf
+                scale = scale / denom if denom else math.nan
         if _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss, lview, wview,
                                _DUMMY_GRAD[a.dtype] if gview is None else gview,
                                gview is not None, scale,
