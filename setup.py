@@ -44,10 +44,32 @@ def _openmp_flags(compiler):
     return [], []
 
 
+def _supported(compiler, flags):
+    """The subset of ``flags`` the compiler accepts (each probed alone on an empty C file)."""
+    ok = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "flag.c")
+        with open(path, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        for flag in flags:
+            try:
+                compiler.compile([path], output_dir=tmp, extra_postargs=[flag])
+                ok.append(flag)
+            except Exception:  # noqa: BLE001 - the flag is not supported
+                pass
+    return ok
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         cflags, ldflags = _openmp_flags(self.compiler)
-        opt = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        if self.compiler.compiler_type == "msvc":
+            opt = ["/O2"]
+        else:
+            # -fopenmp-simd: honour `#pragma omp simd` in _simd.h even without OpenMP threads;
+            # -fno-trapping-math: lets the branch-free selects of the polynomial exp vectorise
+            # (results are unchanged: it only assumes nobody inspects floating-point exceptions).
+            opt = ["-O3"] + _supported(self.compiler, ["-fopenmp-simd", "-fno-trapping-math"])
         info = dict(
             openmp=bool(cflags),
             compiler=" ".join(getattr(self.compiler, "compiler_so", [self.compiler.compiler_type])),

@@ -1,11 +1,12 @@
 """Build and run-time configuration: ``show_config()`` and the serial/parallel decision."""
 
+import os
 import platform
 import sys
 
 import numpy as np
 
-from cxent._lib._softmax import openmp_info
+from cxent._lib._softmax import openmp_info, simd_path
 from cxent._version import __version__
 
 #: Below this many elements a call runs serially: an OpenMP region costs microseconds.
@@ -17,6 +18,14 @@ _HAS_OPENMP = openmp_info()[0]
 def use_threads(n_elements):
     """Whether a kernel over ``n_elements`` should open a parallel region."""
     return _HAS_OPENMP and n_elements >= PARALLEL_THRESHOLD
+
+
+def _simd_description():
+    path = simd_path()
+    where = ("float32 softmax/log_softmax/logsumexp/cross-entropy rows with unit class stride; "
+             "other loops scalar")
+    forced = " (forced by CXENT_SIMD=portable)" if os.environ.get("CXENT_SIMD") == "portable" else ""
+    return f"{path}{forced}: {where}"
 
 
 def build_info():
@@ -42,7 +51,7 @@ def config():
         "openmp": has_omp,
         "threads": threads,
         "parallel_threshold": PARALLEL_THRESHOLD,
-        "simd": "scalar (compiler auto-vectorisation only; run-time SIMD dispatch not built yet)",
+        "simd": _simd_description(),
     }
 
 

@@ -13,7 +13,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["group_orders", "view_groups", "empty_grouped", "grouped_or_copy", "coalesce_2d"]
+__all__ = ["group_orders", "view_groups", "empty_grouped", "empty_like_grouped", "grouped_or_copy",
+           "coalesce_2d"]
 
 
 def _merge_order(shape, strides, axes):
@@ -64,6 +65,14 @@ def empty_grouped(shape, groups, orders, dtype):
         perm += list(order) + [g for g in group if g not in order]
     out = np.empty([shape[p] for p in perm], dtype=dtype)
     return out.transpose(np.argsort(perm))
+
+
+def empty_like_grouped(a, groups, orders, dtype=None):
+    """A new array shaped and laid out like ``a`` (NumPy's order 'K'), viewable with ``orders``."""
+    out = np.empty_like(a, dtype=dtype)
+    if view_groups(out, groups, orders) is None:  # e.g. ``a`` has broadcast (zero) strides
+        out = empty_grouped(a.shape, groups, orders, out.dtype)
+    return out
 
 
 def grouped_or_copy(a, groups):

@@ -101,7 +101,7 @@ def _grad_buffer(a, grad, x_layout):
         if groups is None:
             g = np.empty_like(a)
             return g, g.reshape(_shape3(a)), None
-        g = _layout.empty_grouped(a.shape, groups, orders, a.dtype)
+        g = _layout.empty_like_grouped(a, groups, orders)
         return g, _layout.view_groups(g, groups, orders), None
     out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
     in_place = _same_memory(out, a)

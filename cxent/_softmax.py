@@ -51,7 +51,7 @@ def _normalize(x, axis, out, log_out):
     direct = None  # write straight into `out` when it has a compatible layout
     if out is not None and perm is None:
         direct = _layout.view_groups(out, groups, orders)
-    res = _layout.empty_grouped(a.shape, groups, orders, a.dtype) if direct is None else out
+    res = _layout.empty_like_grouped(a, groups, orders) if direct is None else out
     if a.size:
         _k.softmax_rows(_layout.view_groups(a, groups, orders),
                         _layout.view_groups(res, groups, orders), log_out, use_threads(a.size))

@@ -28,9 +28,11 @@ E. Probability targets: ``row = sum_c w_c q_c lp_c`` (+ ``z lse^2``, unweighted)
 from cython.parallel cimport prange
 from cython cimport floating
 from libc.stdint cimport int64_t
-from libc.math cimport NAN, exp
+from libc.math cimport NAN, exp, expm1
 
-from cxent._lib._rows cimport row_argmax, row_log_norm
+from cxent._lib._rows cimport cx_kernels, cx_kernels_t, row_argmax, row_log_norm
+
+cx_kernels()  # choose the SIMD table once, at import
 
 
 def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint has_ignore,
@@ -123,6 +125,9 @@ cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_s
                              const floating* w, double eps, double wtot, double zloss,
                              floating* g, Py_ssize_t gs, double scale) noexcept nogil:
     # loss and (if g) gradient of one row; note D.  x may alias g: x[c] is read before g[c] is set.
+    if floating is float:
+        if s == 1 and (g == NULL or gs == 1):
+            return _xent_row_f32(x, n, y, w, eps, wtot, zloss, g, scale)
     cdef Py_ssize_t c, am = row_argmax(x, n, s)
     cdef floating m = x[am * s]
     cdef floating d = x[y * s] - m
@@ -147,6 +152,40 @@ cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_s
         for c in range(n):
             d = x[c * s] - m
             wd += w[c] * <double>d
+    if eps > 0.0:
+        loss = (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
+    if zloss != 0.0:
+        loss = loss + zloss * wy * lse * lse
+    return loss
+
+
+cdef inline double _xent_row_f32(const float* x, Py_ssize_t n, Py_ssize_t y, const float* w,
+                                 double eps, double wtot, double zloss, float* g,
+                                 double scale) noexcept nogil:
+    # _xent_row for a contiguous float32 row, on the vectorised kernels of _simd.h.  The gradient
+    # is a * exp(x - m) - k * w everywhere, then the target entry is recomputed in double with
+    # expm1 (p_y - 1 without cancellation).
+    cdef const cx_kernels_t* kern = cx_kernels()
+    cdef Py_ssize_t am = kern.argmax(x, n)
+    cdef float m = x[am]
+    cdef float d = x[y] - m
+    cdef double lnorm = row_log_norm(x, n, 1, am), lse = <double>m + lnorm, wy = w[y]
+    cdef double loss = -(wy * (<double>d - lnorm)), wd = 0.0, coef, py, gy
+    if eps > 0.0:
+        wd = kern.wdot(x, n, m, w)
+    if g != NULL:
+        coef = (1.0 - eps) * wy + (eps / n) * wtot
+        if zloss != 0.0:
+            coef = coef + 2.0 * zloss * wy * lse
+        kern.grad_out(x, n, m, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n),
+                      w, g)
+        py = exp(<double>d - lnorm)
+        gy = (1.0 - eps) * wy * expm1(<double>d - lnorm)
+        if eps > 0.0:
+            gy = gy + (eps / n) * (wtot * py - wy)
+        if zloss != 0.0:
+            gy = gy + 2.0 * zloss * wy * lse * py
+        g[y] = <float>(scale * gy)
     if eps > 0.0:
         loss = (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
     if zloss != 0.0:

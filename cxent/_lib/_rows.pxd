@@ -6,22 +6,42 @@ elements.  Design notes:
 
 A. Shift by the row maximum first (``d = x - m`` in the input dtype, the order of pytorch#11752), so
    exp never overflows and torch's inf/nan semantics fall out of IEEE arithmetic (``inf - inf = nan``).
-B. Sums of exp(d) accumulate in double, also for float32 inputs: more accurate than torch's float32
-   lane sums (torch-semantics.md section 6), and float32 results are the correctly rounded double value.
+B. Sums of exp(d) accumulate in double (float32: float partials over short blocks, added in double;
+   ``_simd.h`` note D), so the error does not grow with C as torch's float32 lane sums do.
 C. The log-normaliser is ``log1p(rest)`` where ``rest`` excludes the (first) arg-max term, which is
    exactly exp(0) = 1 for a finite maximum: a dominant logit then gives a loss of ~exp(-gap) instead of
    0 (scipy#19521).  The arg-max term enters as ``exp(x[am] - m) - 1``, which is 0 for a finite maximum
    and nan for an infinite one, so +inf/-inf rows stay nan exactly as in torch.
+D. float32 rows with unit stride (the common, contiguous case) run the vectorised kernels of
+   ``_simd.h`` (AVX2+FMA or portable, chosen at run time); everything else the scalar loops here.
 """
 
 from libc.math cimport exp, log1p
 from cython cimport floating
 
 
+cdef extern from "_simd.h" nogil:
+    ctypedef struct cx_kernels_t:
+        const char* name
+        Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
+        double (*sumexp)(const float* x, Py_ssize_t n, float m) noexcept nogil
+        double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
+        void (*softmax_out)(const float* x, Py_ssize_t n, float m, float inv,
+                            float* y) noexcept nogil
+        void (*logsoftmax_out)(const float* x, Py_ssize_t n, float m, float lnorm,
+                               float* y) noexcept nogil
+        void (*grad_out)(const float* x, Py_ssize_t n, float m, float a, float k, const float* w,
+                         float* g) noexcept nogil
+    const cx_kernels_t* cx_kernels() noexcept
+
+
 cdef inline Py_ssize_t row_argmax(const floating* x, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
     """Index of the first maximum of a row of n >= 1 values (nan never wins a comparison)."""
     cdef Py_ssize_t c, am = 0
     cdef floating m = x[0]
+    if floating is float:
+        if s == 1:
+            return cx_kernels().argmax(x, n)
     for c in range(1, n):
         if x[c * s] > m:
             m = x[c * s]
@@ -36,6 +56,13 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating m = x[am * s]
     cdef floating d
     cdef double rest = 0.0
+    cdef const cx_kernels_t* k
+    if floating is float:
+        if s == 1:
+            k = cx_kernels()
+            rest = k.sumexp(x, am, m) + k.sumexp(x + am + 1, n - am - 1, m)
+            d = x[am] - m
+            return log1p(rest + (exp(d) - 1.0))
     for c in range(n):
         if c != am:
             d = x[c * s] - m

@@ -16,7 +16,9 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, fabs, fmin, INFINITY
 from cython cimport floating
 
-from cxent._lib._rows cimport row_argmax, row_log_norm
+from cxent._lib._rows cimport cx_kernels, row_argmax, row_log_norm
+
+cx_kernels()  # choose the SIMD table once, at import
 
 # Element-wise kernels split each row into chunks of this many elements for the thread pool.
 cdef enum:
@@ -45,6 +47,13 @@ cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating m = x[am * s]
     cdef floating d
     cdef double lnorm = row_log_norm(x, n, s, am), inv
+    if floating is float:
+        if s == 1 and ys == 1:  # vectorised float32 (_rows.pxd note D)
+            if log_out:
+                cx_kernels().logsoftmax_out(x, n, m, <float>lnorm, y)
+            else:
+                cx_kernels().softmax_out(x, n, m, <float>exp(-lnorm), y)
+            return
     if log_out:
         for c in range(n):
             d = x[c * s] - m
@@ -110,6 +119,11 @@ cdef extern from "_omp_shim.h":
 def openmp_info():
     """(built with OpenMP, threads a parallel region would use now)."""
     return bool(cxent_has_openmp()), cxent_max_threads()
+
+
+def simd_path():
+    """The name of the float32 kernel table in use: "avx2_fma" or "portable"."""
+    return cx_kernels().name.decode()
 
 
 def softmax_backward_rows(const floating[:, :, :] g, const floating[:, :, :] y,
