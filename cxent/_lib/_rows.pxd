@@ -32,6 +32,9 @@ cdef extern from "_simd.h" nogil:
                                float* y) noexcept nogil
         void (*grad_out)(const float* x, Py_ssize_t n, float m, float a, float k, const float* w,
                          float* g) noexcept nogil
+        double (*sumexp_store)(const float* x, Py_ssize_t n, float m, float* y) noexcept nogil
+        void (*scale)(float* y, Py_ssize_t n, float a) noexcept nogil
+        void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
     const cx_kernels_t* cx_kernels() noexcept
 
 

@@ -34,6 +34,9 @@ typedef struct {
     void (*logsoftmax_out)(const float *x, Py_ssize_t n, float m, float lnorm, float *y);
     void (*grad_out)(const float *x, Py_ssize_t n, float m, float a, float k, const float *w,
                      float *g);
+    double (*sumexp_store)(const float *x, Py_ssize_t n, float m, float *y);
+    void (*scale)(float *y, Py_ssize_t n, float a);
+    void (*sigmoid)(const float *x, Py_ssize_t n, float *y, int log_out);
 } cx_kernels_t;
 
 #define CX_EXP_BODY(FMA, xc, p)                                                              \
@@ -181,9 +184,80 @@ ATTR static void cx_grad_out_##SUFFIX(const float *x, Py_ssize_t n, float m, flo
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
+ATTR static double cx_sumexp_store_##SUFFIX(const float *x, Py_ssize_t n, float m,          \
+                                            float *y) {                                      \
+    /* y = exp(x - m) (subnormals kept), returning their sum: float blocks into double */    \
+    double acc = 0.0;                                                                        \
+    for (Py_ssize_t i = 0; i < n; i += CX_BLOCK) {                                           \
+        Py_ssize_t e = i + CX_BLOCK < n ? i + CX_BLOCK : n;                                  \
+        float b = 0.0f;                                                                      \
+        _Pragma("omp simd reduction(+:b)")                                                   \
+        for (Py_ssize_t j = i; j < e; j++) {                                                 \
+            float v = cx_expf_##SUFFIX(x[j] - m);                                            \
+            y[j] = v;                                                                        \
+            b += v;                                                                          \
+        }                                                                                    \
+        acc += b;                                                                            \
+    }                                                                                        \
+    return acc;                                                                              \
+}                                                                                            \
+ATTR static void cx_scale_##SUFFIX(float *y, Py_ssize_t n, float a) {                       \
+    _Pragma("omp simd")                                                                      \
+    for (Py_ssize_t i = 0; i < n; i++) y[i] *= a;                                            \
+}                                                                                            \
+ATTR static inline float cx_log1pf_##SUFFIX(float t) {                                      \
+    /* log1p(t) for t in [0, 1] (or nan): Cephes logf of u = 1 + t on its mantissa, then     \
+       the log1p correction log(u) * t / (u - 1) (exact t when u rounds to 1) */             \
+    float u = 1.0f + t;                                                                      \
+    int32_t bits;                                                                            \
+    memcpy(&bits, &u, 4);                                                                    \
+    int32_t e = ((bits >> 23) & 0xff) - 126;                                                 \
+    int32_t mb = (bits & 0x007fffff) | 0x3f000000;                                           \
+    float mant;                                                                              \
+    memcpy(&mant, &mb, 4);                                                                   \
+    int small = mant < 0.707106781186547524f;                                                \
+    e = small ? e - 1 : e;                                                                   \
+    float x = small ? mant + mant - 1.0f : mant - 1.0f;                                      \
+    float z = x * x;                                                                         \
+    float p = 7.0376836292E-2f;                                                              \
+    p = FMA(p, x, -1.1514610310E-1f);                                                        \
+    p = FMA(p, x, 1.1676998740E-1f);                                                         \
+    p = FMA(p, x, -1.2420140846E-1f);                                                        \
+    p = FMA(p, x, 1.4249322787E-1f);                                                         \
+    p = FMA(p, x, -1.6668057665E-1f);                                                        \
+    p = FMA(p, x, 2.0000714765E-1f);                                                         \
+    p = FMA(p, x, -2.4999993993E-1f);                                                        \
+    p = FMA(p, x, 3.3333331174E-1f);                                                         \
+    float fe = (float)e;                                                                     \
+    float r = FMA(p * x, z, FMA(-2.12194440e-4f, fe, -0.5f * z));                            \
+    r = FMA(0.693359375f, fe, x + r);                                                        \
+    float um1 = u - 1.0f;                                                                    \
+    return um1 == 0.0f ? t : r * (t / um1);                                                  \
+}                                                                                            \
+ATTR static void cx_sigmoid_##SUFFIX(const float *x, Py_ssize_t n, float *y, int log_out) { \
+    /* sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below (subnormals kept), e = exp(-|x|); \
+       log_sigmoid = min(x, 0) - log1p(e) */                                                 \
+    if (log_out) {                                                                           \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                 \
+            float v = x[i];                                                                  \
+            float e = cx_expf_##SUFFIX(-fabsf(v));                                           \
+            y[i] = (v < 0.0f ? v : 0.0f) - cx_log1pf_##SUFFIX(e);                            \
+        }                                                                                    \
+    } else {                                                                                 \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                 \
+            float v = x[i];                                                                  \
+            float e = cx_expf_##SUFFIX(-fabsf(v));                                           \
+            float r = 1.0f / (1.0f + e);                                                     \
+            y[i] = v >= 0.0f ? r : (v != v ? v : e * r);                                     \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
     #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_wdot_##SUFFIX,                       \
-    cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX};
+    cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
+    cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))

@@ -16,7 +16,7 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, fabs, fmin, INFINITY
 from cython cimport floating
 
-from cxent._lib._rows cimport cx_kernels, row_argmax, row_log_norm
+from cxent._lib._rows cimport cx_kernels, cx_kernels_t, row_argmax, row_log_norm
 
 cx_kernels()  # choose the SIMD table once, at import
 
@@ -46,14 +46,21 @@ cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef Py_ssize_t c, am = row_argmax(x, n, s)
     cdef floating m = x[am * s]
     cdef floating d
-    cdef double lnorm = row_log_norm(x, n, s, am), inv
+    cdef double lnorm, inv, rest
+    cdef const cx_kernels_t* kern
     if floating is float:
         if s == 1 and ys == 1:  # vectorised float32 (_rows.pxd note D)
+            kern = cx_kernels()
             if log_out:
-                cx_kernels().logsoftmax_out(x, n, m, <float>lnorm, y)
-            else:
-                cx_kernels().softmax_out(x, n, m, <float>exp(-lnorm), y)
+                kern.logsoftmax_out(x, n, m, <float>row_log_norm(x, n, s, am), y)
+            else:  # one exp per element: store exp(x - m), then scale by 1 / sum
+                d = x[am] - m
+                rest = (kern.sumexp_store(x, am, m, y) + (exp(d) - 1.0)
+                        + kern.sumexp_store(x + am + 1, n - am - 1, m, y + am + 1))
+                y[am] = <float>exp(d)
+                kern.scale(y, n, <float>(1.0 / (1.0 + rest)))
             return
+    lnorm = row_log_norm(x, n, s, am)
     if log_out:
         for c in range(n):
             d = x[c * s] - m
@@ -99,10 +106,15 @@ def sigmoid_2d(const floating[:, :] x, floating[:, :] out, bint log_out, bint us
     cdef floating* yp = &out[0, 0]
     cdef Py_ssize_t t, r, j, j0, j1
     cdef double v
+    cdef bint simd = floating is float and xs1 == 1 and ys1 == 1
     for t in prange(x.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
         r = t // nchunks
         j0 = (t - r * nchunks) * CHUNK
         j1 = min(j0 + CHUNK, ncols)
+        if floating is float:
+            if simd:  # vectorised float32 (_rows.pxd note D)
+                cx_kernels().sigmoid(xp + r * xs0 + j0, j1 - j0, yp + r * ys0 + j0, log_out)
+                continue
         for j in range(j0, j1):
             v = xp[r * xs0 + j * xs1]
             if log_out:
