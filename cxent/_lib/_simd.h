@@ -56,7 +56,7 @@ typedef struct {
 #define CX_DEFINE_KERNELS(SUFFIX, ATTR, FMA)                                                 \
 ATTR static inline float cx_expf_##SUFFIX(float x) {                                        \
     const float hi = 88.72283935546875f, lo = -103.972084045410f;                            \
-    float xc = x > hi ? hi : x;                                                              \
+    float xc = x > hi ? hi : x; /* nan x stays nan */                                        \
     xc = xc < lo ? lo : xc;                                                                  \
     float p;                                                                                 \
     CX_EXP_BODY(FMA, xc, p)                                                                  \
@@ -67,8 +67,7 @@ ATTR static inline float cx_expf_##SUFFIX(float x) {                            
     memcpy(&s2, &b2, 4);                                                                     \
     float res = p * s1 * s2;                                                                 \
     res = x < lo ? 0.0f : res;                                                               \
-    res = x > hi ? INFINITY : res;                                                           \
-    return x != x ? x : res;                                                                 \
+    return x > hi ? INFINITY : res; /* nan: xc and so p are nan, so res is */                \
 }                                                                                            \
 ATTR static inline float cx_expf_nonpos_##SUFFIX(float d) {                                 \
     const float lo = -87.3365478515625f; /* log(FLT_MIN) */                                  \
