@@ -23,6 +23,10 @@ from cython.parallel cimport prange
 from cython cimport floating
 from libc.math cimport exp, log, log1p, fabs, fmin, fmax
 
+from cxent._lib._rows cimport cx_kernels
+
+cx_kernels()  # choose the SIMD table once, at import
+
 cdef enum:
     CHUNK = 8192
 
@@ -75,10 +79,25 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
     cdef Py_ssize_t ncols = x.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
     cdef Py_ssize_t t, r, j, j0, j1
     cdef double xv, yv, v, acc, log_sig, pw, wv, gs
+    cdef bint simd = False
+    if floating is float:  # vectorised when every operand is unit-stride (or broadcast) along cols
+        simd = (x.strides[1] == 4 and y.strides[1] == 4
+                and (not has_w or w.strides[1] in (0, 4))
+                and (not has_pw or pos_weight.strides[1] in (0, 4))
+                and (not write_out or out.strides[1] == 4)
+                and (not want_grad or grad.strides[1] == 4)
+                and (not has_gout or gout.strides[1] == 4))
     for t in prange(x.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
         r = t // nchunks
         j0 = (t - r * nchunks) * CHUNK
         j1 = min(j0 + CHUNK, ncols)
+        if floating is float:
+            if simd:
+                acc = _bce_logits_span(x, y, w, pos_weight, out, grad, gout, r, j0, j1, has_w,
+                                       has_pw, write_out, want_grad, has_gout, scale)
+                if not write_out:
+                    partial[t] = acc
+                continue
         acc = 0.0
         for j in range(j0, j1):
             xv = x[r, j]
@@ -103,3 +122,28 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
                 acc = acc + v
         if not write_out:
             partial[t] = acc
+
+
+cdef inline double _bce_logits_span(const float[:, :] x, const float[:, :] y, const float[:, :] w,
+                                    const float[:, :] pw, float[:, :] out, float[:, :] grad,
+                                    const float[:, :] gout, Py_ssize_t r, Py_ssize_t j0,
+                                    Py_ssize_t j1, bint has_w, bint has_pw, bint write_out,
+                                    bint want_grad, bint has_gout, double scale) noexcept nogil:
+    # one row-chunk on the vectorised kernel; a zero-stride weight is passed as a scalar
+    cdef const float* wp = NULL
+    cdef const float* pp = NULL
+    cdef float wsc = 1.0, psc = 1.0
+    if has_w:
+        if w.strides[1] == 0:
+            wsc = w[r, j0]
+        else:
+            wp = &w[r, j0]
+    if has_pw:
+        if pw.strides[1] == 0:
+            psc = pw[r, j0]
+        else:
+            pp = &pw[r, j0]
+    return cx_kernels().bce_logits(&x[r, j0], &y[r, j0], j1 - j0, wp, wsc, pp, psc, has_pw,
+                                   &out[r, j0] if write_out else NULL,
+                                   &grad[r, j0] if want_grad else NULL,
+                                   &gout[r, j0] if has_gout else NULL, <float>scale)

@@ -35,6 +35,9 @@ cdef extern from "_simd.h" nogil:
         double (*sumexp_store)(const float* x, Py_ssize_t n, float m, float* y) noexcept nogil
         void (*scale)(float* y, Py_ssize_t n, float a) noexcept nogil
         void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
+        double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
+                             float wsc, const float* pw, float pwsc, int has_pw, float* out,
+                             float* g, const float* gout, float gsc) noexcept nogil
     const cx_kernels_t* cx_kernels() noexcept
 
 

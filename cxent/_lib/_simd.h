@@ -37,6 +37,9 @@ typedef struct {
     double (*sumexp_store)(const float *x, Py_ssize_t n, float m, float *y);
     void (*scale)(float *y, Py_ssize_t n, float a);
     void (*sigmoid)(const float *x, Py_ssize_t n, float *y, int log_out);
+    double (*bce_logits)(const float *x, const float *y, Py_ssize_t n, const float *w, float wsc,
+                         const float *pw, float pwsc, int has_pw, float *out, float *g,
+                         const float *gout, float gsc);
 } cx_kernels_t;
 
 #define CX_EXP_BODY(FMA, xc, p)                                                              \
@@ -253,10 +256,75 @@ ATTR static void cx_sigmoid_##SUFFIX(const float *x, Py_ssize_t n, float *y, int
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
+ATTR static double cx_bce_logits_##SUFFIX(const float *x, const float *y, Py_ssize_t n,     \
+        const float *w, float wsc, const float *pw, float pwsc, int has_pw, float *out,      \
+        float *g, const float *gout, float gsc) {                                            \
+    /* Element losses (1 - y) x - lw logsigmoid(x), lw = 1 + (pw - 1) y, times w; written to  \
+       `out` if given; gradient w [lw sigmoid(x) - pw y] times gsc (and gout) to `g` if given; \
+       returns the sum of the losses (float blocks of 256 into double).  w / pw: an array, or \
+       NULL and the scalar wsc / pwsc; has_pw = 0: no pos_weight at all. */                   \
+    float ls[256], v[256], gr[256];                                                          \
+    double acc = 0.0;                                                                        \
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                             \
+        Py_ssize_t m = n - i0 < 256 ? n - i0 : 256;                                          \
+        const float *xb = x + i0, *yb = y + i0;                                              \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                 \
+            float a = xb[j], e = cx_expf_##SUFFIX(-fabsf(a));                                \
+            ls[j] = (a < 0.0f ? a : 0.0f) - cx_log1pf_##SUFFIX(e);                           \
+            float r = 1.0f / (1.0f + e);                                                     \
+            gr[j] = a >= 0.0f ? r : e * r; /* sigmoid(x) */                                  \
+        }                                                                                    \
+        if (!has_pw) {                                                                       \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) {                                             \
+                v[j] = (1.0f - yb[j]) * xb[j] - ls[j];                                       \
+                gr[j] = gr[j] - yb[j];                                                       \
+            }                                                                                \
+        } else if (pw) {                                                                     \
+            const float *pb = pw + i0;                                                       \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) {                                             \
+                float lw = 1.0f + (pb[j] - 1.0f) * yb[j];                                    \
+                v[j] = (1.0f - yb[j]) * xb[j] - lw * ls[j];                                  \
+                gr[j] = lw * gr[j] - pb[j] * yb[j];                                          \
+            }                                                                                \
+        } else {                                                                             \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) {                                             \
+                float lw = 1.0f + (pwsc - 1.0f) * yb[j];                                     \
+                v[j] = (1.0f - yb[j]) * xb[j] - lw * ls[j];                                  \
+                gr[j] = lw * gr[j] - pwsc * yb[j];                                           \
+            }                                                                                \
+        }                                                                                    \
+        if (w) {                                                                             \
+            const float *wb = w + i0;                                                        \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) { v[j] *= wb[j]; gr[j] *= wb[j]; }            \
+        } else if (wsc != 1.0f) {                                                            \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) { v[j] *= wsc; gr[j] *= wsc; }                \
+        }                                                                                    \
+        float b = 0.0f;                                                                      \
+        _Pragma("omp simd reduction(+:b)")                                                   \
+        for (Py_ssize_t j = 0; j < m; j++) b += v[j];                                        \
+        acc += b;                                                                            \
+        if (out) memcpy(out + i0, v, (size_t)m * sizeof(float));                             \
+        if (g && gout) {                                                                     \
+            const float *ob = gout + i0;                                                     \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) g[i0 + j] = gr[j] * gsc * ob[j];              \
+        } else if (g) {                                                                      \
+            _Pragma("omp simd")                                                              \
+            for (Py_ssize_t j = 0; j < m; j++) g[i0 + j] = gr[j] * gsc;                      \
+        }                                                                                    \
+    }                                                                                        \
+    return acc;                                                                              \
+}                                                                                            \
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
     #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_wdot_##SUFFIX,                       \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
-    cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX};
+    cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
