@@ -5,7 +5,7 @@ import numpy as np
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _binary as _k
-from cxent._losses import _divide, _Grad, _Loss, _same_memory
+from cxent._losses import _divide, _Grad, _grad_output, _Loss, _same_memory
 from cxent._validation import broadcast_weight, check_out, check_reduction, float_array
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -28,7 +28,8 @@ def _operands(input, target):
     elif t.dtype.kind in "biu":
         dtype = a.dtype  # 0/1 labels as integers or bools: exact in any float dtype
     else:
-        t = float_array(t, "target")  # raises the TypeError
+        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
+                        f"array")
     return a.astype(dtype, copy=False), t.astype(dtype, copy=False), dtype
 
 
@@ -67,20 +68,9 @@ def _run(kernel, arrays, weights, reduction, dtype, grad=None):
 
 
 def _upstream(grad, reduction, shape):
-    """(scalar factor, per-element factor array in the loss's shape or None) from grad_output."""
-    g = grad.grad_output
-    if g is None:
-        return 1.0, None
-    g = np.asarray(g)
-    if g.dtype.kind not in "biuf":
-        raise TypeError(f"`grad_output` must be real numbers; got dtype {g.dtype}")
-    if g.ndim == 0:
-        return float(g), None
-    if reduction != "none" or g.shape != tuple(shape):
-        expected = "a scalar" if reduction != "none" else f"a scalar or shape {tuple(shape)}"
-        raise ValueError(f"`grad_output` must be {expected} for reduction={reduction!r}; "
-                         f"got shape {g.shape}")
-    return 1.0, g.astype(grad.dtype, copy=False)
+    """(scalar factor, per-element factors in the input's dtype or None) from grad_output."""
+    scale, g = _grad_output(grad, reduction, shape)
+    return scale, (None if g is None else g.astype(grad.dtype, copy=False))
 
 
 def _grad_array(a, grad):

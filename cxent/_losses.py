@@ -132,8 +132,11 @@ def _shape3(a):
     return (a.shape[0] if a.ndim > 1 else 1, n_classes, math.prod(a.shape[2:]))
 
 
-def _upstream(grad, reduction, loss_shape, rows_shape):
-    """(scalar factor, per-row factors as a float64 (N, inner) array or None) from grad_output."""
+def _grad_output(grad, reduction, loss_shape):
+    """(scalar factor, array of the loss's shape or None): ``grad_output`` validated.
+
+    A scalar for 'mean'/'sum'; a scalar or an array of the loss's shape for 'none'; None means 1.
+    """
     g = grad.grad_output
     if g is None:
         return 1.0, None
@@ -146,7 +149,15 @@ def _upstream(grad, reduction, loss_shape, rows_shape):
         expected = "a scalar" if reduction != "none" else f"a scalar or shape {tuple(loss_shape)}"
         raise ValueError(f"`grad_output` must be {expected} for reduction={reduction!r}; "
                          f"got shape {g.shape}")
-    return 1.0, np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
+    return 1.0, g
+
+
+def _upstream(grad, reduction, loss_shape, rows_shape):
+    """(scalar factor, per-row factors as a float64 (N, inner) array or None) from grad_output."""
+    scale, g = _grad_output(grad, reduction, loss_shape)
+    if g is None:
+        return scale, None
+    return scale, np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
 
 
 def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, grad=None):
