@@ -25,6 +25,7 @@ cdef extern from "_simd.h" nogil:
         const char* name
         Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
         double (*sumexp)(const float* x, Py_ssize_t n, float m) noexcept nogil
+        double (*sumexp_skip)(const float* x, Py_ssize_t n, float m, Py_ssize_t skip) noexcept nogil
         double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
         void (*softmax_out)(const float* x, Py_ssize_t n, float m, float inv,
                             float* y) noexcept nogil
@@ -62,11 +63,9 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating m = x[am * s]
     cdef floating d
     cdef double rest = 0.0
-    cdef const cx_kernels_t* k
     if floating is float:
         if s == 1:
-            k = cx_kernels()
-            rest = k.sumexp(x, am, m) + k.sumexp(x + am + 1, n - am - 1, m)
+            rest = cx_kernels().sumexp_skip(x, n, m, am)
             d = x[am] - m
             return log1p(rest + (exp(d) - 1.0))
     for c in range(n):

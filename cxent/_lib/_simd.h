@@ -32,6 +32,7 @@ typedef struct {
     const char *name;
     Py_ssize_t (*argmax)(const float *x, Py_ssize_t n);
     double (*sumexp)(const float *x, Py_ssize_t n, float m);
+    double (*sumexp_skip)(const float *x, Py_ssize_t n, float m, Py_ssize_t skip);
     double (*wdot)(const float *x, Py_ssize_t n, float m, const float *w);
     void (*softmax_out)(const float *x, Py_ssize_t n, float m, float inv, float *y);
     void (*logsoftmax_out)(const float *x, Py_ssize_t n, float m, float lnorm, float *y);
@@ -116,6 +117,11 @@ ATTR static double cx_sumexp_##SUFFIX(const float *x, Py_ssize_t n, float m) {  
     _Pragma("omp simd reduction(+:b)")                                                       \
     for (Py_ssize_t j = i; j < n; j++) b += cx_expf_nonpos_##SUFFIX(x[j] - m);               \
     return acc + b;                                                                          \
+}                                                                                            \
+ATTR static double cx_sumexp_skip_##SUFFIX(const float *x, Py_ssize_t n, float m,           \
+                                           Py_ssize_t skip) {                                \
+    /* sum of exp(x_c - m) over c != skip */                                                 \
+    return cx_sumexp_##SUFFIX(x, skip, m) + cx_sumexp_##SUFFIX(x + skip + 1, n - skip - 1, m); \
 }                                                                                            \
 ATTR static double cx_wdot_##SUFFIX(const float *x, Py_ssize_t n, float m, const float *w) { \
     /* sum_c w_c (x_c - m), or sum_c (x_c - m) when w is NULL; float blocks into double */   \
@@ -325,7 +331,7 @@ ATTR static double cx_bce_logits_##SUFFIX(const float *x, const float *y, Py_ssi
     return acc;                                                                              \
 }                                                                                            \
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
-    #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_wdot_##SUFFIX,                       \
+    #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_sumexp_skip_##SUFFIX, cx_wdot_##SUFFIX, \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
     cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX};
 
@@ -408,6 +414,46 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
     return cx_hsum_pd(acc);
 }
 
+CX_V3 static double cx_sumexp_skip_avx2(const float *x, Py_ssize_t n, float m, Py_ssize_t skip) {
+    /* sum of exp(x_c - m) over c != skip in one pass: the lane holding `skip` is zeroed */
+    const __m256 vm = _mm256_set1_ps(m);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256d acc = _mm256_setzero_pd();
+    Py_ssize_t i = 0, sb = skip - skip % 8; /* the 8-block holding `skip` */
+    while (i + 32 <= n) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 32;
+        for (; i < stop; i += 32) {
+            __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0);
+            __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 0);
+            __m256 e2 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), 0);
+            __m256 e3 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), 0);
+            if (sb >= i && sb < i + 32) { /* rare: once per row */
+                __m256 k = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+                    lanes, _mm256_set1_epi32((int)(skip - sb))));
+                if (sb == i) e0 = _mm256_andnot_ps(k, e0);
+                else if (sb == i + 8) e1 = _mm256_andnot_ps(k, e1);
+                else if (sb == i + 16) e2 = _mm256_andnot_ps(k, e2);
+                else e3 = _mm256_andnot_ps(k, e3);
+            }
+            s0 = _mm256_add_ps(s0, e0);
+            s1 = _mm256_add_ps(s1, e1);
+            s2 = _mm256_add_ps(s2, e2);
+            s3 = _mm256_add_ps(s3, e3);
+        }
+        acc = cx_add_pd8(acc, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    }
+    for (; i < n; i += 8) {
+        __m256i mask = cx_tail_mask(n - i);
+        if (sb == i)
+            mask = _mm256_andnot_si256(_mm256_cmpeq_epi32(lanes, _mm256_set1_epi32((int)(skip - sb))),
+                                       mask);
+        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), 0);
+        acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
+    }
+    return cx_hsum_pd(acc);
+}
+
 CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, float *y) {
     const __m256 vm = _mm256_set1_ps(m);
     __m256d acc = _mm256_setzero_pd();
@@ -468,7 +514,7 @@ CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, flo
 }
 
 static const cx_kernels_t cx_table_avx2_intrinsics = {
-    "avx2_fma", cx_argmax_avx2_fma, cx_sumexp_avx2, cx_wdot_avx2_fma,
+    "avx2_fma", cx_argmax_avx2_fma, cx_sumexp_avx2, cx_sumexp_skip_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
     cx_sumexp_store_avx2, cx_scale_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma};
 #endif
