@@ -10,8 +10,8 @@ B. Sums of exp(d) accumulate in double (float32: float partials over short block
    ``_simd.h`` note D), so the error does not grow with C as torch's float32 lane sums do.
 C. The log-normaliser is ``log1p(rest)`` where ``rest`` excludes the (first) arg-max term, which is
    exactly exp(0) = 1 for a finite maximum: a dominant logit then gives a loss of ~exp(-gap) instead of
-   0 (scipy#19521).  The arg-max term enters as ``exp(x[am] - m) - 1``, which is 0 for a finite maximum
-   and nan for an infinite one, so +inf/-inf rows stay nan exactly as in torch.
+   0 (scipy#19521).  The arg-max term enters as ``d - d`` with ``d = x[am] - m``: 0 for a finite
+   maximum and nan for an infinite one (inf - inf), so +inf/-inf rows stay nan exactly as in torch.
 D. float32 rows with unit stride (the common, contiguous case) run the vectorised kernels of
    ``_simd.h`` (AVX2+FMA or portable, chosen at run time); everything else the scalar loops here.
 """
@@ -66,12 +66,12 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     if floating is float:
         if s == 1:
             rest = cx_kernels().sumexp_skip(x, n, m, am)
-            d = x[am] - m
-            return log1p(rest + (exp(d) - 1.0))
+            d = x[am] - m  # 0, or nan when the maximum is infinite (note C)
+            return log1p(rest + <double>(d - d))
     for c in range(n):
         if c != am:
             d = x[c * s] - m
             rest += exp(d)
-    d = x[am * s] - m
-    rest += exp(d) - 1.0
+    d = x[am * s] - m  # 0, or nan when the maximum is infinite (note C)
+    rest += <double>(d - d)
     return log1p(rest)

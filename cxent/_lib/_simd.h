@@ -90,6 +90,12 @@ ATTR static inline float cx_expf_nonpos_##SUFFIX(float d) {                     
 ATTR static Py_ssize_t cx_argmax_##SUFFIX(const float *x, Py_ssize_t n) {                   \
     /* first index of the maximum; nan never wins (as the scalar loop), x[0] nan -> 0 */     \
     float m = x[0];                                                                          \
+    if (n < 32) { /* short rows: a plain loop beats the vector prologue and epilogue */      \
+        Py_ssize_t am = 0;                                                                   \
+        for (Py_ssize_t i = 1; i < n; i++)                                                   \
+            if (x[i] > m) { m = x[i]; am = i; }                                              \
+        return am;                                                                           \
+    }                                                                                        \
     _Pragma("omp simd reduction(max:m)")                                                     \
     for (Py_ssize_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;                              \
     if (m != m) return 0;                                                                    \

@@ -55,7 +55,7 @@ cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
                 kern.logsoftmax_out(x, n, m, <float>row_log_norm(x, n, s, am), y)
             else:  # one exp per element: store exp(x - m), then scale by 1 / sum
                 d = x[am] - m
-                rest = (kern.sumexp_store(x, am, m, y) + (exp(d) - 1.0)
+                rest = (kern.sumexp_store(x, am, m, y) + <double>(d - d)
                         + kern.sumexp_store(x + am + 1, n - am - 1, m, y + am + 1))
                 y[am] = <float>exp(d)
                 kern.scale(y, n, <float>(1.0 / (1.0 + rest)))
