@@ -1,4 +1,4 @@
-"""Plain-NumPy reference twin of cxent's public forward functions: the test oracle and bench baseline.
+"""Plain-NumPy reference twin of cxent's public forward functions: test oracle and bench baseline.
 
 A. What it is.  One function per public forward function of ``spec/api.md``, with the same name and
    signature, implementing the formula of ``spec/torch-semantics.md`` (sections 1-4) literally, in
@@ -192,7 +192,7 @@ def _pick(lp, y):
 
 
 def _index_terms(lp, target, w, ignore_index):
-    """Per-element ``(loss, w[y], kept)`` of nll on log-probabilities ``lp`` (classes last), spec 2.3.
+    """Per-element ``(loss, w[y], kept)`` of nll on log-probabilities ``lp`` (classes last), 2.3.
 
     ``loss = -(w[y] * lp[y])`` (an exact 0 becomes -0.0, spec 2.7) where the target is kept, +0.0
     where it equals ``ignore_index`` (checked before the range check, spec 2.4).
@@ -247,8 +247,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """Cross-entropy of logits with class-index targets (spec 2.3, 3.1) or probability targets
     (a floating target of the input's shape, spec 3.2).  A negative ``label_smoothing`` is 0.
 
-    ``z_loss`` adds ``z_loss * logsumexp(input_i)**2`` to each element's loss, weighted by ``w[y_i]``
-    and masked like it for index targets, unweighted for probability targets (spec/api.md).
+    ``z_loss`` adds ``z_loss * logsumexp(input_i)**2`` to each element's loss (spec/api.md),
+    weighted by ``w[y_i]`` and masked like it for index targets, unweighted for probability
+    targets (cxent's choice: they have no single class).
     """
     x = np.asarray(input)
     t = np.asarray(target)
@@ -281,9 +282,9 @@ def _lse_classes_last(x):
 
 
 def _cross_entropy_probabilities(x, t, weight, reduction, eps, z_loss):
-    """Spec 3.2: ``l_i = -sum_c w_c q_ic lp_ic`` with ``q = t (1 - eps) + eps / C``; the mean divides
-    by ``N * d1 * ... * dk`` (not by the weights); the negation is applied after each sum, so the
-    empty 'sum' is -0.0 as in torch."""
+    """Spec 3.2: ``l_i = -sum_c w_c q_ic lp_ic`` with ``q = t (1 - eps) + eps / C``; the mean
+    divides by ``N * d1 * ... * dk`` (not by the weights).  The negation is applied after each
+    sum, so the empty 'sum' is -0.0, as in torch."""
     dtype = np.result_type(_float_dtype(x.dtype), t.dtype)
     xw = _classes_last(_widen(x, dtype))
     lp = _log_softmax_classes_last(xw)
@@ -308,7 +309,8 @@ def _cross_entropy_probabilities(x, t, weight, reduction, eps, z_loss):
 
 
 def _binary_operands(input, target):
-    """(input, target, result dtype): a floating target promotes, another target takes the input's."""
+    """(input, target, result dtype): a floating target promotes (``np.result_type``), any other
+    target takes the input's dtype."""
     x, t = np.asarray(input), np.asarray(target)
     dtype = _float_dtype(x.dtype)
     if t.dtype.kind == "f":

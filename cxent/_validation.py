@@ -64,9 +64,9 @@ def int_axis(axis, ndim, name="axis"):
     except TypeError:
         raise TypeError(f"`{name}` must be an integer, a tuple of integers or None; "
                         f"got {axis!r}") from None
-    n = max(ndim, 1)
+    n = max(ndim, 1)  # a 0-d array takes axis 0 or -1 (torch's rule for softmax of a scalar)
     if not -n <= ax < n:
-        raise AxisError(ax, n, msg_prefix=f"`{name}`")
+        raise AxisError(ax, ndim, msg_prefix=f"`{name}`")
     return ax % n
 
 
