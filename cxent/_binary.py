@@ -5,8 +5,14 @@ import numpy as np
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _binary as _k
-from cxent._losses import _divide, _Grad, _grad_output, _Loss, _same_memory
-from cxent._validation import broadcast_weight, check_out, check_reduction, float_array
+from cxent._losses import _divide, _Grad, _grad_output, _Loss, _same_memory, _sum
+from cxent._validation import (
+    broadcast_weight,
+    check_out,
+    check_reduction,
+    float_array,
+    reject_masked,
+)
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
            "binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad", "BCELoss",
@@ -18,6 +24,7 @@ _CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per row-chunk
 def _operands(input, target):
     """(input, target, dtype): same shape; float targets promote (np.result_type), others cast."""
     a = float_array(input, "input")
+    reject_masked(target, "target")
     t = np.asarray(target)
     if t.shape != a.shape:
         raise ValueError(f"`target` must have the input's shape {a.shape}; got shape {t.shape} "
@@ -93,7 +100,7 @@ def _dummy(dtype):
 
 
 def _finish(partial, n, reduction, dtype):
-    total = float(partial.sum()) + 0.0  # partials in a fixed order; the sum starts from +0
+    total = _sum(partial) + 0.0  # partials in a fixed order; the sum starts from +0
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(_divide(total, float(n)))

@@ -18,6 +18,7 @@ from cxent._validation import (
     float_array,
     ignore_as_int64,
     index_target,
+    reject_masked,
 )
 
 __all__ = ["nll_loss", "cross_entropy", "nll_loss_and_grad", "cross_entropy_and_grad", "NLLLoss",
@@ -162,11 +163,10 @@ def _upstream(grad, reduction, loss_shape, rows_shape):
 
 def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, grad=None):
     """(per-row losses, per-row w[y], gradient or None); losses/weights float64 of the loss shape."""
-    t = index_target(target)
+    t, has_ignore, ign = index_target(target, ignore_index)
     loss_shape = _check_index_target_shape(a, t)
     n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
     w = class_weight(weight, n_classes, a.dtype)
-    has_ignore, ign = ignore_as_int64(ignore_index)
     if a.flags.c_contiguous:  # the common case: plain reshapes, no layout search
         shape3 = _shape3(a)
         x = a.reshape(shape3)
@@ -207,7 +207,7 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
                 _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
                                   ignore_index)
             if reduction == "mean":
-                denom = float(wsum.sum())
+                denom = _sum(wsum)
                 # sum w[y] = 0 with rows left: torch's gradient is nan there (inf * 0), not +-inf
                 scale = scale / denom if denom else math.nan
         if _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss, lview, wview,
@@ -223,6 +223,13 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
     return loss.reshape(loss_shape), wsum, gbuf
 
 
+def _sum(a):
+    """Pairwise sum of a float64 array in its memory order: deterministic, and an overflow to inf
+    is silent (as in torch) instead of a NumPy RuntimeWarning."""
+    flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel(order="K")
+    return _k.pairwise_sum(np.ascontiguousarray(flat)) if flat.size else 0.0
+
+
 def _divide(total, denom):
     """total / denom in double with IEEE results for a zero denominator (0/0 = nan, x/0 = +-inf)."""
     if denom:
@@ -236,7 +243,7 @@ def _reduce(loss, denom, reduction, dtype):
     """Torch's reductions of per-row double losses: none | sum | sum / denom (nan for 0/0)."""
     if reduction == "none":
         return loss.astype(dtype)
-    total = float(loss.sum()) + 0.0  # + 0.0: the sum starts from +0, as torch's does
+    total = _sum(loss) + 0.0  # + 0.0: the sum starts from +0, as torch's does
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(_divide(total, float(denom)))
@@ -256,7 +263,7 @@ def _nll(input, target, weight, ignore_index, reduction, grad=None):
         raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
                         "floating array (for probability targets use cross_entropy)")
     loss, wsum, g = _index_rows(a, target, weight, ignore_index, reduction, False, 0.0, 0.0, grad)
-    return _reduce(loss, wsum.sum() if reduction == "mean" else None, reduction, a.dtype), g
+    return _reduce(loss, _sum(wsum) if reduction == "mean" else None, reduction, a.dtype), g
 
 
 def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss, grad=None):
@@ -264,6 +271,7 @@ def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_los
     eps = check_label_smoothing(label_smoothing)
     zloss = _check_z_loss(z_loss)
     a = _class_input(input)
+    reject_masked(target, "target")
     t = np.asarray(target)
     if t.shape == a.shape:
         return _cross_entropy_prob(a, t, weight, ignore_index, reduction, eps, zloss, grad)
@@ -272,7 +280,7 @@ def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_los
                         f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
                         f"array (e.g. target.astype(np.int64))")
     loss, wsum, g = _index_rows(a, t, weight, ignore_index, reduction, True, eps, zloss, grad)
-    return _reduce(loss, wsum.sum() if reduction == "mean" else None, reduction, a.dtype), g
+    return _reduce(loss, _sum(wsum) if reduction == "mean" else None, reduction, a.dtype), g
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -438,7 +446,7 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, 
     loss = loss.reshape(loss_shape)
     if reduction == "none":
         return (-loss).astype(dtype), gbuf
-    total = -float(loss.sum())  # torch negates the sum: an empty sum is -0.0
+    total = -_sum(loss)  # torch negates the sum: an empty sum is -0.0
     if reduction == "sum":
         return dtype.type(total), gbuf
     return dtype.type(_divide(total, float(loss.size))), gbuf

@@ -173,9 +173,9 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None):
         check_out(out, full_shape if keepdims else kept_shape, a.dtype)
     a, groups, orders, perm = _reduction_layout(a, axes)
     # The result's axes are the kept ones, in order; its groups are x's outer and inner groups.
-    n_outer = len(groups[0])
-    rgroups = [list(range(n_outer)), [d - len(groups[1]) for d in groups[2]]]
-    rorders = [orders[0], [d - len(groups[1]) for d in orders[2]]]
+    kept = {d: i for i, d in enumerate(d for d in range(a.ndim) if d not in groups[1])}
+    rgroups = [[kept[d] for d in groups[0]], [kept[d] for d in groups[2]]]
+    rorders = [[kept[d] for d in orders[0]], [kept[d] for d in orders[2]]]
     res = _layout.empty_grouped(kept_shape, rgroups, rorders, a.dtype)
     if res.size:
         if a.size:

@@ -21,9 +21,7 @@ _INT64 = np.iinfo(np.int64)
 
 def float_array(x, name):
     """``x`` as a native, aligned float32/float64 array (a copy only when a conversion is needed)."""
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(f"`{name}` is a masked array; cxent ignores masks, pass `{name}.filled()` "
-                        f"or the unmasked data explicitly")
+    reject_masked(x, name)
     a = np.asarray(x)
     kind = a.dtype.kind
     if kind == "f":
@@ -111,16 +109,34 @@ def class_weight(weight, n_classes, dtype, name="weight"):
     return np.ascontiguousarray(w, dtype=dtype)
 
 
-def index_target(target, name="target"):
-    """Class-index targets: any integer dtype (torch accepts only int64/uint8: a documented widening)."""
+def reject_masked(x, name):
+    """Masked arrays raise TypeError: cxent would silently use the hidden values."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"`{name}` is a masked array; cxent ignores masks, pass `{name}.filled()` "
+                        f"or the unmasked data explicitly")
+
+
+def index_target(target, ignore_index, name="target"):
+    """``(target, has_ignore, ignore)`` for the kernels: class indices of any integer dtype (torch
+    accepts only int64/uint8: a documented widening), and the int64 form of ``ignore_index``."""
+    reject_masked(target, name)
     t = np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"`{name}` has dtype {t.dtype}; class-index targets must have an integer "
                         f"dtype (probability targets must be floating with the input's shape)")
+    has_ignore, ign = ignore_as_int64(ignore_index)
     if t.dtype == np.uint64 and t.size and t.max() > _INT64.max:
-        bad = np.flatnonzero(t.ravel() > _INT64.max)[0]
-        raise IndexError(f"`{name}` value {t.ravel()[bad]} at flat index {bad} is out of bounds")
-    return t
+        big = t > _INT64.max
+        if not has_ignore:  # an ignore_index beyond int64 may match these values
+            big &= t != ignore_index
+        if big.any():
+            bad = np.flatnonzero(big.ravel())[0]
+            raise IndexError(f"`{name}` value {t.ravel()[bad]} at flat index {bad} is out of "
+                             f"bounds")
+        # every value beyond int64 is the ignore_index: map it to -1, which uint64 cannot hold
+        t = np.where(t == ignore_index, np.int64(-1), t.astype(np.int64))
+        has_ignore, ign = True, -1
+    return t, has_ignore, ign
 
 
 def ignore_as_int64(ignore_index):

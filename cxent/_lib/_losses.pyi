@@ -22,3 +22,4 @@ def class_prob_rows(
     loss_out: npt.NDArray[np.float64],  # double[:, :]
     use_threads: bool,  # bint
 ) -> None: ...
+def pairwise_sum(a: npt.NDArray[np.float64]) -> float: ...  # const double[::1]

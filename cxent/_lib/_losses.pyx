@@ -250,3 +250,22 @@ cdef inline double _prob_row(const floating* x, Py_ssize_t n, Py_ssize_t s, cons
     if zloss != 0.0:
         return wqd - lnorm * wq - zloss * lse * lse
     return wqd - lnorm * wq
+
+
+def pairwise_sum(const double[::1] a):
+    """Sum of ``a`` by pairwise recursion over blocks of 128 (deterministic, O(log n) error)."""
+    cdef double s
+    with nogil:
+        s = _pairwise(&a[0], a.shape[0])
+    return s
+
+
+cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, h
+    cdef double s = 0.0
+    if n <= 128:
+        for i in range(n):
+            s += a[i]
+        return s
+    h = n // 2
+    return _pairwise(a, h) + _pairwise(a + h, n - h)
