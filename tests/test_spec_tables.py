@@ -232,11 +232,13 @@ TABLE_1_2 = [  # dim handling
     Same("cxent:softmax-axis-None-all", lambda m: m.softmax(rng_array((3, 4, 2)), axis=None),
          lambda m: m.softmax(rng_array((3, 4, 2)).ravel(), 0).reshape(3, 4, 2)),
     # the dtype= keyword of torch.softmax is not part of cxent's API (cast the input instead)
+    # cxent: a float32 row with unit class stride runs the vectorised kernels, a strided row the
+    # scalar ones, so "same values" holds to an ulp, not bit for bit
     Same("non-contiguous-input", lambda m: m.log_softmax(np.asfortranarray(X)[:, ::-1], 1),
-         lambda m: m.log_softmax(np.ascontiguousarray(X[:, ::-1]), 1), rtol=0),
+         lambda m: m.log_softmax(np.ascontiguousarray(X[:, ::-1]), 1), rtol=2.5e-7),
     Same("non-contiguous-input-axis0",
          lambda m: m.softmax(rng_array((6, 8))[::2, ::3], 0),
-         lambda m: m.softmax(rng_array((6, 8))[::2, ::3].copy(), 0), rtol=0),
+         lambda m: m.softmax(rng_array((6, 8))[::2, ::3].copy(), 0), rtol=2.5e-7),
 ]
 
 

@@ -283,32 +283,38 @@ ATTR static double cx_bce_logits_##SUFFIX(const float *x, const float *y, Py_ssi
     for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                             \
         Py_ssize_t m = n - i0 < 256 ? n - i0 : 256;                                          \
         const float *xb = x + i0, *yb = y + i0;                                              \
+        /* ls = log1p(exp(-|x|)); the loss is rearranged without torch's cancellation for   \
+           x << 0:  x < 0: -pw y x + lw ls,  x >= 0: (1 - y) x + lw ls  (x = -inf: nan, as      \
+           torch's (1 - y) x - lw logsigmoid(x) gives) */                                    \
         _Pragma("omp simd")                                                                  \
         for (Py_ssize_t j = 0; j < m; j++) {                                                 \
             float a = xb[j], e = cx_expf_##SUFFIX(-fabsf(a));                                \
-            ls[j] = (a < 0.0f ? a : 0.0f) - cx_log1pf_##SUFFIX(e);                           \
+            ls[j] = cx_log1pf_##SUFFIX(e);                                                   \
             float r = 1.0f / (1.0f + e);                                                     \
             gr[j] = a >= 0.0f ? r : e * r; /* sigmoid(x) */                                  \
         }                                                                                    \
         if (!has_pw) {                                                                       \
             _Pragma("omp simd")                                                              \
             for (Py_ssize_t j = 0; j < m; j++) {                                             \
-                v[j] = (1.0f - yb[j]) * xb[j] - ls[j];                                       \
+                float a = xb[j], t = a < 0.0f ? -yb[j] * a : (1.0f - yb[j]) * a;             \
+                v[j] = a == -INFINITY ? NAN : t + ls[j];                                     \
                 gr[j] = gr[j] - yb[j];                                                       \
             }                                                                                \
         } else if (pw) {                                                                     \
             const float *pb = pw + i0;                                                       \
             _Pragma("omp simd")                                                              \
             for (Py_ssize_t j = 0; j < m; j++) {                                             \
-                float lw = 1.0f + (pb[j] - 1.0f) * yb[j];                                    \
-                v[j] = (1.0f - yb[j]) * xb[j] - lw * ls[j];                                  \
+                float a = xb[j], lw = 1.0f + (pb[j] - 1.0f) * yb[j];                         \
+                float t = a < 0.0f ? -pb[j] * yb[j] * a : (1.0f - yb[j]) * a;                \
+                v[j] = a == -INFINITY ? NAN : t + lw * ls[j];                                \
                 gr[j] = lw * gr[j] - pb[j] * yb[j];                                          \
             }                                                                                \
         } else {                                                                             \
             _Pragma("omp simd")                                                              \
             for (Py_ssize_t j = 0; j < m; j++) {                                             \
-                float lw = 1.0f + (pwsc - 1.0f) * yb[j];                                     \
-                v[j] = (1.0f - yb[j]) * xb[j] - lw * ls[j];                                  \
+                float a = xb[j], lw = 1.0f + (pwsc - 1.0f) * yb[j];                          \
+                float t = a < 0.0f ? -pwsc * yb[j] * a : (1.0f - yb[j]) * a;                 \
+                v[j] = a == -INFINITY ? NAN : t + lw * ls[j];                                \
                 gr[j] = lw * gr[j] - pwsc * yb[j];                                           \
             }                                                                                \
         }                                                                                    \
