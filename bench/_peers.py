@@ -1,0 +1,518 @@
+"""What ``bench/run.py`` times: inputs, implementations and the registry of functions.
+
+A. Registry.  ``FUNCTIONS`` lists one :class:`Function` per benchmarked call (a public cxent
+   function, or a variant such as ``cross_entropy(ls=0.1)``).  A case is a function x a shape
+   ``(N, C)`` x a dtype; run.py builds the cases and times every available implementation of each.
+B. Implementations.  ``IMPLS`` names the columns: ``cxent`` (the package under test), ``numpy-ref``
+   (``cxent._reference``, the plain-NumPy long-double twin of every public function), ``numpy`` (a
+   lean NumPy composition written here: the input's dtype, no upcast, few temporaries), ``torch``
+   (``torch.nn.functional``) and ``scipy`` (``scipy.special``).  An implementation whose module does
+   not import is skipped; a function an implementation does not offer is left blank.
+C. Factories.  Each implementation of a function is a factory ``make(mod, a) -> fn``: ``mod`` is the
+   loaded module and ``a`` the dict of NumPy inputs of the case; it prepares everything once
+   (``torch.from_numpy`` shares memory, no copy; scratch buffers of the lean NumPy versions) and
+   returns a zero-argument callable whose return value is the result (compared with cxent's).
+   cxent and numpy-ref share the public signature: their factory is ``Function._mirror``.
+D. Inputs.  ``make_input(kind, shape, dtype)`` builds one named input deterministically (a seed per
+   kind): logits ``standard_normal * 3``, int64 class targets, probability targets (rows of a
+   softmax), log-probabilities, BCE probabilities in (0, 1) and soft targets in [0, 1), upstream
+   gradients.  All outputs are fresh arrays on every call (what users get); ``log_softmax(out=)``
+   is the pre-allocated-output variant, where page faults of a fresh output do not count.
+
+Adding a peer later (JAX+optax, sklearn's HalfMultinomialLoss): one ``Impl`` in ``IMPLS`` and one
+factory per function in ``Function.peers``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+# ----------------------------------------------------------------------------- implementations
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str  # column name
+    module: str  # what to import; ImportError -> the column is skipped
+    label: str  # one line for the header
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+
+IMPLS = (
+    Impl("cxent", "cxent", "cxent (the package under test)"),
+    Impl("numpy-ref", "cxent._reference", "cxent._reference: plain NumPy float64 twin"),
+    Impl("numpy", "numpy", "lean NumPy composition in the input dtype (bench/_peers.py)"),
+    Impl("torch", "torch", "torch.nn.functional on torch.from_numpy views"),
+    Impl("scipy", "scipy.special", "scipy.special (softmax, log_softmax, logsumexp, expit, ...)"),
+)
+
+#: Implementations that mirror cxent's public signatures.
+MIRRORS = ("cxent", "numpy-ref")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+_SEEDS = {"x": 1, "target": 2, "probs": 3, "logp": 4, "p": 5, "t": 6, "grad": 7, "y_soft": 8,
+          "y_log": 9}
+
+
+def _softmax_rows(z, log=False):
+    """Row softmax (or log-softmax) of ``z`` in its own dtype, in place; returns ``z``."""
+    for i in range(0, z.shape[0], 512):  # row blocks: bounded temporaries for 1 GiB inputs
+        b = z[i:i + 512]
+        b -= b.max(axis=1, keepdims=True)
+        if log:
+            b -= np.log(np.exp(b).sum(axis=1, keepdims=True))
+        else:
+            np.exp(b, out=b)
+            b /= b.sum(axis=1, keepdims=True)
+    return z
+
+
+def make_input(kind, shape, dtype):
+    """Input ``kind`` of the case ``shape=(N, C)``, ``dtype``; deterministic."""
+    rng = np.random.default_rng(_SEEDS[kind])
+    n, c = shape
+    if kind == "target":
+        return rng.integers(0, c, size=n, dtype=np.int64)
+    if kind in ("x", "grad"):
+        a = rng.standard_normal(shape, dtype=dtype)
+        a *= 3
+        return a
+    if kind in ("probs", "logp", "y_soft", "y_log"):  # rows of a softmax / log_softmax
+        z = rng.standard_normal(shape, dtype=dtype)
+        z *= 3
+        return _softmax_rows(z, log=kind in ("logp", "y_log"))
+    if kind == "p":  # BCE probabilities, strictly inside (0, 1)
+        a = rng.random(shape, dtype=dtype)
+        a *= 0.998
+        a += 0.001
+        return a
+    if kind == "t":  # BCE soft targets in [0, 1)
+        return rng.random(shape, dtype=dtype)
+    raise KeyError(kind)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+Factory = Callable[[Any, Dict[str, np.ndarray]], Callable[[], Any]]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str  # case label
+    api: str  # the public cxent function it times
+    args: Tuple[str, ...]  # input kinds, passed positionally to the public function
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    peers: Dict[str, Factory] = field(default_factory=dict)  # non-mirror implementations
+    out: bool = False  # pass a pre-allocated ``out=`` (made once by the factory)
+    grad: bool = False  # returns (loss, grad) (the checks compare any tuple member-wise)
+
+    def factory(self, impl: str) -> Optional[Factory]:
+        if impl in MIRRORS:
+            return self._mirror
+        return self.peers.get(impl)
+
+    def _mirror(self, mod, a):
+        fn = getattr(mod, self.api)  # run.py skips a module without it
+        args = tuple(a[k] for k in self.args)
+        kwargs = dict(self.kwargs)
+        if self.out:
+            kwargs["out"] = np.empty_like(args[0])
+            kwargs["out"].fill(0)  # pre-fault the pages
+        return lambda: fn(*args, **kwargs)
+
+
+def _t(m, a, *kinds):
+    """``torch.from_numpy`` views (no copy) of the inputs ``kinds``."""
+    return tuple(m.from_numpy(a[k]) for k in kinds)
+
+
+# --- lean NumPy compositions: the input dtype, row-max shift, reused scratch where it helps
+
+
+def _np_lse(x, buf):
+    m = x.max(axis=1)
+    np.subtract(x, m[:, None], out=buf)
+    np.exp(buf, out=buf)
+    s = buf.sum(axis=1)
+    np.log(s, out=s)
+    s += m
+    return s
+
+
+def _np_softmax(a):
+    x = a["x"]
+
+    def run():
+        out = np.subtract(x, x.max(axis=1, keepdims=True))
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    return run
+
+
+def _np_log_softmax(a, prealloc=False):
+    x = a["x"]
+    buf = np.empty_like(x)
+    out = np.zeros_like(x) if prealloc else None  # zeros: pages touched once, here
+
+    def run():
+        lse = _np_lse(x, buf)
+        return np.subtract(x, lse[:, None], out=out)
+
+    return run
+
+
+def _np_logsumexp(a):
+    x, buf = a["x"], np.empty_like(a["x"])
+    return lambda: _np_lse(x, buf)
+
+
+def _np_sigmoid(a):
+    x = a["x"]
+
+    def run():
+        with np.errstate(over="ignore"):
+            out = np.negative(x)
+            np.exp(out, out=out)
+            out += 1
+            return np.reciprocal(out, out=out)
+
+    return run
+
+
+def _np_log_sigmoid(a):
+    x = a["x"]
+
+    def run():
+        out = np.logaddexp(0, -x, dtype=x.dtype)
+        return np.negative(out, out=out)
+
+    return run
+
+
+def _np_softmax_backward(a):
+    g, y = a["grad"], a["y_soft"]
+
+    def run():
+        s = np.einsum("ij,ij->i", g, y)
+        out = np.subtract(g, s[:, None])
+        out *= y
+        return out
+
+    return run
+
+
+def _np_log_softmax_backward(a):
+    g, y = a["grad"], a["y_log"]
+
+    def run():
+        out = np.exp(y)
+        out *= g.sum(axis=1, keepdims=True)
+        return np.subtract(g, out, out=out)
+
+    return run
+
+
+def _np_cross_entropy(a, label_smoothing=0.0):
+    x, t = a["x"], a["target"]
+    buf, rows, eps = np.empty_like(x), np.arange(x.shape[0]), label_smoothing
+
+    def run():
+        loss = _np_lse(x, buf)
+        if eps:
+            loss -= (1 - eps) * x[rows, t] + eps * x.mean(axis=1)
+        else:
+            loss -= x[rows, t]
+        return loss.mean()
+
+    return run
+
+
+def _np_cross_entropy_probs(a):
+    x, p, buf = a["x"], a["probs"], np.empty_like(a["x"])
+
+    def run():
+        lse = _np_lse(x, buf)
+        loss = lse * p.sum(axis=1) - np.einsum("ij,ij->i", p, x)
+        return loss.mean()
+
+    return run
+
+
+def _np_cross_entropy_and_grad(a):
+    x, t = a["x"], a["target"]
+    rows, n = np.arange(x.shape[0]), x.shape[0]
+
+    def run():  # grad = (softmax(x) - onehot(t)) / N, written into one fresh array
+        m = x.max(axis=1)
+        g = np.subtract(x, m[:, None])
+        np.exp(g, out=g)
+        s = g.sum(axis=1)
+        loss = (np.log(s) + m - x[rows, t]).mean()
+        g *= (1 / (n * s)).astype(x.dtype)[:, None]
+        g[rows, t] -= x.dtype.type(1 / n)
+        return loss, g
+
+    return run
+
+
+def _np_nll_loss(a):
+    lp, t, rows = a["logp"], a["target"], np.arange(a["logp"].shape[0])
+    return lambda: -lp[rows, t].mean()
+
+
+def _np_bce(a):
+    p, t = a["p"], a["t"]
+
+    def run():
+        lp = np.log(p)
+        np.maximum(lp, -100, out=lp)
+        lq = np.log1p(-p)
+        np.maximum(lq, -100, out=lq)
+        lp -= lq  # loss = -(t * log p + (1 - t) * log(1 - p)) = -(t * (lp - lq) + lq)
+        lp *= t
+        lp += lq
+        return -lp.mean()
+
+    return run
+
+
+def _np_bce_with_logits(a):
+    x, t = a["x"], a["t"]
+
+    def run():  # max(x, 0) - x t + log1p(exp(-|x|))
+        out = np.abs(x)
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        np.log1p(out, out=out)
+        out += np.maximum(x, 0)
+        out -= x * t
+        return out.mean()
+
+    return run
+
+
+def _np_bce_with_logits_and_grad(a):
+    x, t = a["x"], a["t"]
+    loss = _np_bce_with_logits(a)
+
+    def run():  # grad = (sigmoid(x) - t) / numel
+        with np.errstate(over="ignore"):
+            g = np.negative(x)
+            np.exp(g, out=g)
+            g += 1
+            np.reciprocal(g, out=g)
+        g -= t
+        g *= x.dtype.type(1 / x.size)
+        return loss(), g
+
+    return run
+
+
+# --- scipy.special compositions
+
+
+def _sp_cross_entropy(mod, a):
+    x, t = a["x"], a["target"]
+    return lambda: -np.take_along_axis(mod.log_softmax(x, axis=1), t[:, None], axis=1).mean()
+
+
+def _sp_cross_entropy_probs(mod, a):
+    x, p = a["x"], a["probs"]
+    return lambda: -np.einsum("ij,ij->i", p, mod.log_softmax(x, axis=1)).mean()
+
+
+def _sp_bce(mod, a):
+    p, t = a["p"], a["t"]
+    return lambda: -(mod.xlogy(t, p) + mod.xlog1py(1 - t, -p)).mean()
+
+
+def _sp_bce_with_logits(mod, a):
+    x, t = a["x"], a["t"]
+    return lambda: -(t * mod.log_expit(x) + (1 - t) * mod.log_expit(-x)).mean()
+
+
+def _np(fn):
+    """Adapt a NumPy factory ``fn(a)`` to the ``(mod, a)`` factory signature."""
+    return lambda mod, a: fn(a)
+
+
+def _torch(call, *kinds, **kw):
+    """Factory: ``call(torch)(*tensors, **kw)`` on ``torch.from_numpy`` views of ``kinds``."""
+    def make(m, a):
+        fn, ts = call(m), _t(m, a, *kinds)
+        return lambda: fn(*ts, **kw)
+    return make
+
+
+def _torch_and_grad(call, *kinds, **kw):
+    """Factory: the loss and ``torch.autograd.grad`` of it w.r.t. the first input."""
+    def make(m, a):
+        fn, ts = call(m), _t(m, a, *kinds)
+        x = ts[0].requires_grad_(True)
+
+        def run():
+            loss = fn(x, *ts[1:], **kw)
+            (g,) = m.autograd.grad(loss, x)
+            return loss.detach(), g
+        return run
+    return make
+
+
+def _torch_log_softmax_out(m, a):
+    (x,) = _t(m, a, "x")
+    out = m.zeros_like(x)  # pre-faulted
+    return lambda: m.log_softmax(x, 1, out=out)
+
+
+def _scipy(name, *kinds, **kw):
+    def make(m, a):
+        fn, arrs = getattr(m, name), tuple(a[k] for k in kinds)
+        return lambda: fn(*arrs, **kw)
+    return make
+
+
+_F = "nn.functional."
+
+
+def _tf(path, **bound):
+    """``torch`` attribute path as a callable getter, e.g. ``_tf(_F + "softmax", dim=1)``."""
+    def get(m):
+        obj = m
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return functools.partial(obj, **bound) if bound else obj
+    return get
+
+
+FUNCTIONS = (
+    Function("softmax", "softmax", ("x",), {"axis": -1}, peers={
+        "numpy": _np(_np_softmax),
+        "torch": _torch(_tf(_F + "softmax", dim=1), "x"),
+        "scipy": _scipy("softmax", "x", axis=1),
+    }),
+    Function("log_softmax", "log_softmax", ("x",), {"axis": -1}, peers={
+        "numpy": _np(_np_log_softmax),
+        "torch": _torch(_tf(_F + "log_softmax", dim=1), "x"),
+        "scipy": _scipy("log_softmax", "x", axis=1),
+    }),
+    Function("log_softmax(out=)", "log_softmax", ("x",), {"axis": -1}, out=True, peers={
+        "numpy": _np(lambda a: _np_log_softmax(a, prealloc=True)),
+        "torch": _torch_log_softmax_out,
+    }),
+    Function("logsumexp", "logsumexp", ("x",), {"axis": -1}, peers={
+        "numpy": _np(_np_logsumexp),
+        "torch": _torch(_tf("logsumexp", dim=1), "x"),
+        "scipy": _scipy("logsumexp", "x", axis=1),
+    }),
+    Function("sigmoid", "sigmoid", ("x",), peers={
+        "numpy": _np(_np_sigmoid),
+        "torch": _torch(_tf("sigmoid"), "x"),
+        "scipy": _scipy("expit", "x"),
+    }),
+    Function("log_sigmoid", "log_sigmoid", ("x",), peers={
+        "numpy": _np(_np_log_sigmoid),
+        "torch": _torch(_tf(_F + "logsigmoid"), "x"),
+        "scipy": _scipy("log_expit", "x"),
+    }),
+    Function("softmax_backward", "softmax_backward", ("grad", "y_soft"), {"axis": -1}, peers={
+        "numpy": _np(_np_softmax_backward),
+        # aten's kernel behind softmax's autograd node: (grad_output, output, dim, input_dtype)
+        "torch": _torch(lambda m: lambda g, y: m._softmax_backward_data(g, y, 1, y.dtype),
+                        "grad", "y_soft"),
+    }),
+    Function("log_softmax_backward", "log_softmax_backward", ("grad", "y_log"), {"axis": -1},
+             peers={
+        "numpy": _np(_np_log_softmax_backward),
+        "torch": _torch(lambda m: lambda g, y: m._log_softmax_backward_data(g, y, 1, y.dtype),
+                        "grad", "y_log"),
+    }),
+    Function("cross_entropy", "cross_entropy", ("x", "target"), peers={
+        "numpy": _np(_np_cross_entropy),
+        "torch": _torch(_tf(_F + "cross_entropy"), "x", "target"),
+        "scipy": _sp_cross_entropy,
+    }),
+    Function("cross_entropy(ls=0.1)", "cross_entropy", ("x", "target"), {"label_smoothing": 0.1},
+             peers={
+        "numpy": _np(lambda a: _np_cross_entropy(a, label_smoothing=0.1)),
+        "torch": _torch(_tf(_F + "cross_entropy"), "x", "target", label_smoothing=0.1),
+    }),
+    Function("cross_entropy(probs)", "cross_entropy", ("x", "probs"), peers={
+        "numpy": _np(_np_cross_entropy_probs),
+        "torch": _torch(_tf(_F + "cross_entropy"), "x", "probs"),
+        "scipy": _sp_cross_entropy_probs,
+    }),
+    Function("cross_entropy_and_grad", "cross_entropy_and_grad", ("x", "target"), grad=True,
+             peers={
+        "numpy": _np(_np_cross_entropy_and_grad),
+        "torch": _torch_and_grad(_tf(_F + "cross_entropy"), "x", "target"),
+    }),
+    Function("nll_loss", "nll_loss", ("logp", "target"), peers={
+        "numpy": _np(_np_nll_loss),
+        "torch": _torch(_tf(_F + "nll_loss"), "logp", "target"),
+    }),
+    Function("nll_loss_and_grad", "nll_loss_and_grad", ("logp", "target"), grad=True, peers={
+        "torch": _torch_and_grad(_tf(_F + "nll_loss"), "logp", "target"),
+    }),
+    Function("binary_cross_entropy", "binary_cross_entropy", ("p", "t"), peers={
+        "numpy": _np(_np_bce),
+        "torch": _torch(_tf(_F + "binary_cross_entropy"), "p", "t"),
+        "scipy": _sp_bce,
+    }),
+    Function("binary_cross_entropy_and_grad", "binary_cross_entropy_and_grad", ("p", "t"),
+             grad=True, peers={
+        "torch": _torch_and_grad(_tf(_F + "binary_cross_entropy"), "p", "t"),
+    }),
+    Function("binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits", ("x", "t"),
+             peers={
+        "numpy": _np(_np_bce_with_logits),
+        "torch": _torch(_tf(_F + "binary_cross_entropy_with_logits"), "x", "t"),
+        "scipy": _sp_bce_with_logits,
+    }),
+    Function("binary_cross_entropy_with_logits_and_grad",
+             "binary_cross_entropy_with_logits_and_grad", ("x", "t"), grad=True, peers={
+        "numpy": _np(_np_bce_with_logits_and_grad),
+        "torch": _torch_and_grad(_tf(_F + "binary_cross_entropy_with_logits"), "x", "t"),
+    }),
+)
+
+
+def to_numpy(r):
+    """A result as NumPy (torch tensors viewed, not copied; tuples element-wise)."""
+    if isinstance(r, tuple):
+        return tuple(to_numpy(v) for v in r)
+    if hasattr(r, "detach"):  # torch.Tensor
+        return r.detach().numpy()
+    return np.asarray(r)
+
+
+def max_rel_error(got, want, block=1 << 22):
+    """``max|got - want| / max|want|`` over all elements (float64, in blocks: bounded memory)."""
+    got, want = to_numpy(got), to_numpy(want)
+    if isinstance(want, tuple):
+        if not isinstance(got, tuple) or len(got) != len(want):
+            return float("inf")
+        return max(max_rel_error(g, w) for g, w in zip(got, want))
+    if got.shape != want.shape:
+        return float("inf")
+    g, w = got.reshape(-1), want.reshape(-1)
+    err = scale = 0.0
+    for i in range(0, max(w.size, 1), block):
+        wb = w[i:i + block].astype(np.float64)
+        if not wb.size:
+            break
+        d = np.abs(g[i:i + block].astype(np.float64) - wb)
+        if np.isnan(d).any():
+            return float("nan")
+        err, scale = max(err, float(d.max())), max(scale, float(np.abs(wb).max()))
+    return err / scale if scale else err

@@ -1,0 +1,834 @@
+#!/usr/bin/env python
+"""Time cxent's public functions against NumPy (reference and lean), torch and SciPy.
+
+    python bench/run.py                  # 64x10, 4096x1000 f32/f64, 2048x32000 f32 (~5 min)
+    python bench/run.py --quick          # small/medium shapes, fewer repetitions (< 1 min)
+    python bench/run.py --large          # 8192x32000 f32 (1 GiB logits) instead of 2048x32000
+    python bench/run.py --functions cross_entropy,sigmoid --threads 1 --json out.json
+
+Prints a table of per-call medians (ms) and speed-ups ``peer median / cxent median`` (> 1: cxent is
+faster), and writes every sample to a JSON file.  What is timed lives in ``bench/_peers.py``.
+
+Method (the development VM has 2 cores and +-20-40 % run-to-run noise; bench/README.md says more):
+
+* Each implementation of a case is warmed up once (that result is checked against cxent's), then
+  an inner loop count is chosen so that one sample lasts >= ``--min-time`` (2 ms; one call for large
+  shapes), as ``timeit.Timer.autorange`` does.
+* Samples are interleaved: round r times every implementation once, starting at implementation
+  r mod k, so slow drifts of this noisy VM hit all columns alike.  The median and min per call are
+  reported.  Each implementation gets an equal share of a time budget per case: between 3 (1 with
+  --quick) and --repeat samples.  numpy-ref, a long-double oracle, is skipped on large shapes.
+* A short pause (``--settle``) precedes each sample, so that OpenMP workers of the previous
+  implementation (torch's, cxent's) stop spinning before the next one starts.
+* Every call allocates its outputs afresh, as users' code does; ``log_softmax(out=)`` is the
+  pre-allocated variant, where the page faults of a fresh output are not timed.
+* CPU time used by other processes during each case is measured (/proc/stat minus our own) and
+  shown in the ``busy`` column: a disturbed row is flagged, not silently reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+
+QUICK_SHAPES = "64x10:f32,4096x1000:f32,4096x1000:f64"
+DEFAULT_SHAPES = QUICK_SHAPES + ",2048x32000:f32"
+LARGE_SHAPES = QUICK_SHAPES + ",8192x32000:f32"
+DTYPES = {"f32": "float32", "float32": "float32", "f64": "float64", "float64": "float64"}
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+SHOWN_ENV = THREAD_ENV + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "CXENT_SIMD",
+                          "THP_MEM_ALLOC_ENABLE", "NUMPY_MADVISE_HUGEPAGE")
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Benchmark cxent against NumPy (cxent._reference and a lean composition), "
+                    "torch and SciPy when installed.  Speed-up = peer median / cxent median.")
+    p.add_argument("--quick", action="store_true",
+                   help=f"shapes {QUICK_SHAPES}, 1..5 samples per implementation, 1 s per case: "
+                        "under a minute")
+    p.add_argument("--large", action="store_true",
+                   help="time 8192x32000 float32 (1 GiB logits, several GiB in all) instead of "
+                        "2048x32000")
+    p.add_argument("--shapes", metavar="NxC[:f32|f64],...",
+                   help="explicit shapes, e.g. '64x10,4096x1000:f64' (default dtype f32)")
+    p.add_argument("--functions", metavar="NAMES",
+                   help="comma list; a name matches exactly if it is a benchmark's name, else as "
+                        "a substring (or an fnmatch pattern with * ?); see --list")
+    p.add_argument("--impls", metavar="NAMES",
+                   help="comma list of implementations to time (cxent is always timed): "
+                        "numpy-ref, numpy, torch, scipy")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="thread count: sets OMP_NUM_THREADS (and BLAS) before numpy/torch/cxent "
+                        "are imported, and torch.set_num_threads(N); default: the libraries' own")
+    p.add_argument("--repeat", type=int, metavar="R",
+                   help="rounds of interleaved samples per case (default 7, --quick 5); given "
+                        "explicitly, the per-case time budget no longer lowers it")
+    p.add_argument("--min-time", type=float, default=2.0, metavar="MS",
+                   help="minimum duration of one sample; the inner loop is sized to it (default 2)")
+    p.add_argument("--budget", type=float, metavar="S",
+                   help="seconds of samples per case, shared by its implementations; a slow "
+                        "one gets fewer samples, down to 3 (1 with --quick); default 6, --quick 1")
+    p.add_argument("--ref-max-elements", type=int, default=5_000_000, metavar="K",
+                   help="time numpy-ref (a long-double test oracle, 10-200x slower than cxent) "
+                        "only on shapes of at most K elements (default 5000000; 0: always)")
+    p.add_argument("--settle", type=float, default=1.0, metavar="MS",
+                   help="pause before each sample (default 1 ms; 0 disables)")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
+                   help="on a shared machine: before each case, wait up to S seconds for other "
+                        "processes to go quiet, and re-time a case disturbed anyway (twice at "
+                        "most, keeping the least disturbed); default 0: do not wait")
+    p.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "results.json"), metavar="PATH",
+                   help="where to write all samples as JSON (default bench/results.json; "
+                        "'' disables)")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of the speed-ups (needs matplotlib)")
+    p.add_argument("--load", metavar="JSON",
+                   help="time nothing: print the table of a saved results file (and --plot it)")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not compare each implementation's result with cxent's")
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = p.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be >= 1")
+    if args.repeat is not None and args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    return args
+
+
+def parse_shapes(text):
+    shapes = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        dims, _, dt = item.partition(":")
+        try:
+            n, c = (int(v) for v in dims.lower().split("x"))
+            dtype = DTYPES[(dt or "f32").lower()]
+        except (ValueError, KeyError):
+            raise SystemExit(f"bench/run.py: bad shape {item!r}; expected NxC or NxC:f32|f64"
+                             ) from None
+        shapes.append(((n, c), dtype))
+    return shapes
+
+
+def select_functions(functions, text):
+    import fnmatch
+
+    if not text:
+        return list(functions)
+    names = [f.name for f in functions]
+    chosen = set()
+    for tok in filter(None, (s.strip() for s in text.split(","))):
+        if tok in names:
+            hits = [tok]
+        elif any(ch in tok for ch in "*?["):
+            hits = fnmatch.filter(names, tok)
+        else:
+            hits = [n for n in names if tok in n]
+        if not hits:
+            raise SystemExit(f"bench/run.py: --functions {tok!r} matches nothing; "
+                             f"known: {', '.join(names)}")
+        chosen.update(hits)
+    return [f for f in functions if f.name in chosen]
+
+
+# ----------------------------------------------------------------------------- imports
+
+
+def import_cxent():
+    """The installed cxent, else the source tree's in-place build; a clear exit if neither works."""
+    try:
+        import cxent
+    except ImportError as first:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if not os.path.isfile(os.path.join(root, "cxent", "__init__.py")):
+            raise SystemExit(f"bench/run.py: cannot import cxent ({first}).\n"
+                             "Install it first: pip install -e .   (from the repository root)")
+        sys.path.insert(0, root)  # `python bench/run.py` puts bench/, not the root, on sys.path
+        try:
+            import cxent
+        except ImportError as err:
+            raise SystemExit(f"bench/run.py: cannot import cxent ({err}).\nBuild and install it "
+                             "first: pip install -e .   (from the repository root)") from None
+    try:
+        cxent.softmax  # noqa: B018 - a half-written package imports but lacks the functions
+    except AttributeError as err:
+        raise SystemExit(f"bench/run.py: cxent at {cxent.__file__} is incomplete ({err})") from None
+    return cxent
+
+
+def load_impls(impls, wanted):
+    """``{name: module}`` of the importable implementations, ``{name: reason}`` of the others."""
+    loaded, missing = {}, {}
+    for impl in impls:
+        if impl.name == "cxent" or (wanted is not None and impl.name not in wanted):
+            continue  # cxent itself comes from import_cxent()
+        try:
+            loaded[impl.name] = impl.load()
+        except Exception as err:  # ImportError, or a broken install
+            missing[impl.name] = f"{type(err).__name__}: {err}"
+    return loaded, missing
+
+
+# ----------------------------------------------------------------------------- machine info
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def cpu_model():
+    info = {}
+    for line in _read("/proc/cpuinfo").splitlines():
+        key, _, val = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "cpu family", "model", "flags") and key not in info:
+            info[key] = val.strip()
+    name = info.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in info:
+        name += f" (family {info['cpu family']} model {info.get('model', '?')})"
+    flags = set(info.get("flags", "").split())
+    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
+    return name, simd
+
+
+def openmp_runtimes():
+    """Paths of the OpenMP runtimes mapped into this process (two of them can fight over cores)."""
+    libs = set()
+    for line in _read("/proc/self/maps").splitlines():
+        path = line.split()[-1] if line.split() else ""
+        base = os.path.basename(path)
+        if base.startswith(("libgomp", "libiomp", "libomp")):
+            libs.add(path)
+    return sorted(libs)
+
+
+def machine_info(cxent, modules):
+    import numpy as np
+
+    name, simd = cpu_model()
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        affinity = os.cpu_count()
+    mem = next((ln.split()[1] for ln in _read("/proc/meminfo").splitlines()
+                if ln.startswith("MemTotal")), None)
+    thp = _read("/sys/kernel/mm/transparent_hugepage/enabled").strip()
+    info = {
+        "cpu": name,
+        "cpu_simd": simd,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": affinity,
+        "memory_gib": round(int(mem) / 2**20, 1) if mem else None,
+        "transparent_hugepage": thp or None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cxent": getattr(cxent, "__version__", "?"),
+        "cxent_path": os.path.dirname(cxent.__file__),
+        "env": {k: os.environ[k] for k in SHOWN_ENV if k in os.environ},
+    }
+    if "scipy" in modules:
+        import scipy
+
+        info["scipy"] = scipy.__version__
+    if "torch" in modules:
+        torch = modules["torch"]
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        try:
+            info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        except AttributeError:
+            pass
+    info["openmp_runtimes"] = openmp_runtimes()
+    buf = io.StringIO()
+    try:
+        cxent.show_config(file=buf)
+    except Exception as err:  # show_config is diagnostics: never fatal
+        buf.write(f"(cxent.show_config() failed: {err})")
+    info["cxent_config"] = buf.getvalue().rstrip()
+    return info
+
+
+def print_header(info, impl_labels, missing, settings):
+    print(f"# cxent benchmark  {settings['started']}")
+    print(f"machine : {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} CPUs usable, "
+          f"SIMD {'+'.join(info['cpu_simd']) or 'none'}, {info['memory_gib']} GiB, "
+          f"THP {info['transparent_hugepage']}")
+    print(f"software: Python {info['python']}, numpy {info['numpy']}"
+          + (f", scipy {info['scipy']}" if "scipy" in info else "")
+          + (f", torch {info['torch']} ({info['torch_threads']} threads, "
+             f"{info.get('torch_cpu_capability', '?')})" if "torch" in info else ""))
+    print(f"cxent   : {info['cxent']} from {info['cxent_path']}")
+    print(f"openmp  : {', '.join(info['openmp_runtimes']) or 'none loaded'}")
+    if info["env"]:
+        print("env     : " + " ".join(f"{k}={v}" for k, v in info["env"].items()))
+    print(f"timing  : samples >= {settings['min_time_ms']:g} ms, {settings['min_rounds']}.."
+          f"{settings['repeat']} interleaved samples per implementation (budget "
+          f"{settings['budget_s']:g} s per case), settle {settings['settle_ms']:g} ms; "
+          "median per call in ms")
+    for name, label in impl_labels.items():
+        print(f"  {name:<10} {label}")
+    for name, why in missing.items():
+        print(f"  {name:<10} skipped: {why}")
+    print(info["cxent_config"])
+    print()
+
+
+# ----------------------------------------------------------------------------- other load
+
+
+class CpuMonitor:
+    """CPU time used by *other* processes (and stolen by the hypervisor) while we time.
+
+    The development VM is shared (test suites, builds): a case timed while others ran is flagged,
+    not silently reported.  Linux only; elsewhere ``load`` returns None.
+    """
+
+    def __init__(self):
+        try:
+            self.hz = os.sysconf("SC_CLK_TCK")
+        except (AttributeError, ValueError, OSError):
+            self.hz = 100
+
+    def snap(self):
+        fields = _read("/proc/stat").split("\n", 1)[0].split()
+        if len(fields) < 9 or fields[0] != "cpu":
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+        own = os.times()
+        return (time.perf_counter(), (user + nice + system + irq + softirq) / self.hz,
+                steal / self.hz, own.user + own.system)
+
+    @staticmethod
+    def load(a, b):
+        """``(others, steal)`` in CPUs (average over the interval) between two snaps."""
+        if a is None or b is None or b[0] <= a[0]:
+            return None, None
+        wall = b[0] - a[0]
+        others = max(0.0, (b[1] - a[1]) - (b[3] - a[3])) / wall
+        return round(others, 3), round((b[2] - a[2]) / wall, 3)
+
+
+def wait_idle(limit_s, window=0.25):
+    """Wait up to ``limit_s`` until other processes use < ``BUSY`` CPUs; returns seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit_s:
+        a = MONITOR.snap()
+        time.sleep(window)
+        others, _ = MONITOR.load(a, MONITOR.snap())
+        if others is None or others < BUSY:
+            break
+    return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def _batch(fn, number):
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return time.perf_counter() - t0
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+TRUST_FIRST = 0.05  #: seconds: a warm-up call at least this long sizes the inner loop (to 1)
+
+
+def calibrate(fn, min_time, first=None):
+    """Inner loop count so that one sample lasts >= ``min_time`` s, and the per-call estimate.
+
+    ``first`` is the duration of a warm-up call already made.  A first call may include one-time
+    set-up (torch's first softmax call takes milliseconds, the next ones microseconds), so it is
+    trusted only when it is long (>= ``TRUST_FIRST`` s: large shapes, slow peers) and then saves a
+    call; otherwise calibration times the function afresh.
+    """
+    if first is not None and first >= max(min_time, TRUST_FIRST):
+        return 1, first
+    number = 1
+    while True:
+        t = _batch(fn, number)
+        if t >= min_time or number >= 10**7:
+            return number, t / number
+        grow = min_time / max(t, 1e-9) * 1.25  # aim past the target; timeit's autorange
+        number = max(number * 2, min(int(math.ceil(number * grow)), number * 100))
+
+
+def time_case(fns, first, s):
+    """Interleaved samples (seconds per call) of each ``{name: fn}``, and the inner loop counts.
+
+    ``first``: ``{name: warm-up seconds}``; ``s``: the settings.  Each implementation gets an equal
+    share of the case's time budget: ``min_rounds <= rounds <= repeat`` samples (exactly ``repeat``
+    when it was given).  Round r starts at implementation r mod k; an implementation whose rounds
+    are used up drops out of the later rounds.
+    """
+    names = list(fns)
+    min_time, settle = s["min_time_ms"] / 1e3, s["settle_ms"] / 1e3
+    numbers, rounds = {}, {}
+    for name in names:
+        numbers[name], est = calibrate(fns[name], min_time, first.get(name))
+        if s["repeat_fixed"]:
+            rounds[name] = s["repeat"]
+        else:
+            share = s["budget_s"] / len(names) / (numbers[name] * est + settle)
+            rounds[name] = max(s["min_rounds"], min(s["repeat"], int(share)))
+    samples = {n: [] for n in names}
+    for r in range(max(rounds.values(), default=0)):
+        for k in range(len(names)):
+            name = names[(r + k) % len(names)]
+            if r >= rounds[name]:
+                continue
+            if settle:
+                time.sleep(settle)
+            samples[name].append(_batch(fns[name], numbers[name]) / numbers[name])
+    return samples, numbers
+
+
+def summarize(times):
+    ts = sorted(times)
+    q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
+    return {"median_ms": statistics.median(ts) * 1e3, "min_ms": ts[0] * 1e3,
+            "q1_ms": q[0] * 1e3, "q3_ms": q[2] * 1e3}
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if v < 1 else f"{v:.4g}" if v < 1000 else f"{v:.0f}"
+
+
+def fmt_ratio(v, flag=""):
+    if v is None or not math.isfinite(v):
+        return "-"
+    return (f"{v:.2f}x" if v < 10 else f"{v:.1f}x" if v < 100 else f"{v:.0f}x") + flag
+
+
+class Table:
+    """A fixed-width, markdown-compatible table printed row by row as cases finish."""
+
+    def __init__(self, peers, name_width):
+        self.peers = peers
+        self.cols = [("function", max(8, name_width), "<"), ("shape", 14, "<"),
+                     ("cxent ms", 8, ">"), ("(min)", 8, ">")]
+        for p in peers:
+            self.cols += [(p, 9, ">"), ("x", 7, ">")]
+        self.cols.append(("busy", 4, ">"))
+
+    def _line(self, cells):
+        return "| " + " | ".join(f"{cell:{align}{width}}" for (_, width, align), cell
+                                 in zip(self.cols, cells)) + " |"
+
+    def header(self):
+        print(self._line([c[0] for c in self.cols]))
+        print("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else ("-" * (w + 2))
+                             for _, w, a in self.cols) + "|", flush=True)
+
+    def row(self, name, shape, cxent_cells, peer_cells, busy):
+        cells = [name, shape, *cxent_cells]
+        for p in self.peers:
+            cells += list(peer_cells.get(p, ("", "")))
+        cells.append(f"{busy:.1f}" if busy is not None and busy >= BUSY else "")
+        print(self._line(cells), flush=True)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+MONITOR = CpuMonitor()
+#: Other processes' average CPU use during a case from which its row shows it ("busy").
+BUSY = 0.15
+
+
+def tolerance(dtype):
+    return 1e-4 if dtype == "float32" else 1e-9
+
+
+def check_result(result, want, dtype):
+    """``max_rel_err`` of a peer's result against cxent's, and ``check``: ok or mismatch."""
+    try:
+        err = _peers().max_rel_error(result, want)
+    except Exception as e:  # noqa: BLE001 - a failed comparison is reported, not fatal
+        return {"max_rel_err": None, "check": "mismatch", "check_error": str(e)[:200]}
+    if not math.isfinite(err):  # nan in the result, or another shape: JSON has no nan/inf
+        return {"max_rel_err": None, "check": "mismatch",
+                "check_error": "shape differs" if err == float("inf") else "nan in the result"}
+    return {"max_rel_err": err, "check": "ok" if err <= tolerance(dtype) else "mismatch"}
+
+
+def run_case(func, shape, dtype, arrays, modules, args, settings, absent):
+    """Time every implementation of one case; returns its result records."""
+    peers = _peers()
+    waited = wait_idle(settings["wait_idle_s"]) if settings["wait_idle_s"] else 0.0
+    fns, first, records, errors, want = {}, {}, {}, {}, None
+    for impl, mod in modules.items():
+        make = func.factory(impl)
+        if make is None:
+            continue
+        if impl in peers.MIRRORS and not hasattr(mod, func.api):
+            absent.setdefault(impl, []).append(func.api)  # e.g. a reference still being written
+            continue
+        if impl == "numpy-ref" and 0 < settings["ref_max_elements"] < shape[0] * shape[1]:
+            absent.setdefault("numpy-ref (size)", []).append(f"{shape[0]}x{shape[1]}")
+            continue
+        try:
+            fn = make(mod, arrays)
+            t0 = time.perf_counter()
+            result = fn()  # warm-up; the result is checked against cxent's
+            first[impl] = time.perf_counter() - t0
+        except Exception as err:  # noqa: BLE001 - one failing implementation must not stop the run
+            errors[impl] = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+            if impl == "cxent":  # no speed-up to report: spend no time on the peers
+                break
+            continue
+        fns[impl], records[impl] = fn, {}
+        if impl == "cxent":  # first in `modules`: kept until the peers are checked
+            want = result
+        elif want is not None and not args.no_check:
+            records[impl].update(check_result(result, want, dtype))
+        result = None  # 1 GiB outputs: hold at most two at a time
+    want = None
+    snap0 = MONITOR.snap()
+    samples, numbers = time_case(fns, first, settings)
+    others, steal = MONITOR.load(snap0, MONITOR.snap())
+    out = []
+    base = None
+    for impl in modules:
+        rec = {"function": func.name, "api": func.api, "shape": list(shape), "dtype": dtype,
+               "impl": impl, "threads": settings["threads"], "others_cpu": others,
+               "steal_cpu": steal, "waited_idle_s": round(waited, 2)}
+        if impl in errors:
+            rec.update(error=errors[impl])
+        elif impl in samples:
+            rec.update(summarize(samples[impl]), inner_loops=numbers[impl],
+                       first_call_ms=round(first[impl] * 1e3, 6),
+                       samples_ms=[round(t * 1e3, 6) for t in samples[impl]], **records[impl])
+        else:
+            continue
+        out.append(rec)
+        if impl == "cxent" and "median_ms" in rec:
+            base = rec["median_ms"]
+    for rec in out:
+        if base and rec["impl"] != "cxent" and "median_ms" in rec:
+            rec["speedup"] = rec["median_ms"] / base
+    return out
+
+
+RETRIES = 2  #: re-timings of a disturbed case under --wait-idle
+
+
+def disturbance(recs):
+    """Other processes' CPU use while a case ran (0 when unknown)."""
+    return max((r.get("others_cpu") or 0.0 for r in recs), default=0.0)
+
+
+def needed_later(funcs, i):
+    return {k for f in funcs[i + 1:] for k in f.args}
+
+
+def shape_label(shape, dtype):
+    return f"{shape[0]}x{shape[1]} {dtype.replace('float', 'f')}"
+
+
+def print_case(table, recs, notes):
+    """Print one case's row; append its notes; True if other processes disturbed it."""
+    if not recs:  # cxent lacks the function: noted once at the end
+        return False
+    by = {r["impl"]: r for r in recs}
+    head = recs[0]
+    label = shape_label(head["shape"], head["dtype"])
+    cells = {}
+    for impl, r in by.items():
+        if "error" in r:
+            cells[impl] = ("err", "")
+            notes.append(f"{head['function']} {label}: {impl} failed: {r['error']}")
+            continue
+        flag = ""
+        if r.get("check") == "mismatch":
+            flag = "!"
+            how = (f"max rel. error {r['max_rel_err']:.3g} (tolerance "
+                   f"{tolerance(head['dtype']):g})" if r.get("max_rel_err") is not None
+                   else r.get("check_error", "?"))
+            notes.append(f"{head['function']} {label}: {impl} differs from cxent: {how}")
+        cells[impl] = (fmt_ms(r["median_ms"]), fmt_ratio(r.get("speedup"), flag))
+        if impl == "cxent":
+            cells[impl] = (fmt_ms(r["median_ms"]), fmt_ms(r["min_ms"]))
+    cx = by.get("cxent", {})
+    busy = cx.get("others_cpu")
+    table.row(head["function"], label, cells.get("cxent", ("-", "-")), cells, busy)
+    return busy is not None and busy >= BUSY
+
+
+def run_all(funcs, shapes, modules, args, settings, table):
+    peers = _peers()
+    results, notes, n_busy, absent = [], [], 0, {}
+    for shape, dtype in shapes:
+        arrays = {}
+        for i, func in enumerate(funcs):
+            for kind in func.args:
+                if kind not in arrays:
+                    arrays[kind] = peers.make_input(kind, shape, dtype)
+            recs = run_case(func, shape, dtype, arrays, modules, args, settings, absent)
+            for _ in range(RETRIES if settings["wait_idle_s"] else 0):
+                if disturbance(recs) < BUSY:
+                    break
+                again = run_case(func, shape, dtype, arrays, modules, args, settings, {})
+                if disturbance(again) < disturbance(recs):
+                    recs = again
+            results += recs
+            n_busy += print_case(table, recs, notes)
+            for kind in list(arrays):  # free what the remaining functions do not read
+                if kind not in needed_later(funcs, i):
+                    del arrays[kind]
+        del arrays
+        gc.collect()
+    for impl, apis in absent.items():
+        if impl == "numpy-ref (size)":
+            notes.append(f"numpy-ref not timed on {', '.join(dict.fromkeys(apis))} "
+                         f"(> --ref-max-elements {settings['ref_max_elements']})")
+        else:
+            notes.append(f"{impl} has no {', '.join(dict.fromkeys(apis))}: left blank")
+    if n_busy:
+        notes.append(f"{n_busy} case(s) ran while other processes used >= {BUSY:g} CPUs on "
+                     "average ('busy' column): their numbers are disturbed; re-run them on an "
+                     "idle machine")
+    return results, notes
+
+
+def geomean(values):
+    values = [v for v in values if v and math.isfinite(v) and v > 0]
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
+
+
+def summary(results, peers):
+    shapes = []
+    for r in results:
+        key = (tuple(r["shape"]), r["dtype"])
+        if key not in shapes:
+            shapes.append(key)
+    out = {}
+    for shape, dtype in shapes:
+        out[shape_label(shape, dtype)] = {p: geomean([
+            r.get("speedup") for r in results if r["impl"] == p and tuple(r["shape"]) == shape
+            and r["dtype"] == dtype and r.get("check") != "mismatch"]) for p in peers}
+    return out
+
+
+def print_summary(summ, peers):
+    if not summ or not peers:
+        return
+    print()
+    print("Geometric-mean speed-up of cxent per shape (peer median / cxent median; results that "
+          "differ left out):")
+    print("| shape          | " + " | ".join(f"{p:>9}" for p in peers) + " |")
+    print("|----------------|" + "|".join("-" * 10 + ":" for _ in peers) + "|")
+    for label, row in summ.items():
+        print(f"| {label:<14} | " + " | ".join(f"{fmt_ratio(row[p]):>9}" for p in peers) + " |")
+
+
+def plot(results, peers, path):
+    """Horizontal bars of the speed-ups, one panel per shape, log scale (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, NullLocator
+    except ImportError:
+        print(f"bench/run.py: matplotlib is not installed; no plot written to {path}",
+              file=sys.stderr)
+        return
+    shapes = list(dict.fromkeys((tuple(r["shape"]), r["dtype"]) for r in results))
+    funcs = list(dict.fromkeys(r["function"] for r in results))
+    ratios = [r["speedup"] for r in results if r.get("speedup")]
+    if not ratios or not peers:
+        print("bench/run.py: no speed-ups to plot", file=sys.stderr)
+        return
+    lo, hi = min(min(ratios), 0.5) / 1.3, max(max(ratios), 2.0) * 1.3
+    ticks = [t for t in (0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000) if lo <= t <= hi]
+    if len(ticks) <= 3:
+        ticks = sorted(ticks + [t * 3 for t in ticks if lo <= t * 3 <= hi])
+    fig, axes = plt.subplots(1, len(shapes), sharey=True, squeeze=False,
+                             figsize=(3.6 * len(shapes) + 3.2, 0.26 * len(funcs) * len(peers) / 2
+                                      + 1.8))
+    height = 0.8 / len(peers)
+    for ax, (shape, dtype) in zip(axes[0], shapes):
+        for j, p in enumerate(peers):
+            ys, xs = [], []
+            for i, f in enumerate(funcs):
+                r = next((r for r in results if r["function"] == f and r["impl"] == p
+                          and tuple(r["shape"]) == shape and r["dtype"] == dtype), None)
+                if r and r.get("speedup"):
+                    ys.append(i + (j - (len(peers) - 1) / 2) * height)
+                    xs.append(r["speedup"])
+            ax.barh(ys, xs, height=height, label=p, color=f"C{j}")
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{t:g}x" for t in ticks])
+        ax.set_title(f"{shape[0]}x{shape[1]} {dtype}", fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(funcs)))
+    axes[0][0].set_yticklabels(funcs, fontsize="small")
+    axes[0][0].set_ylim(len(funcs) - 0.5, -0.5)
+    fig.supxlabel("speed-up of cxent = peer median / cxent median (> 1: cxent faster)",
+                  fontsize="medium")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(peers), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"plot written to {path}")
+
+
+def _peers():
+    try:
+        from . import _peers as peers  # python -m bench.run
+    except ImportError:
+        import _peers as peers  # python bench/run.py: bench/ is sys.path[0]
+    return peers
+
+
+def replay(args):
+    """``--load``: the table, summary and notes of a saved run, and its plot if asked."""
+    with open(args.load) as f:
+        doc = json.load(f)
+    results = doc["results"]
+    peers = [i for i in dict.fromkeys(r["impl"] for r in results) if i != "cxent"]
+    names = list(dict.fromkeys(r["function"] for r in results))
+    m = doc.get("machine", {})
+    print(f"# cxent benchmark  {doc['settings'].get('started')}  (from {args.load})")
+    print(f"machine : {m.get('cpu')}, {m.get('usable_cpus')} CPUs; cxent {m.get('cxent')}, "
+          f"numpy {m.get('numpy')}, torch {m.get('torch', '-')}, scipy {m.get('scipy', '-')}\n")
+    table = Table(peers, max(map(len, names), default=8))
+    table.header()
+    cases = {}
+    for r in results:
+        cases.setdefault((r["function"], tuple(r["shape"]), r["dtype"]), []).append(r)
+    for recs in cases.values():
+        print_case(table, recs, [])
+    print_summary(summary(results, peers), peers)
+    if doc.get("notes"):
+        print()
+        for note in doc["notes"]:
+            print(f"note: {note}")
+    if args.plot:
+        plot(results, peers, args.plot)
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads is not None:  # before any OpenMP/BLAS runtime is loaded
+        for var in THREAD_ENV:
+            os.environ[var] = str(args.threads)
+    peers = _peers()
+    if args.list:
+        for f in peers.FUNCTIONS:
+            print(f"{f.name:<44} cxent.{f.api}  peers: {', '.join(f.peers) or '-'}")
+        return 0
+    if args.load:
+        return replay(args)
+    cxent = import_cxent()
+    wanted = None
+    if args.impls:
+        wanted = {s.strip() for s in args.impls.split(",") if s.strip()}
+        unknown = wanted - {i.name for i in peers.IMPLS}
+        if unknown:
+            raise SystemExit(f"bench/run.py: unknown --impls {sorted(unknown)}; "
+                             f"known: {[i.name for i in peers.IMPLS]}")
+    modules, missing = load_impls(peers.IMPLS, wanted)
+    modules["cxent"] = cxent
+    if "torch" in modules and args.threads is not None:
+        modules["torch"].set_num_threads(args.threads)
+    shapes = parse_shapes(args.shapes or (QUICK_SHAPES if args.quick else
+                                          LARGE_SHAPES if args.large else DEFAULT_SHAPES))
+    funcs = select_functions(peers.FUNCTIONS, args.functions)
+    settings = {
+        "started": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "min_time_ms": args.min_time,
+        "repeat": args.repeat or (5 if args.quick else 7),
+        "repeat_fixed": args.repeat is not None,
+        "min_rounds": 1 if args.quick else min(3, args.repeat or 3),
+        "ref_max_elements": args.ref_max_elements,
+        "wait_idle_s": args.wait_idle,
+        "budget_s": args.budget if args.budget is not None else (1.0 if args.quick else 6.0),
+        "settle_ms": args.settle,
+        "threads": args.threads,
+        "argv": sys.argv[1:] if argv is None else list(argv),
+    }
+    order = [i.name for i in peers.IMPLS if i.name in modules]
+    modules = {name: modules[name] for name in order}
+    info = machine_info(cxent, modules)
+    print_header(info, {i.name: i.label for i in peers.IMPLS if i.name in modules}, missing,
+                 settings)
+    peer_names = [n for n in order if n != "cxent" and any(f.factory(n) for f in funcs)]
+    table = Table(peer_names, max(len(f.name) for f in funcs))
+    table.header()
+    t0, snap0 = time.perf_counter(), MONITOR.snap()
+    results, notes = run_all(funcs, shapes, modules, args, settings, table)
+    elapsed = time.perf_counter() - t0
+    others, steal = MONITOR.load(snap0, MONITOR.snap())
+    info["others_cpu_during_run"], info["steal_cpu_during_run"] = others, steal
+    summ = summary(results, peer_names)
+    print_summary(summ, peer_names)
+    if notes:
+        print()
+        for note in notes:
+            print(f"note: {note}")
+    print(f"\n{len(results)} timings in {elapsed:.0f} s; x = peer median / cxent median "
+          "(> 1: cxent faster); ! = result differs from cxent's; busy = CPUs used by other "
+          "processes during the case")
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+        info["peak_rss_gib"] = round(peak, 2)
+        print(f"peak memory (RSS) {peak:.2f} GiB")
+    except (ImportError, AttributeError):
+        pass
+    if others is not None:
+        print(f"other processes used {others:.2f} CPUs on average during the run"
+              + (f", hypervisor steal {steal:.2f}" if steal else ""))
+    if args.json:
+        doc = {"schema": 1, "settings": settings, "machine": info,
+               "impls": {i.name: {"label": i.label, "available": i.name in modules,
+                                  "skipped": missing.get(i.name)} for i in peers.IMPLS},
+               "elapsed_s": round(elapsed, 1), "notes": notes, "results": results,
+               "summary": summ}
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1, allow_nan=False)
+        print(f"results written to {args.json}")
+    if args.plot:
+        plot(results, peer_names, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
