@@ -255,6 +255,15 @@ def _backward(grad_output, output, axis, out, log_out):
     y, g = y.astype(dtype, copy=False), g.astype(dtype, copy=False)
     if out is not None:
         check_out(out, y.shape, dtype)
+    if (y.flags.c_contiguous and g.flags.c_contiguous and isinstance(axis, int) and y.ndim
+            and (out is None or out.flags.c_contiguous)):  # the common case: plain reshapes
+        ax = int_axis(axis, y.ndim)
+        shape3 = (math.prod(y.shape[:ax]), y.shape[ax], math.prod(y.shape[ax + 1:]))
+        res = np.empty_like(y) if out is None else out
+        if y.size:
+            _k.softmax_backward_rows(g.reshape(shape3), y.reshape(shape3), res.reshape(shape3),
+                                     log_out, use_threads(y.size))
+        return res
     y, groups, orders, perm = _reduction_layout(y, axes_tuple(axis, y.ndim))
     if perm is not None:
         g = np.ascontiguousarray(g.transpose(perm))

@@ -39,6 +39,8 @@ cdef extern from "_simd.h" nogil:
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
                              float wsc, const float* pw, float pwsc, int has_pw, float* out,
                              float* g, const float* gout, float gsc) noexcept nogil
+        void (*softmax_bwd)(const float* g, const float* y, Py_ssize_t n, float* out,
+                            int log_out) noexcept nogil
     const cx_kernels_t* cx_kernels() noexcept
 
 

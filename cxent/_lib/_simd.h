@@ -44,6 +44,7 @@ typedef struct {
     double (*bce_logits)(const float *x, const float *y, Py_ssize_t n, const float *w, float wsc,
                          const float *pw, float pwsc, int has_pw, float *out, float *g,
                          const float *gout, float gsc);
+    void (*softmax_bwd)(const float *g, const float *y, Py_ssize_t n, float *out, int log_out);
 } cx_kernels_t;
 
 #define CX_EXP_BODY(FMA, xc, p)                                                              \
@@ -342,10 +343,37 @@ ATTR static double cx_bce_logits_##SUFFIX(const float *x, const float *y, Py_ssi
     }                                                                                        \
     return acc;                                                                              \
 }                                                                                            \
+ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssize_t n,       \
+                                         float *out, int log_out) {                          \
+    /* softmax: y (g - sum g y); log_softmax: g - exp(y) sum g (sums: float blocks, double);  \
+       element-wise after the sum, so out may be g */                                        \
+    double acc = 0.0;                                                                        \
+    for (Py_ssize_t i = 0; i < n; i += CX_BLOCK) {                                           \
+        Py_ssize_t e = i + CX_BLOCK < n ? i + CX_BLOCK : n;                                  \
+        float b = 0.0f;                                                                      \
+        if (log_out) {                                                                       \
+            _Pragma("omp simd reduction(+:b)")                                               \
+            for (Py_ssize_t j = i; j < e; j++) b += g[j];                                    \
+        } else {                                                                             \
+            _Pragma("omp simd reduction(+:b)")                                               \
+            for (Py_ssize_t j = i; j < e; j++) b += g[j] * y[j];                             \
+        }                                                                                    \
+        acc += b;                                                                            \
+    }                                                                                        \
+    float s = (float)acc;                                                                    \
+    if (log_out) {                                                                           \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t j = 0; j < n; j++) out[j] = g[j] - cx_expf_##SUFFIX(y[j]) * s;       \
+    } else {                                                                                 \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t j = 0; j < n; j++) out[j] = y[j] * (g[j] - s);                       \
+    }                                                                                        \
+}                                                                                            \
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
     #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_sumexp_skip_##SUFFIX, cx_wdot_##SUFFIX, \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
-    cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX};
+    cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
+    cx_softmax_bwd_##SUFFIX};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -528,7 +556,8 @@ CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, flo
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2_fma, cx_sumexp_avx2, cx_sumexp_skip_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
-    cx_sumexp_store_avx2, cx_scale_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma};
+    cx_sumexp_store_avx2, cx_scale_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
+    cx_softmax_bwd_avx2_fma};
 #endif
 
 static const cx_kernels_t *cx_selected = NULL;

@@ -143,19 +143,39 @@ def softmax_backward_rows(const floating[:, :, :] g, const floating[:, :, :] y,
     """Vector-Jacobian product from the forward output ``y`` along axis 1 of ``(outer, C, inner)``:
     softmax ``y (g - sum(g y))``, log_softmax ``g - exp(y) sum(g)``; sums in double."""
     cdef Py_ssize_t inner = y.shape[2], n = y.shape[1], nrows = y.shape[0] * y.shape[2]
-    cdef Py_ssize_t r, o, i, c
-    cdef double acc
+    cdef Py_ssize_t gs0 = g.strides[0] // sizeof(floating), gs1 = g.strides[1] // sizeof(floating)
+    cdef Py_ssize_t gs2 = g.strides[2] // sizeof(floating), ys0 = y.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ys1 = y.strides[1] // sizeof(floating), ys2 = y.strides[2] // sizeof(floating)
+    cdef Py_ssize_t os0 = out.strides[0] // sizeof(floating)
+    cdef Py_ssize_t os1 = out.strides[1] // sizeof(floating)
+    cdef Py_ssize_t os2 = out.strides[2] // sizeof(floating)
+    cdef const floating* gp = &g[0, 0, 0]
+    cdef const floating* yp = &y[0, 0, 0]
+    cdef floating* op = &out[0, 0, 0]
+    cdef Py_ssize_t r, o, i
     for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
         o = r // inner
         i = r - o * inner
-        acc = 0.0
-        for c in range(n):
-            if log_out:
-                acc = acc + <double>g[o, c, i]
-            else:
-                acc = acc + <double>g[o, c, i] * y[o, c, i]
-        for c in range(n):
-            if log_out:
-                out[o, c, i] = <floating>(g[o, c, i] - exp(<double>y[o, c, i]) * acc)
-            else:
-                out[o, c, i] = <floating>(y[o, c, i] * (g[o, c, i] - acc))
+        _backward_row(gp + o * gs0 + i * gs2, gs1, yp + o * ys0 + i * ys2, ys1,
+                      op + o * os0 + i * os2, os1, n, log_out)
+
+
+cdef inline void _backward_row(const floating* g, Py_ssize_t gs, const floating* y, Py_ssize_t ys,
+                               floating* out, Py_ssize_t os, Py_ssize_t n,
+                               bint log_out) noexcept nogil:
+    cdef Py_ssize_t c
+    cdef double acc = 0.0
+    if floating is float:
+        if gs == 1 and ys == 1 and os == 1:  # vectorised float32 (_rows.pxd note D)
+            cx_kernels().softmax_bwd(g, y, n, out, log_out)
+            return
+    for c in range(n):
+        if log_out:
+            acc += g[c * gs]
+        else:
+            acc += <double>g[c * gs] * y[c * ys]
+    for c in range(n):
+        if log_out:
+            out[c * os] = <floating>(g[c * gs] - exp(<double>y[c * ys]) * acc)
+        else:
+            out[c * os] = <floating>(y[c * ys] * (g[c * gs] - acc))
