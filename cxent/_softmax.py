@@ -35,32 +35,51 @@ def _reduction_layout(a, axes):
     return a, groups, [list(g) for g in groups], perm
 
 
-def _normalize(x, axis, out, log_out):
-    a = float_array(x, "x")
+def _map_rows(a, others, axis, out, kernel):
+    """Apply a row kernel ``kernel(views_of_others..., view_of_a, view_of_result, threads)`` along
+    ``axis``: the result has ``a``'s shape (and memory order), ``others`` have ``a``'s shape and are
+    walked like it.  Handles the C-contiguous fast path, strided layouts, copies and ``out=``."""
     if out is not None:
         check_out(out, a.shape, a.dtype)
-    if a.flags.c_contiguous and isinstance(axis, int) and a.ndim and (
-            out is None or out.flags.c_contiguous):  # the common case: plain reshapes
+    if (a.flags.c_contiguous and all(o.flags.c_contiguous for o in others)
+            and isinstance(axis, int) and a.ndim
+            and (out is None or out.flags.c_contiguous)):  # the common case: plain reshapes
         ax = int_axis(axis, a.ndim)
         shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
         res = np.empty_like(a) if out is None else out
         if a.size:
-            _k.softmax_rows(a.reshape(shape3), res.reshape(shape3), log_out, use_threads(a.size))
+            kernel(*[o.reshape(shape3) for o in others], a.reshape(shape3), res.reshape(shape3),
+                   use_threads(a.size))
         return res
     a, groups, orders, perm = _reduction_layout(a, axes_tuple(axis, a.ndim))
+    views = []
+    for o in others:
+        if perm is not None:
+            o = np.ascontiguousarray(o.transpose(perm))
+        v = _layout.view_groups(o, groups, orders)
+        if v is None:  # walk it like `a`: one copy into a's layout
+            oc = _layout.empty_grouped(o.shape, groups, orders, o.dtype)
+            np.copyto(oc, o)
+            v = _layout.view_groups(oc, groups, orders)
+        views.append(v)
     direct = None  # write straight into `out` when it has a compatible layout
     if out is not None and perm is None:
         direct = _layout.view_groups(out, groups, orders)
     res = _layout.empty_like_grouped(a, groups, orders) if direct is None else out
     if a.size:
-        _k.softmax_rows(_layout.view_groups(a, groups, orders),
-                        _layout.view_groups(res, groups, orders), log_out, use_threads(a.size))
+        kernel(*views, _layout.view_groups(a, groups, orders),
+               _layout.view_groups(res, groups, orders), use_threads(a.size))
     if perm is not None:
         res = res.transpose(np.argsort(perm))
     if out is None or res is out:
         return res
     np.copyto(out, res)
     return out
+
+
+def _normalize(x, axis, out, log_out):
+    return _map_rows(float_array(x, "x"), [], axis, out,
+                     lambda a, res, threads: _k.softmax_rows(a, res, log_out, threads))
 
 
 def softmax(x, axis=-1, *, out=None):
@@ -253,39 +272,8 @@ def _backward(grad_output, output, axis, out, log_out):
         raise ValueError(f"`grad_output` must have the shape of `output` {y.shape}; got {g.shape}")
     dtype = np.result_type(y.dtype, g.dtype)
     y, g = y.astype(dtype, copy=False), g.astype(dtype, copy=False)
-    if out is not None:
-        check_out(out, y.shape, dtype)
-    if (y.flags.c_contiguous and g.flags.c_contiguous and isinstance(axis, int) and y.ndim
-            and (out is None or out.flags.c_contiguous)):  # the common case: plain reshapes
-        ax = int_axis(axis, y.ndim)
-        shape3 = (math.prod(y.shape[:ax]), y.shape[ax], math.prod(y.shape[ax + 1:]))
-        res = np.empty_like(y) if out is None else out
-        if y.size:
-            _k.softmax_backward_rows(g.reshape(shape3), y.reshape(shape3), res.reshape(shape3),
-                                     log_out, use_threads(y.size))
-        return res
-    y, groups, orders, perm = _reduction_layout(y, axes_tuple(axis, y.ndim))
-    if perm is not None:
-        g = np.ascontiguousarray(g.transpose(perm))
-    gv = _layout.view_groups(g, groups, orders)
-    if gv is None:  # walk grad_output like output: one copy into its layout
-        gc = _layout.empty_grouped(g.shape, groups, orders, dtype)
-        np.copyto(gc, g)
-        gv = _layout.view_groups(gc, groups, orders)
-    direct = None
-    if out is not None and perm is None:
-        direct = _layout.view_groups(out, groups, orders)
-    res = _layout.empty_grouped(y.shape, groups, orders, dtype) if direct is None else out
-    if y.size:
-        _k.softmax_backward_rows(gv, _layout.view_groups(y, groups, orders),
-                                 _layout.view_groups(res, groups, orders), log_out,
-                                 use_threads(y.size))
-    if perm is not None:
-        res = res.transpose(np.argsort(perm))
-    if out is None or res is out:
-        return res
-    np.copyto(out, res)
-    return out
+    return _map_rows(y, [g], axis, out, lambda gv, yv, res, threads:
+                     _k.softmax_backward_rows(gv, yv, res, log_out, threads))
 
 
 def softmax_backward(grad_output, output, axis=-1, *, out=None):
