@@ -161,6 +161,15 @@ def _upstream(grad, reduction, loss_shape, rows_shape):
     return scale, np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
 
 
+def _grad_setup(a, grad, reduction, loss_shape, rows_shape, x_layout):
+    """(scale, per-row scale or None, gradient array, its view, array to copy into or None); no
+    gradient (grad None): (1.0, None, None, None, None)."""
+    if grad is None:
+        return 1.0, None, None, None, None
+    scale, row_scale = _upstream(grad, reduction, loss_shape, rows_shape)
+    return (scale, row_scale) + _grad_buffer(a, grad, x_layout)
+
+
 def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, grad=None):
     """(per-row losses, per-row w[y], gradient or None); losses/weights float64 of the loss shape."""
     t, has_ignore, ign = index_target(target, ignore_index)
@@ -190,11 +199,8 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
             np.copyto(t64, t, casting="unsafe")  # lossless: uint64 > int64 max was rejected
             t64 = _layout.view_groups(t64, tgroups, torders)
         x_layout = (groups, orders)
-    gbuf = gview = copy_to = None
-    scale, row_scale = 1.0, None
-    if grad is not None:
-        scale, row_scale = _upstream(grad, reduction, loss_shape, lview.shape)
-        gbuf, gview, copy_to = _grad_buffer(a, grad, x_layout)
+    scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, reduction, loss_shape,
+                                                         lview.shape, x_layout)
     if loss.size and n_classes == 0:  # nothing to read: every target must be ignored
         if not (has_ignore and np.all(t == ign)):
             _raise_bad_target(np.asarray(t), 0, has_ignore, ignore_index)
@@ -425,13 +431,10 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, 
         loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
         lview = _layout.view_groups(loss, tgroups, torders)
         x_layout = (groups, orders)
-    gbuf = gview = copy_to = None
-    scale, row_scale = 1.0, None
-    if grad is not None:
-        scale, row_scale = _upstream(grad, reduction, loss_shape, lview.shape)
-        if reduction == "mean":
-            scale = _divide(scale, float(loss.size))
-        gbuf, gview, copy_to = _grad_buffer(a, grad, x_layout)
+    scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, reduction, loss_shape,
+                                                         lview.shape, x_layout)
+    if reduction == "mean":
+        scale = _divide(scale, float(loss.size))
     if loss.size:
         if n_classes:
             _k.class_prob_rows(x, tv, w, eps, zloss, lview,
