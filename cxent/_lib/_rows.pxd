@@ -41,6 +41,7 @@ cdef extern from "_simd.h" nogil:
                              float* g, const float* gout, float gsc) noexcept nogil
         void (*softmax_bwd)(const float* g, const float* y, Py_ssize_t n, float* out,
                             int log_out) noexcept nogil
+        double (*read_sum)(const float* x, Py_ssize_t n) noexcept nogil
     const cx_kernels_t* cx_kernels() noexcept
 
 

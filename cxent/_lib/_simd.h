@@ -45,6 +45,7 @@ typedef struct {
                          const float *pw, float pwsc, int has_pw, float *out, float *g,
                          const float *gout, float gsc);
     void (*softmax_bwd)(const float *g, const float *y, Py_ssize_t n, float *out, int log_out);
+    double (*read_sum)(const float *x, Py_ssize_t n);
 } cx_kernels_t;
 
 #define CX_EXP_BODY(FMA, xc, p)                                                              \
@@ -369,11 +370,22 @@ ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssiz
         for (Py_ssize_t j = 0; j < n; j++) out[j] = y[j] * (g[j] - s);                       \
     }                                                                                        \
 }                                                                                            \
+ATTR static double cx_read_sum_##SUFFIX(const float *x, Py_ssize_t n) {                    \
+    /* a plain streaming read (the benchmark's bandwidth probe): 32 independent lanes */     \
+    float lane[32] = {0.0f};                                                                 \
+    Py_ssize_t i = 0;                                                                        \
+    for (; i + 32 <= n; i += 32)                                                             \
+        for (int j = 0; j < 32; j++) lane[j] += x[i + j];                                    \
+    double acc = 0.0;                                                                        \
+    for (; i < n; i++) acc += x[i];                                                          \
+    for (int j = 0; j < 32; j++) acc += lane[j];                                             \
+    return acc;                                                                              \
+}                                                                                            \
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
     #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_sumexp_skip_##SUFFIX, cx_wdot_##SUFFIX, \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
     cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
-    cx_softmax_bwd_##SUFFIX};
+    cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -557,7 +569,7 @@ static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2_fma, cx_sumexp_avx2, cx_sumexp_skip_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
     cx_sumexp_store_avx2, cx_scale_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
-    cx_softmax_bwd_avx2_fma};
+    cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma};
 #endif
 
 static const cx_kernels_t *cx_selected = NULL;

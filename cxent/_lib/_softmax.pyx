@@ -179,3 +179,23 @@ cdef inline void _backward_row(const floating* g, Py_ssize_t gs, const floating*
             out[c * os] = <floating>(g[c * gs] - exp(<double>y[c * ys]) * acc)
         else:
             out[c * os] = <floating>(y[c * ys] * (g[c * gs] - acc))
+
+
+def stream_read_sum(const float[::1] a, bint use_threads):
+    """Sum of a contiguous float32 array: a plain streaming read, the benchmark's bandwidth probe.
+
+    Blocks of 64 Ki elements go to the thread pool; the kernel does one add per element, so its speed
+    is the speed memory delivers data (private helper of ``bench/run.py``, not public API).
+    """
+    cdef Py_ssize_t n = a.shape[0], nblocks = (n + 65535) // 65536, b, lo, hi
+    cdef double total = 0.0
+    if n == 0:
+        return 0.0
+    cdef const float* p = &a[0]
+    for b in prange(nblocks, nogil=True, schedule="static", use_threads_if=use_threads):
+        lo = b * 65536
+        hi = lo + 65536
+        if hi > n:
+            hi = n
+        total += cx_kernels().read_sum(p + lo, hi - lo)
+    return total
