@@ -28,7 +28,7 @@ E. Probability targets: ``row = sum_c w_c q_c lp_c`` (+ ``z lse^2``, unweighted)
 from cython.parallel cimport prange
 from cython cimport floating
 from libc.stdint cimport int64_t
-from libc.math cimport NAN, exp, expm1
+from libc.math cimport NAN, exp, expm1, log1p
 
 from cxent._lib._rows cimport cx_kernels, cx_kernels_t, row_argmax, row_log_norm
 
@@ -162,23 +162,33 @@ cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_s
 cdef inline double _xent_row_f32(const float* x, Py_ssize_t n, Py_ssize_t y, const float* w,
                                  double eps, double wtot, double zloss, float* g,
                                  double scale) noexcept nogil:
-    # _xent_row for a contiguous float32 row, on the vectorised kernels of _simd.h.  The gradient
-    # is a * exp(x - m) - k * w everywhere, then the target entry is recomputed in double with
-    # expm1 (p_y - 1 without cancellation).
+    # _xent_row for a contiguous float32 row, on the vectorised kernels of _simd.h.  With a
+    # gradient, one exp per element: the sum-of-exp pass stores e_c = exp(x_c - m) into g, and a
+    # second pass from cache turns it into a * e_c - k * w_c; the target entry is then recomputed
+    # in double with expm1 (p_y - 1 without cancellation).  Everything read from x (x[y], the
+    # smoothing dot) is read before the store pass, so g may be x.
     cdef const cx_kernels_t* kern = cx_kernels()
     cdef Py_ssize_t am = kern.argmax(x, n)
     cdef float m = x[am]
     cdef float d = x[y] - m
-    cdef double lnorm = row_log_norm(x, n, 1, am), lse = <double>m + lnorm, wy = w[y]
-    cdef double loss = -(wy * (<double>d - lnorm)), wd = 0.0, coef, py, gy
+    cdef float dam = x[am] - m  # 0, or nan when the maximum is infinite (_rows.pxd note C)
+    cdef double lnorm, lse, wy = w[y], loss, wd = 0.0, coef, py, gy, rest
     if eps > 0.0:
         wd = kern.wdot(x, n, m, w)
+    if g == NULL:
+        lnorm = row_log_norm(x, n, 1, am)
+    else:
+        rest = (kern.sumexp_store(x, am, m, g) + <double>(dam - dam)
+                + kern.sumexp_store(x + am + 1, n - am - 1, m, g + am + 1))
+        g[am] = <float>exp(dam)
+        lnorm = log1p(rest)
+    lse = <double>m + lnorm
+    loss = -(wy * (<double>d - lnorm))
     if g != NULL:
         coef = (1.0 - eps) * wy + (eps / n) * wtot
         if zloss != 0.0:
             coef = coef + 2.0 * zloss * wy * lse
-        kern.grad_out(x, n, m, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n),
-                      w, g)
+        kern.affine(g, n, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n), w)
         py = exp(<double>d - lnorm)
         gy = (1.0 - eps) * wy * expm1(<double>d - lnorm)
         if eps > 0.0:

@@ -34,7 +34,7 @@ cdef extern from "_simd.h" nogil:
         void (*grad_out)(const float* x, Py_ssize_t n, float m, float a, float k, const float* w,
                          float* g) noexcept nogil
         double (*sumexp_store)(const float* x, Py_ssize_t n, float m, float* y) noexcept nogil
-        void (*scale)(float* y, Py_ssize_t n, float a) noexcept nogil
+        void (*affine)(float* g, Py_ssize_t n, float a, float k, const float* w) noexcept nogil
         void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
                              float wsc, const float* pw, float pwsc, int has_pw, float* out,

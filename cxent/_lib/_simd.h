@@ -39,7 +39,7 @@ typedef struct {
     void (*grad_out)(const float *x, Py_ssize_t n, float m, float a, float k, const float *w,
                      float *g);
     double (*sumexp_store)(const float *x, Py_ssize_t n, float m, float *y);
-    void (*scale)(float *y, Py_ssize_t n, float a);
+    void (*affine)(float *g, Py_ssize_t n, float a, float k, const float *w);
     void (*sigmoid)(const float *x, Py_ssize_t n, float *y, int log_out);
     double (*bce_logits)(const float *x, const float *y, Py_ssize_t n, const float *w, float wsc,
                          const float *pw, float pwsc, int has_pw, float *out, float *g,
@@ -220,9 +220,18 @@ ATTR static double cx_sumexp_store_##SUFFIX(const float *x, Py_ssize_t n, float 
     }                                                                                        \
     return acc;                                                                              \
 }                                                                                            \
-ATTR static void cx_scale_##SUFFIX(float *y, Py_ssize_t n, float a) {                       \
-    _Pragma("omp simd")                                                                      \
-    for (Py_ssize_t i = 0; i < n; i++) y[i] *= a;                                            \
+ATTR static void cx_affine_##SUFFIX(float *g, Py_ssize_t n, float a, float k, const float *w) { \
+    /* g_c = a g_c - k w_c  (w NULL: w_c = 1; k = 0: a plain scaling) */                     \
+    if (k == 0.0f) {                                                                         \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) g[i] *= a;                                        \
+    } else if (w) {                                                                          \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) g[i] = FMA(a, g[i], -k * w[i]);                   \
+    } else {                                                                                 \
+        _Pragma("omp simd")                                                                  \
+        for (Py_ssize_t i = 0; i < n; i++) g[i] = FMA(a, g[i], -k);                          \
+    }                                                                                        \
 }                                                                                            \
 ATTR static inline float cx_log1pf_##SUFFIX(float t) {                                      \
     /* log1p(t) for t in [0, 1] (or nan): Cephes logf of u = 1 + t on its mantissa, then     \
@@ -384,7 +393,7 @@ ATTR static double cx_read_sum_##SUFFIX(const float *x, Py_ssize_t n) {         
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
     #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_sumexp_skip_##SUFFIX, cx_wdot_##SUFFIX, \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
-    cx_sumexp_store_##SUFFIX, cx_scale_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
+    cx_sumexp_store_##SUFFIX, cx_affine_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
     cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
@@ -402,9 +411,10 @@ CX_DEFINE_KERNELS(avx2_fma, CX_V3, CX_FMA_HW)
    arguments d <= 0 (or nan), which is every exp in these kernels (x - max, -|x|). */
 CX_V3 static inline __m256 cx_exp8_nonpos(__m256 d, int keep_subnormal) {
     const __m256 lo = _mm256_set1_ps(keep_subnormal ? -103.972084045410f : -87.3365478515625f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23: t's low bits hold n */
     __m256 xc = _mm256_max_ps(lo, d); /* max(lo, nan) = nan: maxps returns its 2nd operand */
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), magic);
+    __m256 n = _mm256_sub_ps(t, magic); /* round(xc / ln2), from one rounding of the FMA */
     __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), xc);
     r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
     __m256 p = _mm256_set1_ps(1.9875691500E-4f);
@@ -413,20 +423,64 @@ CX_V3 static inline __m256 cx_exp8_nonpos(__m256 d, int keep_subnormal) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
-    __m256i ni = _mm256_cvtps_epi32(n);
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     const __m256i bias = _mm256_set1_epi32(127);
     __m256 res;
     if (keep_subnormal) { /* 2^n in two steps, so results below FLT_MIN round correctly */
+        __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
         __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
         __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
         __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
         res = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-    } else {
-        res = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, bias), 23)));
+    } else { /* (bits(t) + 127) << 23 = 2^n: the bits of 1.5 * 2^23 above n shift out */
+        res = _mm256_mul_ps(p, _mm256_castsi256_ps(
+                                   _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), bias), 23)));
     }
     return _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), res); /* below range (and -inf): 0 */
 }
+
+CX_V3 static Py_ssize_t cx_argmax_avx2(const float *x, Py_ssize_t n) {
+    /* first index of the maximum, nan never winning (as the scalar loop); all nan -> 0.  One max
+       pass with four accumulators, then a search for the first element equal to it. */
+    if (n < 32) return cx_argmax_avx2_fma(x, n);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
+    Py_ssize_t i = 0;
+    for (; i + 32 <= n; i += 32) { /* max(v, a) returns a when v is nan */
+        a0 = _mm256_max_ps(_mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_max_ps(_mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_max_ps(_mm256_loadu_ps(x + i + 24), a3);
+    }
+    a0 = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    float m = _mm_cvtss_f32(h);
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256 vm = _mm256_set1_ps(m);
+    for (i = 0; i + 32 <= n; i += 32) {
+        __m256 e = _mm256_or_ps(
+            _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_ps(_mm256_loadu_ps(x + i + 8), vm, _CMP_EQ_OQ)),
+            _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i + 16), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_ps(_mm256_loadu_ps(x + i + 24), vm, _CMP_EQ_OQ)));
+        if (_mm256_movemask_ps(e)) break;
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* every element nan */
+}
+
+/* Rows of a C-contiguous batch follow each other: while a row's sum of exp runs from cache (compute
+   bound), its 32-element steps prefetch the same span of the next row, x + n, so the next max pass
+   finds it in L2 instead of waiting on L3/DRAM.  A prefetch past the end of the array is harmless
+   (prefetches never fault), and for other layouts it only costs a cache line of bandwidth. */
+#define CX_PREFETCH_NEXT_ROW(x, n, i)                                                          \
+    do {                                                                                       \
+        _mm_prefetch((const char *)((x) + (n) + (i)), _MM_HINT_T0);                            \
+        _mm_prefetch((const char *)((x) + (n) + (i) + 16), _MM_HINT_T0);                       \
+    } while (0)
 
 CX_V3 static inline __m256i cx_tail_mask(Py_ssize_t k) { /* first k of 8 lanes */
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -448,15 +502,18 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
     __m256d acc = _mm256_setzero_pd();
     Py_ssize_t i = 0;
     while (i + 32 <= n) {
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
         Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 32;
         for (; i < stop; i += 32) {
-            s0 = _mm256_add_ps(s0, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0));
-            s1 = _mm256_add_ps(s1, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 0));
-            s2 = _mm256_add_ps(s2, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), 0));
-            s3 = _mm256_add_ps(s3, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), 0));
+            CX_PREFETCH_NEXT_ROW(x, n, i);
+            __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0);
+            __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 0);
+            __m256 e2 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), 0);
+            __m256 e3 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), 0);
+            s0 = _mm256_add_ps(s0, _mm256_add_ps(e0, e1));
+            s1 = _mm256_add_ps(s1, _mm256_add_ps(e2, e3));
         }
-        acc = cx_add_pd8(acc, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
     }
     for (; i < n; i += 8) {
         __m256i mask = cx_tail_mask(n - i);
@@ -473,9 +530,10 @@ CX_V3 static double cx_sumexp_skip_avx2(const float *x, Py_ssize_t n, float m, P
     __m256d acc = _mm256_setzero_pd();
     Py_ssize_t i = 0, sb = skip - skip % 8; /* the 8-block holding `skip` */
     while (i + 32 <= n) {
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
         Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 32;
         for (; i < stop; i += 32) {
+            CX_PREFETCH_NEXT_ROW(x, n, i);
             __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0);
             __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 0);
             __m256 e2 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), 0);
@@ -488,12 +546,10 @@ CX_V3 static double cx_sumexp_skip_avx2(const float *x, Py_ssize_t n, float m, P
                 else if (sb == i + 16) e2 = _mm256_andnot_ps(k, e2);
                 else e3 = _mm256_andnot_ps(k, e3);
             }
-            s0 = _mm256_add_ps(s0, e0);
-            s1 = _mm256_add_ps(s1, e1);
-            s2 = _mm256_add_ps(s2, e2);
-            s3 = _mm256_add_ps(s3, e3);
+            s0 = _mm256_add_ps(s0, _mm256_add_ps(e0, e1));
+            s1 = _mm256_add_ps(s1, _mm256_add_ps(e2, e3));
         }
-        acc = cx_add_pd8(acc, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
     }
     for (; i < n; i += 8) {
         __m256i mask = cx_tail_mask(n - i);
@@ -514,6 +570,7 @@ CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, 
         __m256 s0 = _mm256_setzero_ps(), s1 = s0;
         Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 16;
         for (; i < stop; i += 16) {
+            if (!(i & 31)) CX_PREFETCH_NEXT_ROW(x, n, i);
             __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 1);
             __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 1);
             _mm256_storeu_ps(y + i, e0);
@@ -566,9 +623,9 @@ CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, flo
 }
 
 static const cx_kernels_t cx_table_avx2_intrinsics = {
-    "avx2_fma", cx_argmax_avx2_fma, cx_sumexp_avx2, cx_sumexp_skip_avx2, cx_wdot_avx2_fma,
+    "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_sumexp_skip_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
-    cx_sumexp_store_avx2, cx_scale_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
+    cx_sumexp_store_avx2, cx_affine_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
     cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma};
 #endif
 

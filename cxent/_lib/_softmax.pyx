@@ -58,7 +58,7 @@ cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
                 rest = (kern.sumexp_store(x, am, m, y) + <double>(d - d)
                         + kern.sumexp_store(x + am + 1, n - am - 1, m, y + am + 1))
                 y[am] = <float>exp(d)
-                kern.scale(y, n, <float>(1.0 / (1.0 + rest)))
+                kern.affine(y, n, <float>(1.0 / (1.0 + rest)), 0.0, NULL)
             return
     lnorm = row_log_norm(x, n, s, am)
     if log_out:
