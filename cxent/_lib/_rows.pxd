@@ -25,7 +25,6 @@ cdef extern from "_simd.h" nogil:
         const char* name
         Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
         double (*sumexp)(const float* x, Py_ssize_t n, float m) noexcept nogil
-        double (*sumexp_skip)(const float* x, Py_ssize_t n, float m, Py_ssize_t skip) noexcept nogil
         double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
         void (*softmax_out)(const float* x, Py_ssize_t n, float m, float inv,
                             float* y) noexcept nogil
@@ -66,9 +65,11 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating m = x[am * s]
     cdef floating d
     cdef double rest = 0.0
+    cdef const cx_kernels_t* kern
     if floating is float:
         if s == 1:
-            rest = cx_kernels().sumexp_skip(x, n, m, am)
+            kern = cx_kernels()  # the sums before and after the arg-max
+            rest = kern.sumexp(x, am, m) + kern.sumexp(x + am + 1, n - am - 1, m)
             d = x[am] - m  # 0, or nan when the maximum is infinite (note C)
             return log1p(rest + <double>(d - d))
     for c in range(n):

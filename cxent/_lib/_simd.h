@@ -32,7 +32,6 @@ typedef struct {
     const char *name;
     Py_ssize_t (*argmax)(const float *x, Py_ssize_t n);
     double (*sumexp)(const float *x, Py_ssize_t n, float m);
-    double (*sumexp_skip)(const float *x, Py_ssize_t n, float m, Py_ssize_t skip);
     double (*wdot)(const float *x, Py_ssize_t n, float m, const float *w);
     void (*softmax_out)(const float *x, Py_ssize_t n, float m, float inv, float *y);
     void (*logsoftmax_out)(const float *x, Py_ssize_t n, float m, float lnorm, float *y);
@@ -125,11 +124,6 @@ ATTR static double cx_sumexp_##SUFFIX(const float *x, Py_ssize_t n, float m) {  
     _Pragma("omp simd reduction(+:b)")                                                       \
     for (Py_ssize_t j = i; j < n; j++) b += cx_expf_nonpos_##SUFFIX(x[j] - m);               \
     return acc + b;                                                                          \
-}                                                                                            \
-ATTR static double cx_sumexp_skip_##SUFFIX(const float *x, Py_ssize_t n, float m,           \
-                                           Py_ssize_t skip) {                                \
-    /* sum of exp(x_c - m) over c != skip */                                                 \
-    return cx_sumexp_##SUFFIX(x, skip, m) + cx_sumexp_##SUFFIX(x + skip + 1, n - skip - 1, m); \
 }                                                                                            \
 ATTR static double cx_wdot_##SUFFIX(const float *x, Py_ssize_t n, float m, const float *w) { \
     /* sum_c w_c (x_c - m), or sum_c (x_c - m) when w is NULL; float blocks into double */   \
@@ -391,7 +385,7 @@ ATTR static double cx_read_sum_##SUFFIX(const float *x, Py_ssize_t n) {         
     return acc;                                                                              \
 }                                                                                            \
 static const cx_kernels_t cx_table_##SUFFIX = {                                             \
-    #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_sumexp_skip_##SUFFIX, cx_wdot_##SUFFIX, \
+    #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_wdot_##SUFFIX, \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
     cx_sumexp_store_##SUFFIX, cx_affine_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
     cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX};
@@ -412,7 +406,7 @@ CX_DEFINE_KERNELS(avx2_fma, CX_V3, CX_FMA_HW)
 CX_V3 static inline __m256 cx_exp8_nonpos(__m256 d, int keep_subnormal) {
     const __m256 lo = _mm256_set1_ps(keep_subnormal ? -103.972084045410f : -87.3365478515625f);
     const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23: t's low bits hold n */
-    __m256 xc = _mm256_max_ps(lo, d); /* max(lo, nan) = nan: maxps returns its 2nd operand */
+    __m256 xc = d; /* no clamp: below lo (and -inf) the garbage is masked to 0 at the end */
     __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), magic);
     __m256 n = _mm256_sub_ps(t, magic); /* round(xc / ln2), from one rounding of the FMA */
     __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), xc);
@@ -503,7 +497,7 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
     Py_ssize_t i = 0;
     while (i + 32 <= n) {
         __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-        Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 32;
+        Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;
         for (; i < stop; i += 32) {
             CX_PREFETCH_NEXT_ROW(x, n, i);
             __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0);
@@ -517,45 +511,6 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
     }
     for (; i < n; i += 8) {
         __m256i mask = cx_tail_mask(n - i);
-        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), 0);
-        acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
-    }
-    return cx_hsum_pd(acc);
-}
-
-CX_V3 static double cx_sumexp_skip_avx2(const float *x, Py_ssize_t n, float m, Py_ssize_t skip) {
-    /* sum of exp(x_c - m) over c != skip in one pass: the lane holding `skip` is zeroed */
-    const __m256 vm = _mm256_set1_ps(m);
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256d acc = _mm256_setzero_pd();
-    Py_ssize_t i = 0, sb = skip - skip % 8; /* the 8-block holding `skip` */
-    while (i + 32 <= n) {
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-        Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 32;
-        for (; i < stop; i += 32) {
-            CX_PREFETCH_NEXT_ROW(x, n, i);
-            __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0);
-            __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 0);
-            __m256 e2 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), 0);
-            __m256 e3 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), 0);
-            if (sb >= i && sb < i + 32) { /* rare: once per row */
-                __m256 k = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
-                    lanes, _mm256_set1_epi32((int)(skip - sb))));
-                if (sb == i) e0 = _mm256_andnot_ps(k, e0);
-                else if (sb == i + 8) e1 = _mm256_andnot_ps(k, e1);
-                else if (sb == i + 16) e2 = _mm256_andnot_ps(k, e2);
-                else e3 = _mm256_andnot_ps(k, e3);
-            }
-            s0 = _mm256_add_ps(s0, _mm256_add_ps(e0, e1));
-            s1 = _mm256_add_ps(s1, _mm256_add_ps(e2, e3));
-        }
-        acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
-    }
-    for (; i < n; i += 8) {
-        __m256i mask = cx_tail_mask(n - i);
-        if (sb == i)
-            mask = _mm256_andnot_si256(_mm256_cmpeq_epi32(lanes, _mm256_set1_epi32((int)(skip - sb))),
-                                       mask);
         __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), 0);
         acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
     }
@@ -568,7 +523,7 @@ CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, 
     Py_ssize_t i = 0;
     while (i + 16 <= n) {
         __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-        Py_ssize_t stop = i + 128 <= n ? i + 128 : n - (n - i) % 16;
+        Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 16;
         for (; i < stop; i += 16) {
             if (!(i & 31)) CX_PREFETCH_NEXT_ROW(x, n, i);
             __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 1);
@@ -623,7 +578,7 @@ CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, flo
 }
 
 static const cx_kernels_t cx_table_avx2_intrinsics = {
-    "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_sumexp_skip_avx2, cx_wdot_avx2_fma,
+    "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
     cx_sumexp_store_avx2, cx_affine_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
     cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma};
