@@ -27,12 +27,22 @@ E. Probability targets: ``row = sum_c w_c q_c lp_c`` (+ ``z lse^2``, unweighted)
 
 from cython.parallel cimport prange
 from cython cimport floating
+import numpy as np
 from libc.stdint cimport int64_t
 from libc.math cimport NAN, exp, expm1, log1p
 
+from libc.stdlib cimport malloc, free
+cimport numpy as cnp
+
 from cxent._lib._rows cimport cx_kernels, cx_kernels_t, row_argmax, row_log_norm
+from cxent import _config
+
+cnp.import_array()
 
 cx_kernels()  # choose the SIMD table once, at import
+
+cdef enum:
+    SHORT_ROW = 32  # float32 rows up to this length go through cx_kernels().lognorm_rows
 
 
 def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint has_ignore,
@@ -168,27 +178,37 @@ cdef inline double _xent_row_f32(const float* x, Py_ssize_t n, Py_ssize_t y, con
     # in double with expm1 (p_y - 1 without cancellation).  Everything read from x (x[y], the
     # smoothing dot) is read before the store pass, so g may be x.
     cdef const cx_kernels_t* kern = cx_kernels()
-    cdef Py_ssize_t am = kern.argmax(x, n)
-    cdef float m = x[am]
-    cdef float d = x[y] - m
-    cdef float dam = x[am] - m  # 0, or nan when the maximum is infinite (_rows.pxd note C)
+    cdef Py_ssize_t am = 0
+    cdef float m, d, dam
     cdef double lnorm, lse, wy = w[y], loss, wd = 0.0, coef, py, gy, rest
+    if n <= SHORT_ROW:  # the row-batched kernel's arithmetic, so that xent_small agrees bit for bit
+        kern.lognorm_rows(x, 1, n, &m, &lnorm)
+    else:
+        am = kern.argmax(x, n)
+        m = x[am]
+    d = x[y] - m
     if eps > 0.0:
         wd = kern.wdot(x, n, m, w)
-    if g == NULL:
-        lnorm = row_log_norm(x, n, 1, am)
-    else:
-        rest = (kern.sumexp_store(x, am, m, g) + <double>(dam - dam)
-                + kern.sumexp_store(x + am + 1, n - am - 1, m, g + am + 1))
-        g[am] = <float>exp(dam)
-        lnorm = log1p(rest)
+    if n > SHORT_ROW:
+        if g == NULL:
+            lnorm = row_log_norm(x, n, 1, am)
+        else:  # the sum is cx_sumexp's bit for bit, so the loss is the plain loss
+            dam = x[am] - m  # 0, or nan when the maximum is infinite (_rows.pxd note C)
+            rest = (kern.sumexp_store(x, am, m, g) + <double>(dam - dam)
+                    + kern.sumexp_store(x + am + 1, n - am - 1, m, g + am + 1))
+            g[am] = <float>exp(dam)
+            lnorm = log1p(rest)
     lse = <double>m + lnorm
     loss = -(wy * (<double>d - lnorm))
     if g != NULL:
         coef = (1.0 - eps) * wy + (eps / n) * wtot
         if zloss != 0.0:
             coef = coef + 2.0 * zloss * wy * lse
-        kern.affine(g, n, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n), w)
+        if n > SHORT_ROW:  # g holds exp(x - m)
+            kern.affine(g, n, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n), w)
+        else:
+            kern.grad_out(x, n, m, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n),
+                          w, g)
         py = exp(<double>d - lnorm)
         gy = (1.0 - eps) * wy * expm1(<double>d - lnorm)
         if eps > 0.0:
@@ -201,6 +221,115 @@ cdef inline double _xent_row_f32(const float* x, Py_ssize_t n, Py_ssize_t y, con
     if zloss != 0.0:
         loss = loss + zloss * wy * lse * lse
     return loss
+
+
+def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss):
+    """``cross_entropy`` of the most common small call, without the Python layer's general machinery.
+
+    Serves an exact ``ndarray`` of shape ``(N, C)``, float32 or float64, C-contiguous, aligned and in
+    native byte order, with int64 targets of shape ``(N,)``, no weight, no smoothing, no z-loss,
+    ``'mean'`` or ``'sum'``, and fewer than ``_config.PARALLEL_THRESHOLD`` elements (the serial range,
+    where the per-call overhead matters).  It runs the same row routines as ``class_index_rows`` and
+    the same reduction as the Python layer, so the result is the general path's bit for bit.
+    Returns the loss as a NumPy scalar, or None for any other call (and for a target out of range,
+    which the general path reports): the caller then takes the general path.
+    """
+    cdef int64_t ign
+    cdef bint mean
+    if (type(input) is not cnp.ndarray or type(target) is not cnp.ndarray or weight is not None
+            or type(ignore_index) is not int or type(label_smoothing) is not float
+            or label_smoothing != 0.0 or type(z_loss) is not float or z_loss != 0.0):
+        return None
+    if reduction == "mean":
+        mean = True
+    elif reduction == "sum":
+        mean = False
+    else:
+        return None
+    cdef cnp.ndarray x = input, t = target
+    if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_NDIM(t) != 1:
+        return None
+    cdef int xtype = cnp.PyArray_TYPE(x)
+    if ((xtype != cnp.NPY_FLOAT32 and xtype != cnp.NPY_FLOAT64)
+            or cnp.PyArray_TYPE(t) != cnp.NPY_INT64
+            or not cnp.PyArray_ISCARRAY_RO(x) or not cnp.PyArray_ISNOTSWAPPED(x)
+            or not cnp.PyArray_ISALIGNED(t) or not cnp.PyArray_ISNOTSWAPPED(t)):
+        return None
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    if (nrows == 0 or n == 0 or cnp.PyArray_DIM(t, 0) != nrows
+            or nrows * n >= _config.PARALLEL_THRESHOLD):
+        return None
+    if not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807):
+        return None
+    ign = ignore_index
+    cdef double* loss = <double*>malloc(nrows * sizeof(double))
+    if loss == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t count
+    cdef double total
+    with nogil:
+        if xtype == cnp.NPY_FLOAT32:
+            count = _xent_serial(<const float*>cnp.PyArray_DATA(x), nrows, n,
+                                 <const char*>cnp.PyArray_DATA(t), cnp.PyArray_STRIDE(t, 0), ign,
+                                 loss)
+        else:
+            count = _xent_serial(<const double*>cnp.PyArray_DATA(x), nrows, n,
+                                 <const char*>cnp.PyArray_DATA(t), cnp.PyArray_STRIDE(t, 0), ign,
+                                 loss)
+        if count >= 0:
+            total = _pairwise(loss, nrows) + 0.0  # + 0.0: from +0, as the Python layer's _reduce
+    free(loss)
+    if count < 0:
+        return None
+    if mean:
+        total = total / count if count else NAN  # all rows ignored: 0 / 0
+    return (np.float32 if xtype == cnp.NPY_FLOAT32 else np.float64)(total)
+
+
+cdef Py_ssize_t _xent_serial(const floating* x, Py_ssize_t nrows, Py_ssize_t n, const char* tp,
+                             Py_ssize_t ts, int64_t ign, double* loss) noexcept nogil:
+    # Per-row losses of xent_small (unit weights); returns the number of rows not ignored, or -1
+    # for a target out of range.  Short float32 rows go through lognorm_rows 256 rows at a time
+    # (the same per-row arithmetic as _xent_row_f32, which runs it one row at a time).
+    cdef Py_ssize_t r, r0, nr, count = 0
+    cdef int64_t y
+    cdef float mb[256]
+    cdef double lb[256]
+    cdef floating* ones
+    cdef float d
+    if floating is float:
+        if n <= SHORT_ROW:
+            for r0 in range(0, nrows, 256):
+                nr = min(256, nrows - r0)
+                cx_kernels().lognorm_rows(x + r0 * n, nr, n, mb, lb)
+                for r in range(r0, r0 + nr):
+                    y = (<const int64_t*>(tp + r * ts))[0]
+                    if y == ign:
+                        loss[r] = 0.0
+                        continue
+                    if y < 0 or y >= n:
+                        return -1
+                    d = x[r * n + y] - mb[r - r0]
+                    loss[r] = -(1.0 * (<double>d - lb[r - r0]))
+                    count += 1
+            return count
+    ones = <floating*>malloc(n * sizeof(floating))
+    if ones == NULL:
+        return -1
+    for r in range(n):
+        ones[r] = 1.0
+    for r in range(nrows):
+        y = (<const int64_t*>(tp + r * ts))[0]
+        if y == ign:
+            loss[r] = 0.0
+            continue
+        if y < 0 or y >= n:
+            count = -1
+            break
+        loss[r] = _xent_row(x + r * n, n, 1, y, ones, 0.0, <double>n, 0.0, NULL, 1, 1.0)
+        count += 1
+    free(ones)
+    return count
 
 
 def class_prob_rows(const floating[:, :, :] x, const floating[:, :, :] target,

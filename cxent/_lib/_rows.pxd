@@ -41,6 +41,8 @@ cdef extern from "_simd.h" nogil:
         void (*softmax_bwd)(const float* g, const float* y, Py_ssize_t n, float* out,
                             int log_out) noexcept nogil
         double (*read_sum)(const float* x, Py_ssize_t n) noexcept nogil
+        void (*lognorm_rows)(const float* x, Py_ssize_t nrows, Py_ssize_t n, float* m,
+                             double* lnorm) noexcept nogil
     const cx_kernels_t* cx_kernels() noexcept
 
 

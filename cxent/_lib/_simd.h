@@ -45,6 +45,7 @@ typedef struct {
                          const float *gout, float gsc);
     void (*softmax_bwd)(const float *g, const float *y, Py_ssize_t n, float *out, int log_out);
     double (*read_sum)(const float *x, Py_ssize_t n);
+    void (*lognorm_rows)(const float *x, Py_ssize_t nrows, Py_ssize_t n, float *m, double *lnorm);
 } cx_kernels_t;
 
 #define CX_EXP_BODY(FMA, xc, p)                                                              \
@@ -199,20 +200,29 @@ ATTR static void cx_grad_out_##SUFFIX(const float *x, Py_ssize_t n, float m, flo
 }                                                                                            \
 ATTR static double cx_sumexp_store_##SUFFIX(const float *x, Py_ssize_t n, float m,          \
                                             float *y) {                                      \
-    /* y = exp(x - m) (subnormals kept), returning their sum: float blocks into double */    \
+    /* y = exp(x - m) (subnormals kept), returning cx_sumexp's sum bit for bit: the same      \
+       blocks and reductions over the same terms (those below FLT_MIN count as 0) */         \
+    const float lo = -87.3365478515625f;                                                     \
     double acc = 0.0;                                                                        \
-    for (Py_ssize_t i = 0; i < n; i += CX_BLOCK) {                                           \
-        Py_ssize_t e = i + CX_BLOCK < n ? i + CX_BLOCK : n;                                  \
+    Py_ssize_t i = 0;                                                                        \
+    for (; i + CX_BLOCK <= n; i += CX_BLOCK) {                                               \
         float b = 0.0f;                                                                      \
         _Pragma("omp simd reduction(+:b)")                                                   \
-        for (Py_ssize_t j = i; j < e; j++) {                                                 \
-            float v = cx_expf_##SUFFIX(x[j] - m);                                            \
-            y[j] = v;                                                                        \
-            b += v;                                                                          \
+        for (Py_ssize_t j = 0; j < CX_BLOCK; j++) {                                          \
+            float d = x[i + j] - m, v = cx_expf_##SUFFIX(d);                                 \
+            y[i + j] = v;                                                                    \
+            b += d < lo ? 0.0f : v;                                                          \
         }                                                                                    \
         acc += b;                                                                            \
     }                                                                                        \
-    return acc;                                                                              \
+    float b = 0.0f;                                                                          \
+    _Pragma("omp simd reduction(+:b)")                                                       \
+    for (Py_ssize_t j = i; j < n; j++) {                                                     \
+        float d = x[j] - m, v = cx_expf_##SUFFIX(d);                                         \
+        y[j] = v;                                                                            \
+        b += d < lo ? 0.0f : v;                                                              \
+    }                                                                                        \
+    return acc + b;                                                                          \
 }                                                                                            \
 ATTR static void cx_affine_##SUFFIX(float *g, Py_ssize_t n, float a, float k, const float *w) { \
     /* g_c = a g_c - k w_c  (w NULL: w_c = 1; k = 0: a plain scaling) */                     \
@@ -373,6 +383,25 @@ ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssiz
         for (Py_ssize_t j = 0; j < n; j++) out[j] = y[j] * (g[j] - s);                       \
     }                                                                                        \
 }                                                                                            \
+ATTR static void cx_lognorm_rows_##SUFFIX(const float *x, Py_ssize_t nrows, Py_ssize_t n,     \
+                                          float *mo, double *lno) {                         \
+    /* Rows of a C-contiguous (nrows, n) block, n >= 1: mo[r] = max of row r (nan never wins over \
+       x[r, 0]), lno[r] = log(sum_c exp(x[r, c] - mo[r])) as log1p of the terms below the max   \
+       plus (number of maxima - 1) (_rows.pxd note C; an infinite max gives nan as d - d). */  \
+    for (Py_ssize_t r = 0; r < nrows; r++) {                                                 \
+        const float *row = x + r * n;                                                        \
+        float m = row[0];                                                                    \
+        for (Py_ssize_t c = 1; c < n; c++) m = row[c] > m ? row[c] : m;                      \
+        float rest = 0.0f, cnt = -1.0f;                                                      \
+        for (Py_ssize_t c = 0; c < n; c++) {                                                 \
+            float d = row[c] - m;                                                            \
+            if (d == 0.0f) cnt += 1.0f;                                                      \
+            else rest += cx_expf_nonpos_##SUFFIX(d);                                         \
+        }                                                                                    \
+        mo[r] = m;                                                                           \
+        lno[r] = log1p((double)(rest + cnt));                                                \
+    }                                                                                        \
+}                                                                                            \
 ATTR static double cx_read_sum_##SUFFIX(const float *x, Py_ssize_t n) {                    \
     /* a plain streaming read (the benchmark's bandwidth probe): 32 independent lanes */     \
     float lane[32] = {0.0f};                                                                 \
@@ -388,7 +417,7 @@ static const cx_kernels_t cx_table_##SUFFIX = {                                 
     #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_wdot_##SUFFIX, \
     cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
     cx_sumexp_store_##SUFFIX, cx_affine_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
-    cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX};
+    cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX, cx_lognorm_rows_##SUFFIX};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -490,58 +519,60 @@ CX_V3 static inline double cx_hsum_pd(__m256d v) {
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
-    /* four independent chains of float partial sums (16 terms per lane at most), into double */
-    const __m256 vm = _mm256_set1_ps(m);
+CX_V3 static inline __attribute__((always_inline)) double cx_sumexp_impl_avx2(
+    const float *x, Py_ssize_t n, float m, float *y) {
+    /* sum of exp(x - m): float partial sums in two chains over blocks of 256 (16 terms per lane),
+       added in double.  With y, also y = exp(x - m) with subnormals kept, while the sum takes the
+       terms below FLT_MIN as 0: the sum is the same bit for bit with or without y. */
+    const __m256 vm = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.3365478515625f);
     __m256d acc = _mm256_setzero_pd();
     Py_ssize_t i = 0;
+#define CX_TERM(k, e)                                                                          \
+    __m256 e;                                                                                  \
+    if (y) {                                                                                   \
+        __m256 d_ = _mm256_sub_ps(_mm256_loadu_ps(x + i + k), vm);                             \
+        e = cx_exp8_nonpos(d_, 1);                                                             \
+        _mm256_storeu_ps(y + i + k, e);                                                        \
+        e = _mm256_andnot_ps(_mm256_cmp_ps(d_, lo, _CMP_LT_OQ), e);                            \
+    } else {                                                                                   \
+        e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + k), vm), 0);                  \
+    }
     while (i + 32 <= n) {
         __m256 s0 = _mm256_setzero_ps(), s1 = s0;
         Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;
         for (; i < stop; i += 32) {
             CX_PREFETCH_NEXT_ROW(x, n, i);
-            __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 0);
-            __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 0);
-            __m256 e2 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), 0);
-            __m256 e3 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), 0);
+            CX_TERM(0, e0)
+            CX_TERM(8, e1)
+            CX_TERM(16, e2)
+            CX_TERM(24, e3)
             s0 = _mm256_add_ps(s0, _mm256_add_ps(e0, e1));
             s1 = _mm256_add_ps(s1, _mm256_add_ps(e2, e3));
         }
         acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
     }
-    for (; i < n; i += 8) {
+#undef CX_TERM
+    for (; i < n; i += 8) { /* masked tail */
         __m256i mask = cx_tail_mask(n - i);
-        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), 0);
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), e;
+        if (y) {
+            e = cx_exp8_nonpos(d, 1);
+            _mm256_maskstore_ps(y + i, mask, e);
+            e = _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), e);
+        } else {
+            e = cx_exp8_nonpos(d, 0);
+        }
         acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
     }
     return cx_hsum_pd(acc);
 }
 
+CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
+    return cx_sumexp_impl_avx2(x, n, m, NULL);
+}
+
 CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, float *y) {
-    const __m256 vm = _mm256_set1_ps(m);
-    __m256d acc = _mm256_setzero_pd();
-    Py_ssize_t i = 0;
-    while (i + 16 <= n) {
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-        Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 16;
-        for (; i < stop; i += 16) {
-            if (!(i & 31)) CX_PREFETCH_NEXT_ROW(x, n, i);
-            __m256 e0 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 1);
-            __m256 e1 = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), 1);
-            _mm256_storeu_ps(y + i, e0);
-            _mm256_storeu_ps(y + i + 8, e1);
-            s0 = _mm256_add_ps(s0, e0);
-            s1 = _mm256_add_ps(s1, e1);
-        }
-        acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
-    }
-    for (; i < n; i += 8) {
-        __m256i mask = cx_tail_mask(n - i);
-        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), 1);
-        _mm256_maskstore_ps(y + i, mask, e);
-        acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
-    }
-    return cx_hsum_pd(acc);
+    return cx_sumexp_impl_avx2(x, n, m, y);
 }
 
 CX_V3 static void cx_grad_out_avx2(const float *x, Py_ssize_t n, float m, float a, float k,
@@ -577,11 +608,89 @@ CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, flo
     cx_grad_out_avx2(x, n, m, inv, 0.0f, NULL, y);
 }
 
+CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
+    /* log1p(t) for t >= 0 (or nan) in double, to a few ulp: u = 1 + t = 2^k f with f in
+       [sqrt(1/2), sqrt(2)), log f = 2 atanh(z) with z = (f - 1) / (f + 1), |z| <= 0.172, by its
+       series to z^21; then log1p(t) = log(u) t / (u - 1), exact t where u rounds to 1. */
+    const __m256d one = _mm256_set1_pd(1.0);
+    __m256d u = _mm256_add_pd(one, t);
+    __m256i bits = _mm256_castpd_si256(u);
+    __m256i kb = _mm256_srli_epi64(bits, 52); /* biased exponent (u >= 1: sign bit 0) */
+    __m256d f = _mm256_castsi256_pd(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL)),
+        _mm256_set1_epi64x(0x3ff0000000000000LL)));
+    __m256d big = _mm256_cmp_pd(f, _mm256_set1_pd(1.4142135623730951), _CMP_GT_OQ);
+    f = _mm256_blendv_pd(f, _mm256_mul_pd(f, _mm256_set1_pd(0.5)), big);
+    /* k as a double: the exponent bits OR-ed into 2^52's mantissa, minus 2^52 + 1023 */
+    __m256d k = _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(kb, _mm256_set1_epi64x(0x4330000000000000LL))),
+        _mm256_set1_pd(4503599627370496.0 + 1023.0));
+    k = _mm256_add_pd(k, _mm256_and_pd(big, one));
+    __m256d z = _mm256_div_pd(_mm256_sub_pd(f, one), _mm256_add_pd(f, one));
+    __m256d w = _mm256_mul_pd(z, z);
+    __m256d p = _mm256_set1_pd(1.0 / 21);
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 19));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 17));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 15));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 13));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 11));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 9));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 7));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 5));
+    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 3));
+    /* log f = 2z + 2z w p(w), the small part added first */
+    __m256d lz = _mm256_mul_pd(_mm256_add_pd(z, z), _mm256_mul_pd(w, p));
+    __m256d lu = _mm256_fmadd_pd(k, _mm256_set1_pd(0.6931471805599453),
+                                 _mm256_add_pd(_mm256_add_pd(z, z), lz));
+    __m256d um1 = _mm256_sub_pd(u, one);
+    __m256d res = _mm256_mul_pd(lu, _mm256_div_pd(t, um1));
+    return _mm256_blendv_pd(res, t, _mm256_cmp_pd(um1, _mm256_setzero_pd(), _CMP_EQ_OQ));
+}
+
+CX_V3 static void cx_lognorm_rows_avx2(const float *x, Py_ssize_t nrows, Py_ssize_t n, float *mo,
+                                      double *lno) {
+    /* cx_lognorm_rows for short rows (the batch is what is long): 8 rows at a time, one per lane,
+       columns gathered; log1p in double, 4 wide.  Long rows: row by row. */
+    if (n > 32 || n * nrows > INT32_MAX / 2) {
+        cx_lognorm_rows_avx2_fma(x, nrows, n, mo, lno);
+        return;
+    }
+    const __m256i step = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                            _mm256_set1_epi32((int)n));
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (Py_ssize_t r0 = 0; r0 < nrows; r0 += 8) {
+        Py_ssize_t nr = nrows - r0 < 8 ? nrows - r0 : 8;
+        const float *base = x + r0 * n;
+        /* a partial block repeats its last row in the spare lanes */
+        __m256i idx = _mm256_min_epi32(step, _mm256_set1_epi32((int)((nr - 1) * n)));
+        __m256 m = _mm256_i32gather_ps(base, idx, 4);
+        for (Py_ssize_t c = 1; c < n; c++) /* max(v, m) keeps m when v is nan */
+            m = _mm256_max_ps(_mm256_i32gather_ps(base + c, idx, 4), m);
+        __m256 rest = zero, cnt = _mm256_set1_ps(-1.0f);
+        for (Py_ssize_t c = 0; c < n; c++) {
+            __m256 d = _mm256_sub_ps(_mm256_i32gather_ps(base + c, idx, 4), m);
+            __m256 eq = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);
+            rest = _mm256_add_ps(rest, _mm256_andnot_ps(eq, cx_exp8_nonpos(d, 0)));
+            cnt = _mm256_add_ps(cnt, _mm256_and_ps(eq, one));
+        }
+        __m256 t = _mm256_add_ps(rest, cnt);
+        double lb[8];
+        float mb[8];
+        _mm256_storeu_pd(lb, cx_log1p4_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(t))));
+        _mm256_storeu_pd(lb + 4, cx_log1p4_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(t, 1))));
+        _mm256_storeu_ps(mb, m);
+        for (Py_ssize_t j = 0; j < nr; j++) {
+            mo[r0 + j] = mb[j];
+            lno[r0 + j] = lb[j];
+        }
+    }
+}
+
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
     cx_sumexp_store_avx2, cx_affine_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
-    cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma};
+    cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma, cx_lognorm_rows_avx2};
 #endif
 
 static const cx_kernels_t *cx_selected = NULL;

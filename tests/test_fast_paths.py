@@ -1,0 +1,118 @@
+"""The shortcuts taken for speed give the general path's results bit for bit.
+
+* ``cross_entropy``'s small-call entry (``_lib._losses.xent_small``: plain C-contiguous 2-d input,
+  int64 targets, default options, below the threading threshold) against the general path, reached
+  through the same call with unit weights or through a copy in another memory order.
+* The loss of ``cross_entropy_and_grad`` equals ``cross_entropy``'s bit for bit in float32 too, on
+  both the short-row (row-batched) and the long-row (sum-of-exp stored) kernels.
+  The long-row case checks that the sum of exp is the same with and without the stored
+  exponentials (the gradient path stores them, the plain loss does not).
+"""
+
+import numpy as np
+import pytest
+
+import cxent
+from cxent._lib import _losses as _k
+from conftest import tol
+from cxent import _reference as ref
+
+SHAPES = [(1, 1), (1, 3), (7, 2), (64, 10), (9, 31), (8, 32), (5, 33), (13, 100), (3, 1000)]
+
+
+def _case(rng, shape, dtype, scale=3.0):
+    x = (rng.standard_normal(shape) * scale).astype(dtype)
+    t = rng.integers(0, shape[1], shape[0])
+    return x, t
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_small_entry_equals_general_path(shape, reduction, dtype, rng):
+    x, t = _case(rng, shape, dtype)
+    fast = _k.xent_small(x, t, None, -100, reduction, 0.0, 0.0)
+    assert fast is not None  # the entry took this call
+    assert type(fast) is dtype.type
+    general = cxent.cross_entropy(x, t, weight=np.ones(shape[1], dtype), reduction=reduction)
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(cxent.cross_entropy(x, t, reduction=reduction), fast)
+    expected = ref.cross_entropy(x, t, reduction=reduction)
+    np.testing.assert_allclose(fast, expected, **tol(dtype))
+
+
+def test_small_entry_ignore_index_and_all_ignored(dtype, rng):
+    x, t = _case(rng, (12, 5), dtype)
+    t[::3] = 2
+    for ign in (2, -100):
+        fast = cxent.cross_entropy(x, t, ignore_index=ign)
+        general = cxent.cross_entropy(x, t, ignore_index=ign, weight=np.ones(5))
+        np.testing.assert_array_equal(fast, general)
+        np.testing.assert_allclose(fast, ref.cross_entropy(x, t, ignore_index=ign), **tol(dtype))
+    assert np.isnan(cxent.cross_entropy(x, np.full(12, 7), ignore_index=7))
+    assert cxent.cross_entropy(x, np.full(12, 7), ignore_index=7, reduction="sum") == 0.0
+
+
+@pytest.mark.parametrize("bad", [-1, 5, 2**40])
+def test_small_entry_defers_bad_targets_to_the_general_path(bad, rng):
+    x, t = _case(rng, (6, 5), np.float32)
+    t[4] = bad
+    assert _k.xent_small(x, t, None, -100, "mean", 0.0, 0.0) is None
+    with pytest.raises(IndexError, match=str(bad)):
+        cxent.cross_entropy(x, t)
+
+
+@pytest.mark.parametrize("variant", ["int32 target", "F order", "strided rows", "weight", "none",
+                                     "smoothing", "z_loss", "big", "list", "int ignore huge",
+                                     "big-endian", "3-d"])
+def test_small_entry_declines_other_calls(variant, rng):
+    x, t = _case(rng, (6, 5), np.float32)
+    kw = {}
+    if variant == "int32 target":
+        t = t.astype(np.int32)
+    elif variant == "F order":
+        x = np.asfortranarray(x)
+    elif variant == "strided rows":
+        x = np.repeat(x, 2, axis=0)[::2]
+    elif variant == "weight":
+        kw["weight"] = np.ones(5)
+    elif variant == "none":
+        kw["reduction"] = "none"
+    elif variant == "smoothing":
+        kw["label_smoothing"] = 0.1
+    elif variant == "z_loss":
+        kw["z_loss"] = 1e-4
+    elif variant == "big":
+        x, t = _case(rng, (4000, 10), np.float32)
+    elif variant == "list":
+        x = x.tolist()
+    elif variant == "int ignore huge":
+        kw["ignore_index"] = 2**70
+    elif variant == "big-endian":
+        x = x.astype(">f4")
+    elif variant == "3-d":
+        x = x.reshape(6, 5, 1)
+        t = t.reshape(6, 1)
+    full = dict(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0)
+    full.update(kw)
+    assert _k.xent_small(x, t, *full.values()) is None
+    # ...and the general path still gives the right answer for it
+    xa = np.asarray(x, dtype=np.float64)
+    np.testing.assert_allclose(cxent.cross_entropy(x, t, **kw),
+                               ref.cross_entropy(xa, t, **kw), **tol(np.float32, 2))
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(4, 5000)], ids=str)
+@pytest.mark.parametrize("opts", [{}, {"label_smoothing": 0.2}, {"z_loss": 1e-3},
+                                  {"reduction": "none"}], ids=str)
+def test_and_grad_loss_is_the_plain_loss_float32(shape, opts, rng):
+    x, t = _case(rng, shape, np.float32, scale=8.0)
+    if shape[1] > 2:
+        x[0, 0] = -np.inf  # exp(-inf) = 0 in both paths
+        x[:, 1] = x.max(axis=1) - 95.0  # exp below FLT_MIN: 0 in the sum, subnormal if stored
+        x[-1] = -95.0  # a row whose terms besides the max are all below FLT_MIN
+        x[-1, -1] = 0.0
+        t[-1] = shape[1] - 1
+    loss, g = cxent.cross_entropy_and_grad(x, t, **opts)
+    np.testing.assert_array_equal(loss, cxent.cross_entropy(x, t, **opts))
+    assert np.isfinite(g).all()
+
