@@ -34,7 +34,8 @@ from libc.math cimport NAN, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport cx_kernels, cx_kernels_t, row_argmax, row_log_norm
+from cxent._lib._rows cimport (cx_kernels, cx_kernels_t, row_affine, row_argmax, row_log_norm,
+                               row_sumexp_store, row_wdot)
 from cxent import _config
 
 cnp.import_array()
@@ -135,9 +136,8 @@ cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_s
                              const floating* w, double eps, double wtot, double zloss,
                              floating* g, Py_ssize_t gs, double scale) noexcept nogil:
     # loss and (if g) gradient of one row; note D.  x may alias g: x[c] is read before g[c] is set.
-    if floating is float:
-        if s == 1 and (g == NULL or gs == 1):
-            return _xent_row_f32(x, n, y, w, eps, wtot, zloss, g, scale)
+    if s == 1 and (g == NULL or gs == 1):
+        return _xent_row_unit(x, n, y, w, eps, wtot, zloss, g, scale)
     cdef Py_ssize_t c, am = row_argmax(x, n, s)
     cdef floating m = x[am * s]
     cdef floating d = x[y * s] - m
@@ -169,34 +169,36 @@ cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_s
     return loss
 
 
-cdef inline double _xent_row_f32(const float* x, Py_ssize_t n, Py_ssize_t y, const float* w,
-                                 double eps, double wtot, double zloss, float* g,
-                                 double scale) noexcept nogil:
-    # _xent_row for a contiguous float32 row, on the vectorised kernels of _simd.h.  With a
-    # gradient, one exp per element: the sum-of-exp pass stores e_c = exp(x_c - m) into g, and a
-    # second pass from cache turns it into a * e_c - k * w_c; the target entry is then recomputed
-    # in double with expm1 (p_y - 1 without cancellation).  Everything read from x (x[y], the
-    # smoothing dot) is read before the store pass, so g may be x.
-    cdef const cx_kernels_t* kern = cx_kernels()
+cdef inline double _xent_row_unit(const floating* x, Py_ssize_t n, Py_ssize_t y,
+                                  const floating* w, double eps, double wtot, double zloss,
+                                  floating* g, double scale) noexcept nogil:
+    # _xent_row for a contiguous row, on the vectorised kernels of _simd.h.  With a gradient, one
+    # exp per element: the sum-of-exp pass stores e_c = exp(x_c - m) into g (the sum is the
+    # unstored one bit for bit, so the loss is the plain loss), and a second pass from cache turns
+    # it into a * e_c - k * w_c; the target entry is then recomputed in double with expm1
+    # (p_y - 1 without cancellation).  Everything read from x (x[y], the smoothing dot) is read
+    # before the store pass, so g may be x.  Short float32 rows use the row-batched kernel's
+    # arithmetic, so that xent_small agrees with this bit for bit.
     cdef Py_ssize_t am = 0
-    cdef float m, d, dam
+    cdef floating m, d, dam
     cdef double lnorm, lse, wy = w[y], loss, wd = 0.0, coef, py, gy, rest
-    if n <= SHORT_ROW:  # the row-batched kernel's arithmetic, so that xent_small agrees bit for bit
-        kern.lognorm_rows(x, 1, n, &m, &lnorm)
+    cdef bint short_row = floating is float and n <= SHORT_ROW
+    if short_row:
+        cx_kernels().lognorm_rows(<const float*>x, 1, n, <float*>&m, &lnorm)
     else:
-        am = kern.argmax(x, n)
+        am = row_argmax(x, n, 1)
         m = x[am]
     d = x[y] - m
     if eps > 0.0:
-        wd = kern.wdot(x, n, m, w)
-    if n > SHORT_ROW:
+        wd = row_wdot(x, n, m, w)
+    if not short_row:
         if g == NULL:
             lnorm = row_log_norm(x, n, 1, am)
-        else:  # the sum is cx_sumexp's bit for bit, so the loss is the plain loss
+        else:
             dam = x[am] - m  # 0, or nan when the maximum is infinite (_rows.pxd note C)
-            rest = (kern.sumexp_store(x, am, m, g) + <double>(dam - dam)
-                    + kern.sumexp_store(x + am + 1, n - am - 1, m, g + am + 1))
-            g[am] = <float>exp(dam)
+            rest = (row_sumexp_store(x, am, m, g) + <double>(dam - dam)
+                    + row_sumexp_store(x + am + 1, n - am - 1, m, g + am + 1))
+            g[am] = <floating>exp(dam)
             lnorm = log1p(rest)
     lse = <double>m + lnorm
     loss = -(wy * (<double>d - lnorm))
@@ -204,18 +206,18 @@ cdef inline double _xent_row_f32(const float* x, Py_ssize_t n, Py_ssize_t y, con
         coef = (1.0 - eps) * wy + (eps / n) * wtot
         if zloss != 0.0:
             coef = coef + 2.0 * zloss * wy * lse
-        if n > SHORT_ROW:  # g holds exp(x - m)
-            kern.affine(g, n, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n), w)
-        else:
-            kern.grad_out(x, n, m, <float>(scale * coef * exp(-lnorm)), <float>(scale * eps / n),
-                          w, g)
+        if short_row:
+            cx_kernels().grad_out(<const float*>x, n, m, <float>(scale * coef * exp(-lnorm)),
+                                  <float>(scale * eps / n), <const float*>w, <float*>g)
+        else:  # g holds exp(x - m)
+            row_affine(g, n, scale * coef * exp(-lnorm), scale * eps / n, w)
         py = exp(<double>d - lnorm)
         gy = (1.0 - eps) * wy * expm1(<double>d - lnorm)
         if eps > 0.0:
             gy = gy + (eps / n) * (wtot * py - wy)
         if zloss != 0.0:
             gy = gy + 2.0 * zloss * wy * lse * py
-        g[y] = <float>(scale * gy)
+        g[y] = <floating>(scale * gy)
     if eps > 0.0:
         loss = (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
     if zloss != 0.0:

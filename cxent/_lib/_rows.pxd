@@ -12,8 +12,9 @@ C. The log-normaliser is ``log1p(rest)`` where ``rest`` excludes the (first) arg
    exactly exp(0) = 1 for a finite maximum: a dominant logit then gives a loss of ~exp(-gap) instead of
    0 (scipy#19521).  The arg-max term enters as ``d - d`` with ``d = x[am] - m``: 0 for a finite
    maximum and nan for an infinite one (inf - inf), so +inf/-inf rows stay nan exactly as in torch.
-D. float32 rows with unit stride (the common, contiguous case) run the vectorised kernels of
-   ``_simd.h`` (AVX2+FMA or portable, chosen at run time); everything else the scalar loops here.
+D. Rows with unit stride (the common, contiguous case) run the vectorised kernels of ``_simd.h``
+   (AVX2+FMA or portable, chosen at run time; float32 and float64 tables); strided rows the scalar
+   loops here.
 """
 
 from libc.math cimport exp, log1p
@@ -44,15 +45,23 @@ cdef extern from "_simd.h" nogil:
         void (*lognorm_rows)(const float* x, Py_ssize_t nrows, Py_ssize_t n, float* m,
                              double* lnorm) noexcept nogil
     const cx_kernels_t* cx_kernels() noexcept
+    ctypedef struct cx_kernels_d_t:
+        Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
+        double (*sumexp)(const double* x, Py_ssize_t n, double m) noexcept nogil
+        double (*sumexp_store)(const double* x, Py_ssize_t n, double m, double* y) noexcept nogil
+        void (*affine)(double* g, Py_ssize_t n, double a, double k, const double* w) noexcept nogil
+    const cx_kernels_d_t* cx_kernels_d() noexcept
 
 
 cdef inline Py_ssize_t row_argmax(const floating* x, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
     """Index of the first maximum of a row of n >= 1 values (nan never wins a comparison)."""
     cdef Py_ssize_t c, am = 0
     cdef floating m = x[0]
-    if floating is float:
-        if s == 1:
+    if s == 1:
+        if floating is float:
             return cx_kernels().argmax(x, n)
+        else:
+            return cx_kernels_d().argmax(x, n)
     for c in range(1, n):
         if x[c * s] > m:
             m = x[c * s]
@@ -68,12 +77,14 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating d
     cdef double rest = 0.0
     cdef const cx_kernels_t* kern
-    if floating is float:
-        if s == 1:
-            kern = cx_kernels()  # the sums before and after the arg-max
+    if s == 1:  # the sums before and after the arg-max
+        if floating is float:
+            kern = cx_kernels()
             rest = kern.sumexp(x, am, m) + kern.sumexp(x + am + 1, n - am - 1, m)
-            d = x[am] - m  # 0, or nan when the maximum is infinite (note C)
-            return log1p(rest + <double>(d - d))
+        else:
+            rest = cx_kernels_d().sumexp(x, am, m) + cx_kernels_d().sumexp(x + am + 1, n - am - 1, m)
+        d = x[am] - m  # 0, or nan when the maximum is infinite (note C)
+        return log1p(rest + <double>(d - d))
     for c in range(n):
         if c != am:
             d = x[c * s] - m
@@ -81,3 +92,34 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     d = x[am * s] - m  # 0, or nan when the maximum is infinite (note C)
     rest += <double>(d - d)
     return log1p(rest)
+
+
+cdef inline double row_sumexp_store(const floating* x, Py_ssize_t n, floating m,
+                                    floating* y) noexcept nogil:
+    """y = exp(x - m) over a contiguous row, returning the sum ``row_log_norm`` forms (bit for bit)."""
+    if floating is float:
+        return cx_kernels().sumexp_store(x, n, m, y)
+    else:
+        return cx_kernels_d().sumexp_store(x, n, m, y)
+
+
+cdef inline void row_affine(floating* g, Py_ssize_t n, double a, double k,
+                            const floating* w) noexcept nogil:
+    """g = a g - k w over a contiguous row (w NULL: 1); a and k rounded to the row's dtype."""
+    if floating is float:
+        cx_kernels().affine(g, n, <float>a, <float>k, w)
+    else:
+        cx_kernels_d().affine(g, n, a, k, w)
+
+
+cdef inline double row_wdot(const floating* x, Py_ssize_t n, floating m,
+                            const floating* w) noexcept nogil:
+    """sum_c w_c (x_c - m) over a contiguous row, in double."""
+    cdef Py_ssize_t c
+    cdef double acc = 0.0
+    if floating is float:
+        return cx_kernels().wdot(x, n, m, w)
+    else:
+        for c in range(n):
+            acc += w[c] * <double>(x[c] - m)
+        return acc

@@ -48,6 +48,14 @@ typedef struct {
     void (*lognorm_rows)(const float *x, Py_ssize_t nrows, Py_ssize_t n, float *m, double *lnorm);
 } cx_kernels_t;
 
+/* float64 row kernels (F): the same roles for double rows with unit stride. */
+typedef struct {
+    Py_ssize_t (*argmax)(const double *x, Py_ssize_t n);
+    double (*sumexp)(const double *x, Py_ssize_t n, double m);
+    double (*sumexp_store)(const double *x, Py_ssize_t n, double m, double *y);
+    void (*affine)(double *g, Py_ssize_t n, double a, double k, const double *w);
+} cx_kernels_d_t;
+
 /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4) on |r| <= ln2 / 2: a minimax fit of the relative
    error (3.1e-9), <= 1.22 ulp in all with the reduction and FMA (checked against double exp over
    [-87.3, 0] in steps of 4e-5). */
@@ -427,6 +435,32 @@ static const cx_kernels_t cx_table_##SUFFIX = {                                 
     cx_sumexp_store_##SUFFIX, cx_affine_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
     cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX, cx_lognorm_rows_##SUFFIX};
 
+/* Portable float64 kernels: libm exp, sums in order (the scalar loops of _rows.pxd). */
+static Py_ssize_t cx_argmax_d_portable(const double *x, Py_ssize_t n) {
+    Py_ssize_t am = 0;
+    double m = x[0];
+    for (Py_ssize_t i = 1; i < n; i++)
+        if (x[i] > m) { m = x[i]; am = i; }
+    return am;
+}
+static double cx_sumexp_store_d_portable(const double *x, Py_ssize_t n, double m, double *y) {
+    double acc = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double e = exp(x[i] - m);
+        if (y) y[i] = e;
+        acc += e;
+    }
+    return acc;
+}
+static double cx_sumexp_d_portable(const double *x, Py_ssize_t n, double m) {
+    return cx_sumexp_store_d_portable(x, n, m, NULL);
+}
+static void cx_affine_d_portable(double *g, Py_ssize_t n, double a, double k, const double *w) {
+    for (Py_ssize_t i = 0; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
+}
+static const cx_kernels_d_t cx_table_d_portable = {
+    cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_affine_d_portable};
+
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
 
@@ -693,6 +727,131 @@ CX_V3 static void cx_lognorm_rows_avx2(const float *x, Py_ssize_t nrows, Py_ssiz
     }
 }
 
+/* F. float64 on AVX2+FMA, 4 lanes.  exp: x = n ln2 + r (fdlibm's two-part ln2), exp(r) by its
+   Taylor polynomial to r^13 (truncation 4e-18 relative on |r| <= ln2/2), 2^n in two steps so
+   subnormal results are right; below -745.2 (and -inf) 0, nan kept.  Argument d <= 0 or nan. */
+CX_V3 static inline __m256d cx_exp4_nonpos(__m256d d) {
+    const __m256d magic = _mm256_set1_pd(6755399441055744.0); /* 1.5 * 2^52 */
+    const __m256d lo = _mm256_set1_pd(-745.2);
+    __m256d t = _mm256_fmadd_pd(d, _mm256_set1_pd(1.4426950408889634), magic);
+    __m256d n = _mm256_sub_pd(t, magic);
+    __m256d r = _mm256_fmadd_pd(n, _mm256_set1_pd(-6.93147180369123816490e-01), d);
+    r = _mm256_fmadd_pd(n, _mm256_set1_pd(-1.90821492927058770002e-10), r);
+    __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 479001600.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 39916800.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 3628800.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 362880.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 40320.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 5040.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 720.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 120.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 24.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 6.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
+    p = _mm256_fmadd_pd(_mm256_mul_pd(p, r), r, _mm256_add_pd(r, _mm256_set1_pd(1.0)));
+    /* n = n1 + n2, each >= -538: 2^k = (bits(k + magic) + 1023) << 52 */
+    __m256d n1 = _mm256_round_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5)),
+                                 _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m256d n2 = _mm256_sub_pd(n, n1);
+    const __m256i bias = _mm256_set1_epi64x(1023);
+    __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(
+        _mm256_add_epi64(_mm256_castpd_si256(_mm256_add_pd(n1, magic)), bias), 52));
+    __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(
+        _mm256_add_epi64(_mm256_castpd_si256(_mm256_add_pd(n2, magic)), bias), 52));
+    __m256d res = _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
+    return _mm256_andnot_pd(_mm256_cmp_pd(d, lo, _CMP_LT_OQ), res);
+}
+
+CX_V3 static inline __m256i cx_tail_mask_pd(Py_ssize_t k) { /* first k of 4 lanes */
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+CX_V3 static Py_ssize_t cx_argmax_d_avx2(const double *x, Py_ssize_t n) {
+    /* as cx_argmax_avx2: a max pass (nan never wins), then the first index equal to it */
+    if (n < 16) return cx_argmax_d_portable(x, n);
+    const __m256d ninf = _mm256_set1_pd(-INFINITY);
+    __m256d a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_max_pd(_mm256_loadu_pd(x + i), a0);
+        a1 = _mm256_max_pd(_mm256_loadu_pd(x + i + 4), a1);
+        a2 = _mm256_max_pd(_mm256_loadu_pd(x + i + 8), a2);
+        a3 = _mm256_max_pd(_mm256_loadu_pd(x + i + 12), a3);
+    }
+    a0 = _mm256_max_pd(_mm256_max_pd(a0, a1), _mm256_max_pd(a2, a3));
+    double b[4];
+    _mm256_storeu_pd(b, a0);
+    double m = b[0];
+    for (int j = 1; j < 4; j++) m = b[j] > m ? b[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256d vm = _mm256_set1_pd(m);
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m256d e = _mm256_or_pd(
+            _mm256_or_pd(_mm256_cmp_pd(_mm256_loadu_pd(x + i), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_pd(_mm256_loadu_pd(x + i + 4), vm, _CMP_EQ_OQ)),
+            _mm256_or_pd(_mm256_cmp_pd(_mm256_loadu_pd(x + i + 8), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_pd(_mm256_loadu_pd(x + i + 12), vm, _CMP_EQ_OQ)));
+        if (_mm256_movemask_pd(e)) break;
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* every element nan */
+}
+
+CX_V3 static inline __attribute__((always_inline)) double cx_sumexp_d_impl_avx2(
+    const double *x, Py_ssize_t n, double m, double *y) {
+    /* sum of exp(x - m) in four double chains; with y, also y = exp(x - m) (same sum) */
+    const __m256d vm = _mm256_set1_pd(m);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256d e0 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i), vm));
+        __m256d e1 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i + 4), vm));
+        __m256d e2 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i + 8), vm));
+        __m256d e3 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i + 12), vm));
+        if (y) {
+            _mm256_storeu_pd(y + i, e0);
+            _mm256_storeu_pd(y + i + 4, e1);
+            _mm256_storeu_pd(y + i + 8, e2);
+            _mm256_storeu_pd(y + i + 12, e3);
+        }
+        s0 = _mm256_add_pd(s0, e0);
+        s1 = _mm256_add_pd(s1, e1);
+        s2 = _mm256_add_pd(s2, e2);
+        s3 = _mm256_add_pd(s3, e3);
+    }
+    for (; i < n; i += 4) { /* masked tail */
+        __m256i mask = cx_tail_mask_pd(n - i);
+        __m256d e = cx_exp4_nonpos(_mm256_sub_pd(_mm256_maskload_pd(x + i, mask), vm));
+        if (y) _mm256_maskstore_pd(y + i, mask, e);
+        s0 = _mm256_add_pd(s0, _mm256_and_pd(e, _mm256_castsi256_pd(mask)));
+    }
+    return cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
+CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m) {
+    return cx_sumexp_d_impl_avx2(x, n, m, NULL);
+}
+
+CX_V3 static double cx_sumexp_store_d_avx2(const double *x, Py_ssize_t n, double m, double *y) {
+    return cx_sumexp_d_impl_avx2(x, n, m, y);
+}
+
+CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, const double *w) {
+    /* g = a g - k w (w NULL: 1), as the portable loop: a*g rounded, then minus k*w rounded */
+    const __m256d va = _mm256_set1_pd(a), vk = _mm256_set1_pd(k);
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d kw = w ? _mm256_mul_pd(vk, _mm256_loadu_pd(w + i)) : vk;
+        _mm256_storeu_pd(g + i, _mm256_sub_pd(_mm256_mul_pd(va, _mm256_loadu_pd(g + i)), kw));
+    }
+    for (; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
+}
+
+static const cx_kernels_d_t cx_table_d_avx2 = {
+    cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2};
+
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
@@ -715,6 +874,13 @@ static const cx_kernels_t *cx_kernels(void) {
     (void)env;
 #endif
     return cx_selected;
+}
+
+static const cx_kernels_d_t *cx_kernels_d(void) { /* the float64 table of the same path */
+#ifdef CX_HAVE_V3
+    if (cx_kernels() == &cx_table_avx2_intrinsics) return &cx_table_d_avx2;
+#endif
+    return &cx_table_d_portable;
 }
 
 #endif

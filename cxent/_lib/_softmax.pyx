@@ -16,7 +16,8 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, fabs, fmin, INFINITY
 from cython cimport floating
 
-from cxent._lib._rows cimport cx_kernels, cx_kernels_t, row_argmax, row_log_norm
+from cxent._lib._rows cimport (cx_kernels, cx_kernels_t, row_affine, row_argmax, row_log_norm,
+                               row_sumexp_store)
 
 cx_kernels()  # choose the SIMD table once, at import
 
@@ -47,19 +48,21 @@ cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating m = x[am * s]
     cdef floating d
     cdef double lnorm, inv, rest
-    cdef const cx_kernels_t* kern
-    if floating is float:
-        if s == 1 and ys == 1:  # vectorised float32 (_rows.pxd note D)
-            kern = cx_kernels()
-            if log_out:
-                kern.logsoftmax_out(x, n, m, <float>row_log_norm(x, n, s, am), y)
-            else:  # one exp per element: store exp(x - m), then scale by 1 / sum
-                d = x[am] - m
-                rest = (kern.sumexp_store(x, am, m, y) + <double>(d - d)
-                        + kern.sumexp_store(x + am + 1, n - am - 1, m, y + am + 1))
-                y[am] = <float>exp(d)
-                kern.affine(y, n, <float>(1.0 / (1.0 + rest)), 0.0, NULL)
-            return
+    if s == 1 and ys == 1:  # contiguous rows: the vectorised kernels (_rows.pxd note D)
+        if log_out:
+            lnorm = row_log_norm(x, n, 1, am)
+            if floating is float:
+                cx_kernels().logsoftmax_out(x, n, m, <float>lnorm, y)
+            else:
+                for c in range(n):
+                    y[c] = <double>(x[c] - m) - lnorm
+        else:  # one exp per element: store exp(x - m), then scale by 1 / sum
+            d = x[am] - m
+            rest = (row_sumexp_store(x, am, m, y) + <double>(d - d)
+                    + row_sumexp_store(x + am + 1, n - am - 1, m, y + am + 1))
+            y[am] = <floating>exp(d)
+            row_affine(y, n, 1.0 / (1.0 + rest), 0.0, NULL)
+        return
     lnorm = row_log_norm(x, n, s, am)
     if log_out:
         for c in range(n):
