@@ -26,18 +26,28 @@ def _case(rng, shape, dtype, scale=3.0):
     return x, t
 
 
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_small_entry_equals_general_path(shape, reduction, dtype, rng):
+def test_small_entry_equals_general_path(fn, shape, reduction, dtype, rng):
     x, t = _case(rng, shape, dtype)
-    fast = _k.xent_small(x, t, None, -100, reduction, 0.0, 0.0)
+    logits = fn == "cross_entropy"
+    fast = _k.xent_small(x, t, None, -100, reduction, 0.0, 0.0, logits)
     assert fast is not None  # the entry took this call
     assert type(fast) is dtype.type
-    general = cxent.cross_entropy(x, t, weight=np.ones(shape[1], dtype), reduction=reduction)
+    public = getattr(cxent, fn)
+    general = public(x, t, weight=np.ones(shape[1], dtype), reduction=reduction)
     np.testing.assert_array_equal(fast, general)
-    np.testing.assert_array_equal(cxent.cross_entropy(x, t, reduction=reduction), fast)
-    expected = ref.cross_entropy(x, t, reduction=reduction)
+    np.testing.assert_array_equal(public(x, t, reduction=reduction), fast)
+    expected = getattr(ref, fn)(x, t, reduction=reduction)
     np.testing.assert_allclose(fast, expected, **tol(dtype))
+
+
+def test_small_entry_nll_threshold_counts_rows(rng):
+    # nll_loss reads one element per row: the compiled entry serves it up to the row threshold
+    x, t = _case(rng, (64, 2000), np.float32)
+    assert _k.xent_small(x, t, None, -100, "mean", 0.0, 0.0, False) is not None
+    assert _k.xent_small(x, t, None, -100, "mean", 0.0, 0.0, True) is None
 
 
 def test_small_entry_ignore_index_and_all_ignored(dtype, rng):

@@ -225,16 +225,19 @@ cdef inline double _xent_row_unit(const floating* x, Py_ssize_t n, Py_ssize_t y,
     return loss
 
 
-def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss):
-    """``cross_entropy`` of the most common small call, without the Python layer's general machinery.
+def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+               bint logits=True):
+    """``cross_entropy`` (or, ``logits=False``, ``nll_loss``) of the most common small call, without
+    the Python layer's general machinery.
 
     Serves an exact ``ndarray`` of shape ``(N, C)``, float32 or float64, C-contiguous, aligned and in
     native byte order, with int64 targets of shape ``(N,)``, no weight, no smoothing, no z-loss,
-    ``'mean'`` or ``'sum'``, and fewer than ``_config.PARALLEL_THRESHOLD`` elements (the serial range,
-    where the per-call overhead matters).  It runs the same row routines as ``class_index_rows`` and
-    the same reduction as the Python layer, so the result is the general path's bit for bit.
-    Returns the loss as a NumPy scalar, or None for any other call (and for a target out of range,
-    which the general path reports): the caller then takes the general path.
+    ``'mean'`` or ``'sum'``, and fewer than ``_config.PARALLEL_THRESHOLD`` elements read (N * C;
+    N for nll_loss): the serial range, where the per-call overhead matters.  It runs the same row
+    routines as ``class_index_rows`` and the same reduction as the Python layer, so the result is
+    the general path's bit for bit.  Returns the loss as a NumPy scalar, or None for any other call
+    (and for a target out of range, which the general path reports): the caller then takes the
+    general path.
     """
     cdef int64_t ign
     cdef bint mean
@@ -259,7 +262,7 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
         return None
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
     if (nrows == 0 or n == 0 or cnp.PyArray_DIM(t, 0) != nrows
-            or nrows * n >= _config.PARALLEL_THRESHOLD):
+            or (nrows * n if logits else nrows) >= _config.PARALLEL_THRESHOLD):
         return None
     if not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807):
         return None
@@ -273,11 +276,11 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
         if xtype == cnp.NPY_FLOAT32:
             count = _xent_serial(<const float*>cnp.PyArray_DATA(x), nrows, n,
                                  <const char*>cnp.PyArray_DATA(t), cnp.PyArray_STRIDE(t, 0), ign,
-                                 loss)
+                                 logits, loss)
         else:
             count = _xent_serial(<const double*>cnp.PyArray_DATA(x), nrows, n,
                                  <const char*>cnp.PyArray_DATA(t), cnp.PyArray_STRIDE(t, 0), ign,
-                                 loss)
+                                 logits, loss)
         if count >= 0:
             total = _pairwise(loss, nrows) + 0.0  # + 0.0: from +0, as the Python layer's _reduce
     free(loss)
@@ -289,16 +292,27 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
 
 
 cdef Py_ssize_t _xent_serial(const floating* x, Py_ssize_t nrows, Py_ssize_t n, const char* tp,
-                             Py_ssize_t ts, int64_t ign, double* loss) noexcept nogil:
+                             Py_ssize_t ts, int64_t ign, bint logits, double* loss) noexcept nogil:
     # Per-row losses of xent_small (unit weights); returns the number of rows not ignored, or -1
     # for a target out of range.  Short float32 rows go through lognorm_rows 256 rows at a time
-    # (the same per-row arithmetic as _xent_row_f32, which runs it one row at a time).
+    # (the same per-row arithmetic as _xent_row_unit, which runs it one row at a time).
     cdef Py_ssize_t r, r0, nr, count = 0
     cdef int64_t y
     cdef float mb[256]
     cdef double lb[256]
     cdef floating* ones
     cdef float d
+    if not logits:  # nll_loss: as _nll_row with w[y] = 1
+        for r in range(nrows):
+            y = (<const int64_t*>(tp + r * ts))[0]
+            if y == ign:
+                loss[r] = 0.0
+            elif y < 0 or y >= n:
+                return -1
+            else:
+                loss[r] = -(1.0 * <double>x[r * n + y])
+                count += 1
+        return count
     if floating is float:
         if n <= SHORT_ROW:
             for r0 in range(0, nrows, 256):
