@@ -23,7 +23,8 @@ from cython.parallel cimport prange
 from cython cimport floating
 from libc.math cimport exp, log, log1p, fabs, fmin, fmax
 
-from cxent._lib._rows cimport cx_kernels
+from cxent._lib._rows cimport cx_kernels, cx_kernels_d
+import numpy as np
 
 cx_kernels()  # choose the SIMD table once, at import
 
@@ -40,22 +41,58 @@ def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] 
            bint has_gout, bint use_threads):
     """Element losses of binary_cross_entropy (and gradient); returns (bad input, bad target)."""
     cdef Py_ssize_t ncols = p.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t t, r, j, j0, j1, bad_p = 0, bad_y = 0
-    cdef double pv, yv, v, acc, wv, gs
-    for t in prange(p.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
+    cdef Py_ssize_t ntasks = p.shape[0] * nchunks, t, r, j0
+    cdef Py_ssize_t[:, ::1] bad = np.zeros((ntasks, 2), dtype=np.intp)
+    cdef double acc
+    for t in prange(ntasks, nogil=True, schedule="static", use_threads_if=use_threads):
         r = t // nchunks
         j0 = (t - r * nchunks) * CHUNK
-        j1 = min(j0 + CHUNK, ncols)
-        acc = 0.0
-        for j in range(j0, j1):
+        acc = _bce_span(p, y, w, out, write_out, has_w, grad, gout, scale, want_grad, has_gout,
+                        r, j0, min(j0 + CHUNK, ncols), &bad[t, 0])
+        if not write_out:
+            partial[t] = acc
+    return int(np.sum(bad[:, 0])), int(np.sum(bad[:, 1]))
+
+
+cdef enum:
+    LOG_SPAN = 512  # the logs of this many probabilities at a time, on the stack
+
+
+cdef double _bce_span(const floating[:, :] p, const floating[:, :] y, const floating[:, :] w,
+                      floating[:, :] out, bint write_out, bint has_w, floating[:, :] grad,
+                      const floating[:, :] gout, double scale, bint want_grad, bint has_gout,
+                      Py_ssize_t r, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t* bad) noexcept nogil:
+    # One task of bce_2d: columns [j0, j1) of row r; returns the sum of the element losses (when
+    # not write_out) and counts the out-of-range values into bad[0] (input) and bad[1] (target).
+    # Contiguous probabilities get their two logs from the vectorised kernel, LOG_SPAN at a time.
+    cdef double lp[LOG_SPAN]
+    cdef double l1p[LOG_SPAN]
+    cdef bint unit = p.strides[1] == sizeof(floating)
+    cdef Py_ssize_t j, jb, je
+    cdef double pv, yv, v, wv, gs, acc = 0.0, lpv, l1pv
+    jb = j0
+    while jb < j1:
+        je = min(jb + LOG_SPAN, j1)
+        if unit:
+            if floating is float:
+                cx_kernels_d().bce_logs_f(&p[r, jb], je - jb, lp, l1p)
+            else:
+                cx_kernels_d().bce_logs_d(&p[r, jb], je - jb, lp, l1p)
+        for j in range(jb, je):
             pv = p[r, j]
             yv = y[r, j]
             wv = w[r, j] if has_w else 1.0
             if not (pv >= 0.0 and pv <= 1.0):
-                bad_p += 1
+                bad[0] += 1
             if not (yv >= 0.0 and yv <= 1.0):
-                bad_y += 1
-            v = (yv - 1.0) * fmax(log1p(-pv), -100.0) - yv * fmax(log(pv), -100.0)
+                bad[1] += 1
+            if unit:
+                lpv = lp[j - jb]
+                l1pv = l1p[j - jb]
+            else:
+                lpv = fmax(log(pv), -100.0)
+                l1pv = fmax(log1p(-pv), -100.0)
+            v = (yv - 1.0) * l1pv - yv * lpv
             if has_w:
                 v = v * wv
             if want_grad:
@@ -65,9 +102,8 @@ def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] 
                 out[r, j] = <floating>v
             else:
                 acc = acc + v
-        if not write_out:
-            partial[t] = acc
-    return bad_p, bad_y
+        jb = je
+    return acc
 
 
 def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating[:, :] w,

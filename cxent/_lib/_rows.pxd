@@ -50,6 +50,8 @@ cdef extern from "_simd.h" nogil:
         double (*sumexp)(const double* x, Py_ssize_t n, double m) noexcept nogil
         double (*sumexp_store)(const double* x, Py_ssize_t n, double m, double* y) noexcept nogil
         void (*affine)(double* g, Py_ssize_t n, double a, double k, const double* w) noexcept nogil
+        void (*bce_logs_f)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
+        void (*bce_logs_d)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
     const cx_kernels_d_t* cx_kernels_d() noexcept
 
 

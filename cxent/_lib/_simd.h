@@ -54,6 +54,9 @@ typedef struct {
     double (*sumexp)(const double *x, Py_ssize_t n, double m);
     double (*sumexp_store)(const double *x, Py_ssize_t n, double m, double *y);
     void (*affine)(double *g, Py_ssize_t n, double a, double k, const double *w);
+    /* BCE's two logs of n probabilities, in double, clamped at -100 (torch's BCELoss) */
+    void (*bce_logs_f)(const float *p, Py_ssize_t n, double *lp, double *l1p);
+    void (*bce_logs_d)(const double *p, Py_ssize_t n, double *lp, double *l1p);
 } cx_kernels_d_t;
 
 /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4) on |r| <= ln2 / 2: a minimax fit of the relative
@@ -458,8 +461,21 @@ static double cx_sumexp_d_portable(const double *x, Py_ssize_t n, double m) {
 static void cx_affine_d_portable(double *g, Py_ssize_t n, double a, double k, const double *w) {
     for (Py_ssize_t i = 0; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
 }
+static void cx_bce_logs_f_portable(const float *p, Py_ssize_t n, double *lp, double *l1p) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        lp[i] = fmax(log((double)p[i]), -100.0);
+        l1p[i] = fmax(log1p(-(double)p[i]), -100.0);
+    }
+}
+static void cx_bce_logs_d_portable(const double *p, Py_ssize_t n, double *lp, double *l1p) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        lp[i] = fmax(log(p[i]), -100.0);
+        l1p[i] = fmax(log1p(-p[i]), -100.0);
+    }
+}
 static const cx_kernels_d_t cx_table_d_portable = {
-    cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_affine_d_portable};
+    cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_affine_d_portable,
+    cx_bce_logs_f_portable, cx_bce_logs_d_portable};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -649,14 +665,13 @@ CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, flo
     cx_grad_out_avx2(x, n, m, inv, 0.0f, NULL, y);
 }
 
-CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
-    /* log1p(t) for t >= 0 (or nan) in double, to a few ulp: u = 1 + t = 2^k f with f in
-       [sqrt(1/2), sqrt(2)), log f = 2 atanh(z) with z = (f - 1) / (f + 1), |z| <= 0.172, by its
-       series to z^21; then log1p(t) = log(u) t / (u - 1), exact t where u rounds to 1. */
+CX_V3 static inline __m256d cx_log4_pd(__m256d u) {
+    /* log(u) for normal u > 0 in double, to a few ulp: u = 2^k f with f in [sqrt(1/2), sqrt(2)),
+       log f = 2 atanh(z) with z = (f - 1) / (f + 1), |z| <= 0.172, by its series to z^21.  u = 0
+       (or subnormal) gives about -1023 ln 2: callers clamp far above that. */
     const __m256d one = _mm256_set1_pd(1.0);
-    __m256d u = _mm256_add_pd(one, t);
     __m256i bits = _mm256_castpd_si256(u);
-    __m256i kb = _mm256_srli_epi64(bits, 52); /* biased exponent (u >= 1: sign bit 0) */
+    __m256i kb = _mm256_srli_epi64(bits, 52); /* biased exponent (u > 0: sign bit 0) */
     __m256d f = _mm256_castsi256_pd(_mm256_or_si256(
         _mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL)),
         _mm256_set1_epi64x(0x3ff0000000000000LL)));
@@ -681,10 +696,17 @@ CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
     p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 3));
     /* log f = 2z + 2z w p(w), the small part added first */
     __m256d lz = _mm256_mul_pd(_mm256_add_pd(z, z), _mm256_mul_pd(w, p));
-    __m256d lu = _mm256_fmadd_pd(k, _mm256_set1_pd(0.6931471805599453),
-                                 _mm256_add_pd(_mm256_add_pd(z, z), lz));
+    return _mm256_fmadd_pd(k, _mm256_set1_pd(0.6931471805599453),
+                           _mm256_add_pd(_mm256_add_pd(z, z), lz));
+}
+
+CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
+    /* log1p(t) for t > -1 (or nan): log(u) t / (u - 1) with u = 1 + t, exact t where u rounds
+       to 1 */
+    const __m256d one = _mm256_set1_pd(1.0);
+    __m256d u = _mm256_add_pd(one, t);
     __m256d um1 = _mm256_sub_pd(u, one);
-    __m256d res = _mm256_mul_pd(lu, _mm256_div_pd(t, um1));
+    __m256d res = _mm256_mul_pd(cx_log4_pd(u), _mm256_div_pd(t, um1));
     return _mm256_blendv_pd(res, t, _mm256_cmp_pd(um1, _mm256_setzero_pd(), _CMP_EQ_OQ));
 }
 
@@ -849,8 +871,30 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
     for (; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
 }
 
+CX_V3 static inline void cx_bce_logs4(__m256d p, double *lp, double *l1p) {
+    /* log p and log1p(-p) for p in [0, 1] (p = 0 or 1: a log of 0 comes out near -709, below
+       the clamp); nan input is rejected by the caller, its values unused */
+    const __m256d lim = _mm256_set1_pd(-100.0);
+    _mm256_storeu_pd(lp, _mm256_max_pd(cx_log4_pd(p), lim));
+    _mm256_storeu_pd(l1p, _mm256_max_pd(cx_log1p4_pd(_mm256_sub_pd(_mm256_setzero_pd(), p)), lim));
+}
+
+CX_V3 static void cx_bce_logs_f_avx2(const float *p, Py_ssize_t n, double *lp, double *l1p) {
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        cx_bce_logs4(_mm256_cvtps_pd(_mm_loadu_ps(p + i)), lp + i, l1p + i);
+    if (i < n) cx_bce_logs_f_portable(p + i, n - i, lp + i, l1p + i);
+}
+
+CX_V3 static void cx_bce_logs_d_avx2(const double *p, Py_ssize_t n, double *lp, double *l1p) {
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) cx_bce_logs4(_mm256_loadu_pd(p + i), lp + i, l1p + i);
+    if (i < n) cx_bce_logs_d_portable(p + i, n - i, lp + i, l1p + i);
+}
+
 static const cx_kernels_d_t cx_table_d_avx2 = {
-    cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2};
+    cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2,
+    cx_bce_logs_f_avx2, cx_bce_logs_d_avx2};
 
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,
