@@ -196,9 +196,7 @@ cdef inline double _xent_row_unit(const floating* x, Py_ssize_t n, Py_ssize_t y,
             lnorm = row_log_norm(x, n, 1, am)
         else:
             dam = x[am] - m  # 0, or nan when the maximum is infinite (_rows.pxd note C)
-            rest = (row_sumexp_store(x, am, m, g) + <double>(dam - dam)
-                    + row_sumexp_store(x + am + 1, n - am - 1, m, g + am + 1))
-            g[am] = <floating>exp(dam)
+            rest = row_sumexp_store(x, n, m, am, g) + <double>(dam - dam)
             lnorm = log1p(rest)
     lse = <double>m + lnorm
     loss = -(wy * (<double>d - lnorm))

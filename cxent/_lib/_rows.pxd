@@ -25,7 +25,7 @@ cdef extern from "_simd.h" nogil:
     ctypedef struct cx_kernels_t:
         const char* name
         Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
-        double (*sumexp)(const float* x, Py_ssize_t n, float m) noexcept nogil
+        double (*sumexp)(const float* x, Py_ssize_t n, float m, Py_ssize_t skip) noexcept nogil
         double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
         void (*softmax_out)(const float* x, Py_ssize_t n, float m, float inv,
                             float* y) noexcept nogil
@@ -33,7 +33,8 @@ cdef extern from "_simd.h" nogil:
                                float* y) noexcept nogil
         void (*grad_out)(const float* x, Py_ssize_t n, float m, float a, float k, const float* w,
                          float* g) noexcept nogil
-        double (*sumexp_store)(const float* x, Py_ssize_t n, float m, float* y) noexcept nogil
+        double (*sumexp_store)(const float* x, Py_ssize_t n, float m, Py_ssize_t skip,
+                               float* y) noexcept nogil
         void (*affine)(float* g, Py_ssize_t n, float a, float k, const float* w) noexcept nogil
         void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
@@ -47,8 +48,9 @@ cdef extern from "_simd.h" nogil:
     const cx_kernels_t* cx_kernels() noexcept
     ctypedef struct cx_kernels_d_t:
         Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
-        double (*sumexp)(const double* x, Py_ssize_t n, double m) noexcept nogil
-        double (*sumexp_store)(const double* x, Py_ssize_t n, double m, double* y) noexcept nogil
+        double (*sumexp)(const double* x, Py_ssize_t n, double m, Py_ssize_t skip) noexcept nogil
+        double (*sumexp_store)(const double* x, Py_ssize_t n, double m, Py_ssize_t skip,
+                               double* y) noexcept nogil
         void (*affine)(double* g, Py_ssize_t n, double a, double k, const double* w) noexcept nogil
         void (*bce_logs_f)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         void (*bce_logs_d)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
@@ -78,13 +80,11 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     cdef floating m = x[am * s]
     cdef floating d
     cdef double rest = 0.0
-    cdef const cx_kernels_t* kern
-    if s == 1:  # the sums before and after the arg-max
+    if s == 1:
         if floating is float:
-            kern = cx_kernels()
-            rest = kern.sumexp(x, am, m) + kern.sumexp(x + am + 1, n - am - 1, m)
+            rest = cx_kernels().sumexp(x, n, m, am)
         else:
-            rest = cx_kernels_d().sumexp(x, am, m) + cx_kernels_d().sumexp(x + am + 1, n - am - 1, m)
+            rest = cx_kernels_d().sumexp(x, n, m, am)
         d = x[am] - m  # 0, or nan when the maximum is infinite (note C)
         return log1p(rest + <double>(d - d))
     for c in range(n):
@@ -96,13 +96,14 @@ cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
     return log1p(rest)
 
 
-cdef inline double row_sumexp_store(const floating* x, Py_ssize_t n, floating m,
+cdef inline double row_sumexp_store(const floating* x, Py_ssize_t n, floating m, Py_ssize_t skip,
                                     floating* y) noexcept nogil:
-    """y = exp(x - m) over a contiguous row, returning the sum ``row_log_norm`` forms (bit for bit)."""
+    """y = exp(x - m) over a contiguous row, returning the sum ``row_log_norm`` forms without the
+    ``skip`` term (bit for bit)."""
     if floating is float:
-        return cx_kernels().sumexp_store(x, n, m, y)
+        return cx_kernels().sumexp_store(x, n, m, skip, y)
     else:
-        return cx_kernels_d().sumexp_store(x, n, m, y)
+        return cx_kernels_d().sumexp_store(x, n, m, skip, y)
 
 
 cdef inline void row_affine(floating* g, Py_ssize_t n, double a, double k,

@@ -31,13 +31,15 @@
 typedef struct {
     const char *name;
     Py_ssize_t (*argmax)(const float *x, Py_ssize_t n);
-    double (*sumexp)(const float *x, Py_ssize_t n, float m);
+    /* sum of exp(x_c - m) over c != skip (the arg-max: _rows.pxd note C); the store variant also
+       writes y_c = exp(x_c - m) for every c, subnormals kept, and returns the same sum bit for bit */
+    double (*sumexp)(const float *x, Py_ssize_t n, float m, Py_ssize_t skip);
     double (*wdot)(const float *x, Py_ssize_t n, float m, const float *w);
     void (*softmax_out)(const float *x, Py_ssize_t n, float m, float inv, float *y);
     void (*logsoftmax_out)(const float *x, Py_ssize_t n, float m, float lnorm, float *y);
     void (*grad_out)(const float *x, Py_ssize_t n, float m, float a, float k, const float *w,
                      float *g);
-    double (*sumexp_store)(const float *x, Py_ssize_t n, float m, float *y);
+    double (*sumexp_store)(const float *x, Py_ssize_t n, float m, Py_ssize_t skip, float *y);
     void (*affine)(float *g, Py_ssize_t n, float a, float k, const float *w);
     void (*sigmoid)(const float *x, Py_ssize_t n, float *y, int log_out);
     double (*bce_logits)(const float *x, const float *y, Py_ssize_t n, const float *w, float wsc,
@@ -51,8 +53,8 @@ typedef struct {
 /* float64 row kernels (F): the same roles for double rows with unit stride. */
 typedef struct {
     Py_ssize_t (*argmax)(const double *x, Py_ssize_t n);
-    double (*sumexp)(const double *x, Py_ssize_t n, double m);
-    double (*sumexp_store)(const double *x, Py_ssize_t n, double m, double *y);
+    double (*sumexp)(const double *x, Py_ssize_t n, double m, Py_ssize_t skip);
+    double (*sumexp_store)(const double *x, Py_ssize_t n, double m, Py_ssize_t skip, double *y);
     void (*affine)(double *g, Py_ssize_t n, double a, double k, const double *w);
     /* BCE's two logs of n probabilities, in double, clamped at -100 (torch's BCELoss) */
     void (*bce_logs_f)(const float *p, Py_ssize_t n, double *lp, double *l1p);
@@ -131,7 +133,7 @@ ATTR static Py_ssize_t cx_argmax_##SUFFIX(const float *x, Py_ssize_t n) {       
         if (x[i] == m) return i;                                                             \
     return 0;                                                                                \
 }                                                                                            \
-ATTR static double cx_sumexp_##SUFFIX(const float *x, Py_ssize_t n, float m) {              \
+ATTR static double cx_sumexp_span_##SUFFIX(const float *x, Py_ssize_t n, float m) {              \
     double acc = 0.0;                                                                        \
     Py_ssize_t i = 0;                                                                        \
     for (; i + CX_BLOCK <= n; i += CX_BLOCK) {                                               \
@@ -217,8 +219,8 @@ ATTR static void cx_grad_out_##SUFFIX(const float *x, Py_ssize_t n, float m, flo
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
-ATTR static double cx_sumexp_store_##SUFFIX(const float *x, Py_ssize_t n, float m,          \
-                                            float *y) {                                      \
+ATTR static double cx_sumexp_store_span_##SUFFIX(const float *x, Py_ssize_t n, float m,     \
+                                                 float *y) {                                 \
     /* y = exp(x - m) (subnormals kept), returning cx_sumexp's sum bit for bit: the same      \
        blocks and reductions over the same terms (those below FLT_MIN count as 0) */         \
     const float lo = -87.3365478515625f;                                                     \
@@ -242,6 +244,16 @@ ATTR static double cx_sumexp_store_##SUFFIX(const float *x, Py_ssize_t n, float 
         b += d < lo ? 0.0f : v;                                                              \
     }                                                                                        \
     return acc + b;                                                                          \
+}                                                                                            \
+ATTR static double cx_sumexp_##SUFFIX(const float *x, Py_ssize_t n, float m, Py_ssize_t skip) { \
+    return cx_sumexp_span_##SUFFIX(x, skip, m)                                               \
+           + cx_sumexp_span_##SUFFIX(x + skip + 1, n - skip - 1, m);                         \
+}                                                                                            \
+ATTR static double cx_sumexp_store_##SUFFIX(const float *x, Py_ssize_t n, float m,          \
+                                            Py_ssize_t skip, float *y) {                     \
+    y[skip] = cx_expf_##SUFFIX(x[skip] - m);                                                 \
+    return cx_sumexp_store_span_##SUFFIX(x, skip, m, y)                                      \
+           + cx_sumexp_store_span_##SUFFIX(x + skip + 1, n - skip - 1, m, y + skip + 1);     \
 }                                                                                            \
 ATTR static void cx_affine_##SUFFIX(float *g, Py_ssize_t n, float a, float k, const float *w) { \
     /* g_c = a g_c - k w_c  (w NULL: w_c = 1; k = 0: a plain scaling) */                     \
@@ -446,17 +458,18 @@ static Py_ssize_t cx_argmax_d_portable(const double *x, Py_ssize_t n) {
         if (x[i] > m) { m = x[i]; am = i; }
     return am;
 }
-static double cx_sumexp_store_d_portable(const double *x, Py_ssize_t n, double m, double *y) {
+static double cx_sumexp_store_d_portable(const double *x, Py_ssize_t n, double m, Py_ssize_t skip,
+                                         double *y) {
     double acc = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
         double e = exp(x[i] - m);
         if (y) y[i] = e;
-        acc += e;
+        if (i != skip) acc += e;
     }
     return acc;
 }
-static double cx_sumexp_d_portable(const double *x, Py_ssize_t n, double m) {
-    return cx_sumexp_store_d_portable(x, n, m, NULL);
+static double cx_sumexp_d_portable(const double *x, Py_ssize_t n, double m, Py_ssize_t skip) {
+    return cx_sumexp_store_d_portable(x, n, m, skip, NULL);
 }
 static void cx_affine_d_portable(double *g, Py_ssize_t n, double a, double k, const double *w) {
     for (Py_ssize_t i = 0; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
@@ -577,7 +590,7 @@ CX_V3 static inline double cx_hsum_pd(__m256d v) {
 }
 
 CX_V3 static inline __attribute__((always_inline)) double cx_sumexp_impl_avx2(
-    const float *x, Py_ssize_t n, float m, float *y) {
+    const float *x, Py_ssize_t n, float m, float *y, Py_ssize_t ahead) {
     /* sum of exp(x - m): float partial sums in two chains over blocks of 256 (16 terms per lane),
        added in double.  With y, also y = exp(x - m) with subnormals kept, while the sum takes the
        terms below FLT_MIN as 0: the sum is the same bit for bit with or without y. */
@@ -598,7 +611,7 @@ CX_V3 static inline __attribute__((always_inline)) double cx_sumexp_impl_avx2(
         __m256 s0 = _mm256_setzero_ps(), s1 = s0;
         Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;
         for (; i < stop; i += 32) {
-            CX_PREFETCH_NEXT_ROW(x, n, i);
+            CX_PREFETCH_NEXT_ROW(x, ahead, i);
             CX_TERM(0, e0)
             CX_TERM(8, e1)
             CX_TERM(16, e2)
@@ -624,12 +637,17 @@ CX_V3 static inline __attribute__((always_inline)) double cx_sumexp_impl_avx2(
     return cx_hsum_pd(acc);
 }
 
-CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m) {
-    return cx_sumexp_impl_avx2(x, n, m, NULL);
+/* The two spans around the skipped arg-max; both prefetch the same span of the next row (x + n). */
+CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, Py_ssize_t skip) {
+    return cx_sumexp_impl_avx2(x, skip, m, NULL, n)
+           + cx_sumexp_impl_avx2(x + skip + 1, n - skip - 1, m, NULL, n);
 }
 
-CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, float *y) {
-    return cx_sumexp_impl_avx2(x, n, m, y);
+CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, Py_ssize_t skip,
+                                         float *y) {
+    y[skip] = cx_expf_avx2_fma(x[skip] - m);
+    return cx_sumexp_impl_avx2(x, skip, m, y, n)
+           + cx_sumexp_impl_avx2(x + skip + 1, n - skip - 1, m, y + skip + 1, n);
 }
 
 CX_V3 static void cx_grad_out_avx2(const float *x, Py_ssize_t n, float m, float a, float k,
@@ -852,12 +870,16 @@ CX_V3 static inline __attribute__((always_inline)) double cx_sumexp_d_impl_avx2(
     return cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
 }
 
-CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m) {
-    return cx_sumexp_d_impl_avx2(x, n, m, NULL);
+CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m, Py_ssize_t skip) {
+    return cx_sumexp_d_impl_avx2(x, skip, m, NULL)
+           + cx_sumexp_d_impl_avx2(x + skip + 1, n - skip - 1, m, NULL);
 }
 
-CX_V3 static double cx_sumexp_store_d_avx2(const double *x, Py_ssize_t n, double m, double *y) {
-    return cx_sumexp_d_impl_avx2(x, n, m, y);
+CX_V3 static double cx_sumexp_store_d_avx2(const double *x, Py_ssize_t n, double m, Py_ssize_t skip,
+                                           double *y) {
+    y[skip] = exp(x[skip] - m);
+    return cx_sumexp_d_impl_avx2(x, skip, m, y)
+           + cx_sumexp_d_impl_avx2(x + skip + 1, n - skip - 1, m, y + skip + 1);
 }
 
 CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, const double *w) {

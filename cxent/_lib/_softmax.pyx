@@ -58,9 +58,7 @@ cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
                     y[c] = <double>(x[c] - m) - lnorm
         else:  # one exp per element: store exp(x - m), then scale by 1 / sum
             d = x[am] - m
-            rest = (row_sumexp_store(x, am, m, y) + <double>(d - d)
-                    + row_sumexp_store(x + am + 1, n - am - 1, m, y + am + 1))
-            y[am] = <floating>exp(d)
+            rest = row_sumexp_store(x, n, m, am, y) + <double>(d - d)
             row_affine(y, n, 1.0 / (1.0 + rest), 0.0, NULL)
         return
     lnorm = row_log_norm(x, n, s, am)
