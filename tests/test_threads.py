@@ -57,3 +57,19 @@ def test_large_input_runs_parallel_path():
     parts = np.concatenate([cxent.cross_entropy(x[i:i + 100], t[i:i + 100], reduction="none")
                             for i in range(0, x.shape[0], 100)])
     np.testing.assert_array_equal(whole, parts)
+
+
+def test_threadpoolctl_limits_reach_the_kernels():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not cxent._config._HAS_OPENMP:
+        pytest.skip("built without OpenMP")
+    from cxent._lib._softmax import openmp_info
+    x = np.random.default_rng(3).standard_normal((5000, 40)).astype(np.float32)
+    t = np.arange(5000) % 40
+    before = cxent.cross_entropy(x, t, reduction="none")
+    infos = threadpoolctl.threadpool_info()
+    assert any(i["user_api"] == "openmp" for i in infos), infos  # cxent's runtime is seen
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert openmp_info()[1] == 1
+        np.testing.assert_array_equal(cxent.cross_entropy(x, t, reduction="none"), before)
+    assert openmp_info()[1] == max(i["num_threads"] for i in infos if i["user_api"] == "openmp")
