@@ -54,6 +54,7 @@ cdef extern from "_simd.h" nogil:
         void (*affine)(double* g, Py_ssize_t n, double a, double k, const double* w) noexcept nogil
         void (*bce_logs_f)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         void (*bce_logs_d)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
+        void (*sigmoid)(const double* x, Py_ssize_t n, double* y, int log_out) noexcept nogil
     const cx_kernels_d_t* cx_kernels_d() noexcept
 
 

@@ -59,6 +59,7 @@ typedef struct {
     /* BCE's two logs of n probabilities, in double, clamped at -100 (torch's BCELoss) */
     void (*bce_logs_f)(const float *p, Py_ssize_t n, double *lp, double *l1p);
     void (*bce_logs_d)(const double *p, Py_ssize_t n, double *lp, double *l1p);
+    void (*sigmoid)(const double *x, Py_ssize_t n, double *y, int log_out);
 } cx_kernels_d_t;
 
 /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4) on |r| <= ln2 / 2: a minimax fit of the relative
@@ -486,9 +487,13 @@ static void cx_bce_logs_d_portable(const double *p, Py_ssize_t n, double *lp, do
         l1p[i] = fmax(log1p(-p[i]), -100.0);
     }
 }
+static void cx_sigmoid_d_portable(const double *x, Py_ssize_t n, double *y, int log_out) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        y[i] = log_out ? fmin(x[i], 0.0) - log1p(exp(-fabs(x[i]))) : 1.0 / (1.0 + exp(-x[i]));
+}
 static const cx_kernels_d_t cx_table_d_portable = {
     cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_affine_d_portable,
-    cx_bce_logs_f_portable, cx_bce_logs_d_portable};
+    cx_bce_logs_f_portable, cx_bce_logs_d_portable, cx_sigmoid_d_portable};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -914,9 +919,29 @@ CX_V3 static void cx_bce_logs_d_avx2(const double *p, Py_ssize_t n, double *lp, 
     if (i < n) cx_bce_logs_d_portable(p + i, n - i, lp + i, l1p + i);
 }
 
+CX_V3 static void cx_sigmoid_d_avx2(const double *x, Py_ssize_t n, double *y, int log_out) {
+    /* as the float32 kernel: e = exp(-|x|); sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below;
+       log_sigmoid = min(x, 0) - log1p(e); nan propagates through e */
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d v = _mm256_loadu_pd(x + i);
+        __m256d e = cx_exp4_nonpos(_mm256_or_pd(v, sign)); /* -|v| */
+        if (log_out) {
+            _mm256_storeu_pd(y + i, _mm256_sub_pd(_mm256_min_pd(v, zero), cx_log1p4_pd(e)));
+        } else {
+            __m256d r = _mm256_div_pd(one, _mm256_add_pd(one, e));
+            _mm256_storeu_pd(y + i, _mm256_blendv_pd(_mm256_mul_pd(e, r), r,
+                                                     _mm256_cmp_pd(v, zero, _CMP_GE_OQ)));
+        }
+    }
+    if (i < n) cx_sigmoid_d_portable(x + i, n - i, y + i, log_out);
+}
+
 static const cx_kernels_d_t cx_table_d_avx2 = {
     cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logs_d_avx2};
+    cx_bce_logs_f_avx2, cx_bce_logs_d_avx2, cx_sigmoid_d_avx2};
 
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,

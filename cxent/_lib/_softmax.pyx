@@ -16,8 +16,8 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, fabs, fmin, INFINITY
 from cython cimport floating
 
-from cxent._lib._rows cimport (cx_kernels, cx_kernels_t, row_affine, row_argmax, row_log_norm,
-                               row_sumexp_store)
+from cxent._lib._rows cimport (cx_kernels, cx_kernels_d, cx_kernels_t, row_affine, row_argmax,
+                               row_log_norm, row_sumexp_store)
 
 cx_kernels()  # choose the SIMD table once, at import
 
@@ -107,15 +107,17 @@ def sigmoid_2d(const floating[:, :] x, floating[:, :] out, bint log_out, bint us
     cdef floating* yp = &out[0, 0]
     cdef Py_ssize_t t, r, j, j0, j1
     cdef double v
-    cdef bint simd = floating is float and xs1 == 1 and ys1 == 1
+    cdef bint simd = xs1 == 1 and ys1 == 1
     for t in prange(x.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
         r = t // nchunks
         j0 = (t - r * nchunks) * CHUNK
         j1 = min(j0 + CHUNK, ncols)
-        if floating is float:
-            if simd:  # vectorised float32 (_rows.pxd note D)
+        if simd:  # contiguous: the vectorised kernels (_rows.pxd note D)
+            if floating is float:
                 cx_kernels().sigmoid(xp + r * xs0 + j0, j1 - j0, yp + r * ys0 + j0, log_out)
-                continue
+            else:
+                cx_kernels_d().sigmoid(xp + r * xs0 + j0, j1 - j0, yp + r * ys0 + j0, log_out)
+            continue
         for j in range(j0, j1):
             v = xp[r * xs0 + j * xs1]
             if log_out:
