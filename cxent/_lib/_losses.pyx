@@ -382,8 +382,10 @@ cdef inline double _prob_row(const floating* x, Py_ssize_t n, Py_ssize_t s, cons
     cdef Py_ssize_t c, am = row_argmax(x, n, s)
     cdef floating m = x[am * s]
     cdef floating d
-    cdef double lnorm = row_log_norm(x, n, s, am), q, wqd = 0.0, wq = 0.0, inv, lse, pcoef
-    lse = <double>m + lnorm
+    cdef double lnorm = 0.0, q, wqd = 0.0, wq = 0.0, inv, lse, pcoef
+    cdef bint store = g != NULL and s == 1 and gs == 1
+    if not store:
+        lnorm = row_log_norm(x, n, s, am)
     for c in range(n):
         q = t[c * ts]
         if eps > 0.0:
@@ -391,7 +393,22 @@ cdef inline double _prob_row(const floating* x, Py_ssize_t n, Py_ssize_t s, cons
         d = x[c * s] - m
         wqd += w[c] * q * <double>d
         wq += w[c] * q
-    if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
+    if store:
+        # contiguous: exp(x - m) stored by the vectorised sum-of-exp pass (whose sum is
+        # row_log_norm's bit for bit), then scaled in place; x was read above, so g may be x
+        d = x[am] - m
+        lnorm = log1p(row_sumexp_store(x, n, m, am, g) + <double>(d - d))
+        lse = <double>m + lnorm
+        inv = exp(-lnorm)
+        pcoef = wq + 2.0 * zloss * lse if zloss != 0.0 else wq
+        for c in range(n):
+            q = t[c * ts]
+            if eps > 0.0:
+                q = q * (1.0 - eps) + eps / n
+            g[c] = <floating>(scale * (g[c] * inv * pcoef - w[c] * q))
+    else:
+        lse = <double>m + lnorm
+    if g != NULL and not store:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
         inv = exp(-lnorm)
         pcoef = wq + 2.0 * zloss * lse if zloss != 0.0 else wq
         for c in range(n):
