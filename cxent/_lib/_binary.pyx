@@ -113,8 +113,8 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
                   bint use_threads):
     """Element losses of binary_cross_entropy_with_logits (note C) and gradient (note D)."""
     cdef Py_ssize_t ncols = x.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t t, r, j, j0, j1
-    cdef double xv, yv, v, acc, log_sig, pw, wv, gs
+    cdef Py_ssize_t t, r, j0, j1
+    cdef double acc
     cdef bint simd = False
     if floating is float:  # vectorised when every operand is unit-stride (or broadcast) along cols
         simd = (x.strides[1] == 4 and y.strides[1] == 4
@@ -134,11 +134,40 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
                 if not write_out:
                     partial[t] = acc
                 continue
-        acc = 0.0
-        for j in range(j0, j1):
+        acc = _bce_logits_task(x, y, w, pos_weight, out, grad, gout, r, j0, j1, has_w, has_pw,
+                               write_out, want_grad, has_gout, scale)
+        if not write_out:
+            partial[t] = acc
+
+
+cdef double _bce_logits_task(const floating[:, :] x, const floating[:, :] y,
+                             const floating[:, :] w, const floating[:, :] pos_weight,
+                             floating[:, :] out, floating[:, :] grad, const floating[:, :] gout,
+                             Py_ssize_t r, Py_ssize_t j0, Py_ssize_t j1, bint has_w, bint has_pw,
+                             bint write_out, bint want_grad, bint has_gout,
+                             double scale) noexcept nogil:
+    # The general element loop of bce_logits_2d over columns [j0, j1) of row r (any strides, or
+    # float64).  Contiguous float64 logits get log_sigmoid and sigmoid from the vectorised kernel,
+    # LOG_SPAN at a time; otherwise libm.
+    cdef double ls[LOG_SPAN]
+    cdef double sg[LOG_SPAN]
+    cdef bint unit = floating is double and x.strides[1] == sizeof(double)
+    cdef Py_ssize_t j, jb = j0, je
+    cdef double xv, yv, v, acc = 0.0, log_sig, sig, pw, wv, gs
+    while jb < j1:
+        je = min(jb + LOG_SPAN, j1)
+        if floating is double:
+            if unit:
+                cx_kernels_d().sigmoid(&x[r, jb], je - jb, ls, 1)
+                if want_grad:
+                    cx_kernels_d().sigmoid(&x[r, jb], je - jb, sg, 0)
+        for j in range(jb, je):
             xv = x[r, j]
             yv = y[r, j]
-            log_sig = fmin(xv, 0.0) - log1p(exp(-fabs(xv)))
+            if unit:
+                log_sig = ls[j - jb]
+            else:
+                log_sig = fmin(xv, 0.0) - log1p(exp(-fabs(xv)))
             if has_pw:
                 pw = pos_weight[r, j]
                 v = (1.0 - yv) * xv - (1.0 + (pw - 1.0) * yv) * log_sig
@@ -150,14 +179,14 @@ def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating
                 v = v * wv
             if want_grad:
                 gs = scale * gout[r, j] if has_gout else scale
-                grad[r, j] = <floating>(gs * wv * ((1.0 + (pw - 1.0) * yv) / (1.0 + exp(-xv))
-                                                   - pw * yv))
+                sig = sg[j - jb] if unit else 1.0 / (1.0 + exp(-xv))
+                grad[r, j] = <floating>(gs * wv * ((1.0 + (pw - 1.0) * yv) * sig - pw * yv))
             if write_out:
                 out[r, j] = <floating>v
             else:
                 acc = acc + v
-        if not write_out:
-            partial[t] = acc
+        jb = je
+    return acc
 
 
 cdef inline double _bce_logits_span(const float[:, :] x, const float[:, :] y, const float[:, :] w,
