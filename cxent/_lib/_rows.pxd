@@ -55,6 +55,8 @@ cdef extern from "_simd.h" nogil:
         void (*bce_logs_f)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         void (*bce_logs_d)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         void (*sigmoid)(const double* x, Py_ssize_t n, double* y, int log_out) noexcept nogil
+        void (*softmax_bwd)(const double* g, const double* y, Py_ssize_t n, double* out,
+                            int log_out) noexcept nogil
     const cx_kernels_d_t* cx_kernels_d() noexcept
 
 

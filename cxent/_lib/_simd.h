@@ -60,6 +60,7 @@ typedef struct {
     void (*bce_logs_f)(const float *p, Py_ssize_t n, double *lp, double *l1p);
     void (*bce_logs_d)(const double *p, Py_ssize_t n, double *lp, double *l1p);
     void (*sigmoid)(const double *x, Py_ssize_t n, double *y, int log_out);
+    void (*softmax_bwd)(const double *g, const double *y, Py_ssize_t n, double *out, int log_out);
 } cx_kernels_d_t;
 
 /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4) on |r| <= ln2 / 2: a minimax fit of the relative
@@ -491,9 +492,17 @@ static void cx_sigmoid_d_portable(const double *x, Py_ssize_t n, double *y, int 
     for (Py_ssize_t i = 0; i < n; i++)
         y[i] = log_out ? fmin(x[i], 0.0) - log1p(exp(-fabs(x[i]))) : 1.0 / (1.0 + exp(-x[i]));
 }
+static void cx_softmax_bwd_d_portable(const double *g, const double *y, Py_ssize_t n, double *out,
+                                      int log_out) {
+    /* softmax: y (g - sum g y); log_softmax: g - exp(y) sum g; out may be g */
+    double acc = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) acc += log_out ? g[i] : g[i] * y[i];
+    for (Py_ssize_t i = 0; i < n; i++) out[i] = log_out ? g[i] - exp(y[i]) * acc : y[i] * (g[i] - acc);
+}
 static const cx_kernels_d_t cx_table_d_portable = {
     cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_affine_d_portable,
-    cx_bce_logs_f_portable, cx_bce_logs_d_portable, cx_sigmoid_d_portable};
+    cx_bce_logs_f_portable, cx_bce_logs_d_portable, cx_sigmoid_d_portable,
+    cx_softmax_bwd_d_portable};
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -774,7 +783,8 @@ CX_V3 static void cx_lognorm_rows_avx2(const float *x, Py_ssize_t nrows, Py_ssiz
 
 /* F. float64 on AVX2+FMA, 4 lanes.  exp: x = n ln2 + r (fdlibm's two-part ln2), exp(r) by its
    Taylor polynomial to r^13 (truncation 4e-18 relative on |r| <= ln2/2), 2^n in two steps so
-   subnormal results are right; below -745.2 (and -inf) 0, nan kept.  Argument d <= 0 or nan. */
+   subnormal results are right; below -745.2 (and -inf) 0, nan kept.  Argument d <= 0 or nan
+   (or up to 710, where 2^n's two halves are still normal: above 709.78 the product is inf). */
 CX_V3 static inline __m256d cx_exp4_nonpos(__m256d d) {
     const __m256d magic = _mm256_set1_pd(6755399441055744.0); /* 1.5 * 2^52 */
     const __m256d lo = _mm256_set1_pd(-745.2);
@@ -939,9 +949,42 @@ CX_V3 static void cx_sigmoid_d_avx2(const double *x, Py_ssize_t n, double *y, in
     if (i < n) cx_sigmoid_d_portable(x + i, n - i, y + i, log_out);
 }
 
+CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssize_t n,
+                                        double *out, int log_out) {
+    /* cx_softmax_bwd_d_portable with four sum chains; exp over its whole range (y is a
+       log-probability, <= 0, for valid input; larger values overflow to inf as in libm) */
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256d g0 = _mm256_loadu_pd(g + i), g1 = _mm256_loadu_pd(g + i + 4);
+        __m256d g2 = _mm256_loadu_pd(g + i + 8), g3 = _mm256_loadu_pd(g + i + 12);
+        if (!log_out) {
+            g0 = _mm256_mul_pd(g0, _mm256_loadu_pd(y + i));
+            g1 = _mm256_mul_pd(g1, _mm256_loadu_pd(y + i + 4));
+            g2 = _mm256_mul_pd(g2, _mm256_loadu_pd(y + i + 8));
+            g3 = _mm256_mul_pd(g3, _mm256_loadu_pd(y + i + 12));
+        }
+        a0 = _mm256_add_pd(a0, g0);
+        a1 = _mm256_add_pd(a1, g1);
+        a2 = _mm256_add_pd(a2, g2);
+        a3 = _mm256_add_pd(a3, g3);
+    }
+    double acc = cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (; i < n; i++) acc += log_out ? g[i] : g[i] * y[i];
+    const __m256d vs = _mm256_set1_pd(acc), top = _mm256_set1_pd(710.0);
+    for (i = 0; i + 4 <= n; i += 4) {
+        __m256d gv = _mm256_loadu_pd(g + i), yv = _mm256_loadu_pd(y + i);
+        __m256d r = log_out
+            ? _mm256_sub_pd(gv, _mm256_mul_pd(cx_exp4_nonpos(_mm256_min_pd(top, yv)), vs))
+            : _mm256_mul_pd(yv, _mm256_sub_pd(gv, vs));
+        _mm256_storeu_pd(out + i, r);
+    }
+    for (; i < n; i++) out[i] = log_out ? g[i] - exp(y[i]) * acc : y[i] * (g[i] - acc);
+}
+
 static const cx_kernels_d_t cx_table_d_avx2 = {
     cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logs_d_avx2, cx_sigmoid_d_avx2};
+    cx_bce_logs_f_avx2, cx_bce_logs_d_avx2, cx_sigmoid_d_avx2, cx_softmax_bwd_d_avx2};
 
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,

@@ -168,10 +168,12 @@ cdef inline void _backward_row(const floating* g, Py_ssize_t gs, const floating*
                                bint log_out) noexcept nogil:
     cdef Py_ssize_t c
     cdef double acc = 0.0
-    if floating is float:
-        if gs == 1 and ys == 1 and os == 1:  # vectorised float32 (_rows.pxd note D)
+    if gs == 1 and ys == 1 and os == 1:  # contiguous: the vectorised kernels (_rows.pxd note D)
+        if floating is float:
             cx_kernels().softmax_bwd(g, y, n, out, log_out)
-            return
+        else:
+            cx_kernels_d().softmax_bwd(g, y, n, out, log_out)
+        return
     for c in range(n):
         if log_out:
             acc += g[c * gs]
