@@ -986,10 +986,29 @@ static const cx_kernels_d_t cx_table_d_avx2 = {
     cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2,
     cx_bce_logs_f_avx2, cx_bce_logs_d_avx2, cx_sigmoid_d_avx2, cx_softmax_bwd_d_avx2};
 
+CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int log_out) {
+    /* cx_sigmoid's sigmoid with the intrinsic exp (log_sigmoid: the compiled template) */
+    if (log_out) {
+        cx_sigmoid_avx2_fma(x, n, y, log_out);
+        return;
+    }
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = cx_exp8_nonpos(_mm256_or_ps(v, sign), 1); /* exp(-|v|), nan kept */
+        __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_mul_ps(e, r), r,
+                                                 _mm256_cmp_ps(v, zero, _CMP_GE_OQ)));
+    }
+    if (i < n) cx_sigmoid_avx2_fma(x + i, n - i, y + i, log_out);
+}
+
 static const cx_kernels_t cx_table_avx2_intrinsics = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,
     cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
-    cx_sumexp_store_avx2, cx_affine_avx2_fma, cx_sigmoid_avx2_fma, cx_bce_logits_avx2_fma,
+    cx_sumexp_store_avx2, cx_affine_avx2_fma, cx_sigmoid_avx2, cx_bce_logits_avx2_fma,
     cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma, cx_lognorm_rows_avx2};
 #endif
 
