@@ -6,8 +6,14 @@ A. Registry.  ``FUNCTIONS`` lists one :class:`Function` per benchmarked call (a 
 B. Implementations.  ``IMPLS`` names the columns: ``cxent`` (the package under test), ``numpy-ref``
    (``cxent._reference``, the plain-NumPy long-double twin of every public function), ``numpy`` (a
    lean NumPy composition written here: the input's dtype, no upcast, few temporaries), ``torch``
-   (``torch.nn.functional``) and ``scipy`` (``scipy.special``).  An implementation whose module does
-   not import is skipped; a function an implementation does not offer is left blank.
+   (``torch.nn.functional``), ``scipy`` (``scipy.special``), ``jax`` (``jax.nn`` and optax's losses,
+   ``jax.jit``-compiled, inputs on the device before timing, ``block_until_ready``) and ``sklearn``
+   (scikit-learn's ``HalfMultinomialLoss`` / ``HalfBinomialLoss``, its Cython loss kernels).  An
+   implementation whose module does not import is skipped; a function an implementation does not
+   offer is left blank.  ``Impl.threaded`` says how it uses threads: "openmp" (cxent, torch, sklearn:
+   run.py limits them per thread setting), "own" (JAX/XLA: its pool is fixed at start-up, so it is
+   timed only in the all-threads setting) or "none" (NumPy, SciPy: single-threaded, timed in the
+   1-thread setting only).
 C. Factories.  Each implementation of a function is a factory ``make(mod, a) -> fn``: ``mod`` is the
    loaded module and ``a`` the dict of NumPy inputs of the case; it prepares everything once
    (``torch.from_numpy`` shares memory, no copy; scratch buffers of the lean NumPy versions) and
@@ -19,8 +25,7 @@ D. Inputs.  ``make_input(kind, shape, dtype)`` builds one named input determinis
    gradients.  All outputs are fresh arrays on every call (what users get); ``log_softmax(out=)``
    is the pre-allocated-output variant, where page faults of a fresh output do not count.
 
-Adding a peer later (JAX+optax, sklearn's HalfMultinomialLoss): one ``Impl`` in ``IMPLS`` and one
-factory per function in ``Function.peers``.
+Adding a peer: one ``Impl`` in ``IMPLS`` and one factory per function in ``Function.peers``.
 """
 
 from __future__ import annotations
@@ -40,17 +45,34 @@ class Impl:
     name: str  # column name
     module: str  # what to import; ImportError -> the column is skipped
     label: str  # one line for the header
+    threaded: str = "none"  # "openmp" | "own" | "none" (note B)
 
     def load(self):
+        if self.name == "jax":
+            return _load_jax()
         return importlib.import_module(self.module)
 
 
+def _load_jax():
+    """jax with float64 enabled (float32 inputs stay float32) and optax, as one namespace."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import optax
+
+    jax.optax = optax  # the factories reach optax through the loaded module
+    return jax
+
+
 IMPLS = (
-    Impl("cxent", "cxent", "cxent (the package under test)"),
+    Impl("cxent", "cxent", "cxent (the package under test)", "openmp"),
     Impl("numpy-ref", "cxent._reference", "cxent._reference: plain NumPy float64 twin"),
     Impl("numpy", "numpy", "lean NumPy composition in the input dtype (bench/_peers.py)"),
-    Impl("torch", "torch", "torch.nn.functional on torch.from_numpy views"),
+    Impl("torch", "torch", "torch.nn.functional on torch.from_numpy views", "openmp"),
     Impl("scipy", "scipy.special", "scipy.special (softmax, log_softmax, logsumexp, expit, ...)"),
+    Impl("jax", "jax", "jax.jit of jax.nn / optax losses (XLA CPU, its own thread pool)", "own"),
+    Impl("sklearn", "sklearn._loss.loss",
+         "scikit-learn HalfMultinomialLoss / HalfBinomialLoss (n_threads = the setting)", "openmp"),
 )
 
 #: Implementations that mirror cxent's public signatures.
@@ -382,6 +404,98 @@ def _scipy(name, *kinds, **kw):
     return make
 
 
+# --- JAX (+ optax): jitted, inputs on the device before timing
+
+
+def _jax(build, *kinds):
+    """Factory: ``jax.jit(build(jax))`` on device copies of ``kinds``; waits for the result."""
+    def make(jax, a):
+        fn = jax.jit(build(jax))
+        args = tuple(jax.device_put(a[k]) for k in kinds)
+
+        def run():
+            return jax.block_until_ready(fn(*args))
+        return run
+    return make
+
+
+def _jax_ce(jax):
+    return lambda x, t: jax.optax.softmax_cross_entropy_with_integer_labels(x, t).mean()
+
+
+def _jax_ce_smooth(jax):
+    optax = jax.optax
+
+    def f(x, t):
+        q = optax.smooth_labels(jax.nn.one_hot(t, x.shape[1], dtype=x.dtype), 0.1)
+        return optax.softmax_cross_entropy(x, q).mean()
+    return f
+
+
+def _jax_ce_grad(jax):
+    return jax.value_and_grad(_jax_ce(jax))
+
+
+def _jax_bce_logits(jax):
+    return lambda x, t: jax.optax.sigmoid_binary_cross_entropy(x, t).mean()
+
+
+def _jax_bce(jax):
+    jnp = jax.numpy
+
+    def f(p, t):  # torch's BCELoss: each log clamped at -100
+        lp = jnp.maximum(jnp.log(p), -100.0)
+        lq = jnp.maximum(jnp.log1p(-p), -100.0)
+        return -(t * lp + (1 - t) * lq).mean()
+    return f
+
+
+def _jax_nll(jax):
+    jnp = jax.numpy
+    return lambda lp, t: -jnp.take_along_axis(lp, t[:, None], axis=1).mean()
+
+
+# --- scikit-learn's loss module (Cython, OpenMP): the multinomial loss is cross-entropy
+
+
+def _sk_labels(a):
+    return a["target"].astype(a["x"].dtype)  # float labels, of the logits' dtype
+
+
+def _sk_threads():
+    from threadpoolctl import threadpool_info
+
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"),
+               default=1)
+
+
+def _sk_cross_entropy(mod, a):
+    x, y = a["x"], _sk_labels(a)
+    loss = mod.HalfMultinomialLoss(n_classes=x.shape[1])
+    n = _sk_threads()
+    return lambda: loss.loss(y_true=y, raw_prediction=x, n_threads=n).mean()
+
+
+def _sk_cross_entropy_and_grad(mod, a):
+    # per-sample loss and gradient (softmax - onehot, not divided by N as torch's mean is): the
+    # loss is compared, the gradient is timed as written
+    x, y = a["x"], _sk_labels(a)
+    loss = mod.HalfMultinomialLoss(n_classes=x.shape[1])
+    n = _sk_threads()
+
+    def run():
+        lv, g = loss.loss_gradient(y_true=y, raw_prediction=x, n_threads=n)
+        return lv.mean()
+    return run
+
+
+def _sk_bce_logits(mod, a):
+    x, t = a["x"].reshape(-1), a["t"].reshape(-1)  # HalfBinomialLoss is 1-d
+    loss = mod.HalfBinomialLoss()
+    n = _sk_threads()
+    return lambda: loss.loss(y_true=t, raw_prediction=x, n_threads=n).mean()
+
+
 _F = "nn.functional."
 
 
@@ -400,11 +514,13 @@ FUNCTIONS = (
         "numpy": _np(_np_softmax),
         "torch": _torch(_tf(_F + "softmax", dim=1), "x"),
         "scipy": _scipy("softmax", "x", axis=1),
+        "jax": _jax(lambda j: lambda x: j.nn.softmax(x, axis=1), "x"),
     }),
     Function("log_softmax", "log_softmax", ("x",), {"axis": -1}, peers={
         "numpy": _np(_np_log_softmax),
         "torch": _torch(_tf(_F + "log_softmax", dim=1), "x"),
         "scipy": _scipy("log_softmax", "x", axis=1),
+        "jax": _jax(lambda j: lambda x: j.nn.log_softmax(x, axis=1), "x"),
     }),
     Function("log_softmax(out=)", "log_softmax", ("x",), {"axis": -1}, out=True, peers={
         "numpy": _np(lambda a: _np_log_softmax(a, prealloc=True)),
@@ -414,16 +530,19 @@ FUNCTIONS = (
         "numpy": _np(_np_logsumexp),
         "torch": _torch(_tf("logsumexp", dim=1), "x"),
         "scipy": _scipy("logsumexp", "x", axis=1),
+        "jax": _jax(lambda j: lambda x: j.nn.logsumexp(x, axis=1), "x"),
     }),
     Function("sigmoid", "sigmoid", ("x",), peers={
         "numpy": _np(_np_sigmoid),
         "torch": _torch(_tf("sigmoid"), "x"),
         "scipy": _scipy("expit", "x"),
+        "jax": _jax(lambda j: j.nn.sigmoid, "x"),
     }),
     Function("log_sigmoid", "log_sigmoid", ("x",), peers={
         "numpy": _np(_np_log_sigmoid),
         "torch": _torch(_tf(_F + "logsigmoid"), "x"),
         "scipy": _scipy("log_expit", "x"),
+        "jax": _jax(lambda j: j.nn.log_sigmoid, "x"),
     }),
     Function("softmax_backward", "softmax_backward", ("grad", "y_soft"), {"axis": -1}, peers={
         "numpy": _np(_np_softmax_backward),
@@ -441,25 +560,33 @@ FUNCTIONS = (
         "numpy": _np(_np_cross_entropy),
         "torch": _torch(_tf(_F + "cross_entropy"), "x", "target"),
         "scipy": _sp_cross_entropy,
+        "jax": _jax(_jax_ce, "x", "target"),
+        "sklearn": _sk_cross_entropy,
     }),
     Function("cross_entropy(ls=0.1)", "cross_entropy", ("x", "target"), {"label_smoothing": 0.1},
              peers={
         "numpy": _np(lambda a: _np_cross_entropy(a, label_smoothing=0.1)),
         "torch": _torch(_tf(_F + "cross_entropy"), "x", "target", label_smoothing=0.1),
+        "jax": _jax(_jax_ce_smooth, "x", "target"),
     }),
     Function("cross_entropy(probs)", "cross_entropy", ("x", "probs"), peers={
         "numpy": _np(_np_cross_entropy_probs),
         "torch": _torch(_tf(_F + "cross_entropy"), "x", "probs"),
         "scipy": _sp_cross_entropy_probs,
+        "jax": _jax(lambda j: lambda x, p: j.optax.softmax_cross_entropy(x, p).mean(),
+                    "x", "probs"),
     }),
     Function("cross_entropy_and_grad", "cross_entropy_and_grad", ("x", "target"), grad=True,
              peers={
         "numpy": _np(_np_cross_entropy_and_grad),
         "torch": _torch_and_grad(_tf(_F + "cross_entropy"), "x", "target"),
+        "jax": _jax(_jax_ce_grad, "x", "target"),
+        "sklearn": _sk_cross_entropy_and_grad,
     }),
     Function("nll_loss", "nll_loss", ("logp", "target"), peers={
         "numpy": _np(_np_nll_loss),
         "torch": _torch(_tf(_F + "nll_loss"), "logp", "target"),
+        "jax": _jax(_jax_nll, "logp", "target"),
     }),
     Function("nll_loss_and_grad", "nll_loss_and_grad", ("logp", "target"), grad=True, peers={
         "torch": _torch_and_grad(_tf(_F + "nll_loss"), "logp", "target"),
@@ -468,21 +595,26 @@ FUNCTIONS = (
         "numpy": _np(_np_bce),
         "torch": _torch(_tf(_F + "binary_cross_entropy"), "p", "t"),
         "scipy": _sp_bce,
+        "jax": _jax(_jax_bce, "p", "t"),
     }),
     Function("binary_cross_entropy_and_grad", "binary_cross_entropy_and_grad", ("p", "t"),
              grad=True, peers={
         "torch": _torch_and_grad(_tf(_F + "binary_cross_entropy"), "p", "t"),
+        "jax": _jax(lambda j: j.value_and_grad(_jax_bce(j)), "p", "t"),
     }),
     Function("binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits", ("x", "t"),
              peers={
         "numpy": _np(_np_bce_with_logits),
         "torch": _torch(_tf(_F + "binary_cross_entropy_with_logits"), "x", "t"),
         "scipy": _sp_bce_with_logits,
+        "jax": _jax(_jax_bce_logits, "x", "t"),
+        "sklearn": _sk_bce_logits,
     }),
     Function("binary_cross_entropy_with_logits_and_grad",
              "binary_cross_entropy_with_logits_and_grad", ("x", "t"), grad=True, peers={
         "numpy": _np(_np_bce_with_logits_and_grad),
         "torch": _torch_and_grad(_tf(_F + "binary_cross_entropy_with_logits"), "x", "t"),
+        "jax": _jax(lambda j: j.value_and_grad(_jax_bce_logits(j)), "x", "t"),
     }),
 )
 

@@ -1,16 +1,26 @@
 #!/usr/bin/env python
-"""Time cxent's public functions against NumPy (reference and lean), torch and SciPy.
+"""Time cxent's public functions against NumPy, torch, SciPy, JAX+optax and scikit-learn.
 
-    python bench/run.py                  # 64x10, 4096x1000 f32/f64, 2048x32000 f32 (~5 min)
-    python bench/run.py --quick          # small/medium shapes, fewer repetitions (< 1 min)
-    python bench/run.py --large          # 8192x32000 f32 (1 GiB logits) instead of 2048x32000
-    python bench/run.py --functions cross_entropy,sigmoid --threads 1 --json out.json
+    python bench/run.py                  # 64x10, 4096x1000 f32/f64, 8192x32000 f32; 1 and all
+                                         # threads (~12 min on 2 cores)
+    python bench/run.py --quick          # small/medium shapes, all threads, short budget (< 1 min)
+    python bench/run.py --functions cross_entropy,sigmoid --threads 1 --shapes 4096x1000
 
-Prints a table of per-call medians (ms) and speed-ups ``peer median / cxent median`` (> 1: cxent is
-faster), and writes every sample to a JSON file.  What is timed lives in ``bench/_peers.py``.
+Prints a table of per-call medians (ms), speed-ups ``peer median / cxent median`` (> 1: cxent is
+faster) and the fraction of the machine's streaming-read bandwidth cxent reaches; writes every
+sample to a JSON file and the speed-ups to a PNG (bench/results/).  What is timed lives in
+``bench/_peers.py``.
 
 Method (the development VM has 2 cores and +-20-40 % run-to-run noise; bench/README.md says more):
 
+* Thread settings: every case runs at each ``--threads`` count (default 1 and all usable CPUs) in
+  this one process: threadpoolctl limits the OpenMP runtimes (cxent's, torch's, scikit-learn's) and
+  ``torch.set_num_threads`` torch's pool.  Single-threaded libraries (NumPy, SciPy) are timed in the
+  1-thread setting only; JAX's XLA pool is fixed when it starts, so JAX is timed in the all-threads
+  setting only.
+* Bandwidth: at each thread count a streaming read of 1 GiB (cxent's private ``stream_read_sum``:
+  one add per element, vectorised, threaded) gives the machine's read bandwidth; ``bw`` is the
+  bandwidth cxent reaches reading its input once (N * C * itemsize / median), as a fraction of it.
 * Each implementation of a case is warmed up once (that result is checked against cxent's), then
   an inner loop count is chosen so that one sample lasts >= ``--min-time`` (2 ms; one call for large
   shapes), as ``timeit.Timer.autorange`` does.
@@ -38,11 +48,12 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
 QUICK_SHAPES = "64x10:f32,4096x1000:f32,4096x1000:f64"
-DEFAULT_SHAPES = QUICK_SHAPES + ",2048x32000:f32"
-LARGE_SHAPES = QUICK_SHAPES + ",8192x32000:f32"
+DEFAULT_SHAPES = "64x10:f32,4096x1000:f32,4096x1000:f64,8192x32000:f32"
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DTYPES = {"f32": "float32", "float32": "float32", "f64": "float64", "float64": "float64"}
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SHOWN_ENV = THREAD_ENV + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "CXENT_SIMD",
@@ -57,11 +68,8 @@ def parse_args(argv=None):
         description="Benchmark cxent against NumPy (cxent._reference and a lean composition), "
                     "torch and SciPy when installed.  Speed-up = peer median / cxent median.")
     p.add_argument("--quick", action="store_true",
-                   help=f"shapes {QUICK_SHAPES}, 1..5 samples per implementation, 1 s per case: "
-                        "under a minute")
-    p.add_argument("--large", action="store_true",
-                   help="time 8192x32000 float32 (1 GiB logits, several GiB in all) instead of "
-                        "2048x32000")
+                   help=f"shapes {QUICK_SHAPES}, all threads only, 1..5 samples per "
+                        "implementation, 0.4 s per case: under a minute")
     p.add_argument("--shapes", metavar="NxC[:f32|f64],...",
                    help="explicit shapes, e.g. '64x10,4096x1000:f64' (default dtype f32)")
     p.add_argument("--functions", metavar="NAMES",
@@ -70,9 +78,10 @@ def parse_args(argv=None):
     p.add_argument("--impls", metavar="NAMES",
                    help="comma list of implementations to time (cxent is always timed): "
                         "numpy-ref, numpy, torch, scipy")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="thread count: sets OMP_NUM_THREADS (and BLAS) before numpy/torch/cxent "
-                        "are imported, and torch.set_num_threads(N); default: the libraries' own")
+    p.add_argument("--threads", metavar="N,...",
+                   help="thread counts to time every case at, e.g. '1,2' or 'all' (default: "
+                        "'1,all'; --quick: 'all'); switched at run time with threadpoolctl and "
+                        "torch.set_num_threads")
     p.add_argument("--repeat", type=int, metavar="R",
                    help="rounds of interleaved samples per case (default 7, --quick 5); given "
                         "explicitly, the per-case time budget no longer lowers it")
@@ -90,22 +99,46 @@ def parse_args(argv=None):
                    help="on a shared machine: before each case, wait up to S seconds for other "
                         "processes to go quiet, and re-time a case disturbed anyway (twice at "
                         "most, keeping the least disturbed); default 0: do not wait")
-    p.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "results.json"), metavar="PATH",
-                   help="where to write all samples as JSON (default bench/results.json; "
-                        "'' disables)")
-    p.add_argument("--plot", metavar="PATH", help="write a PNG of the speed-ups (needs matplotlib)")
+    p.add_argument("--json", metavar="PATH",
+                   help="where to write all samples as JSON (default "
+                        "bench/results/run-<time>.json; '' disables)")
+    p.add_argument("--plot", metavar="PATH",
+                   help="where to write a PNG of the speed-ups (default: next to the JSON; needs "
+                        "matplotlib)")
+    p.add_argument("--no-plot", action="store_true", help="write no PNG")
     p.add_argument("--load", metavar="JSON",
                    help="time nothing: print the table of a saved results file (and --plot it)")
     p.add_argument("--no-check", action="store_true",
                    help="do not compare each implementation's result with cxent's")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = p.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be >= 1")
+    try:
+        args.thread_counts = parse_threads(args.threads or ("all" if args.quick else "1,all"))
+    except ValueError as err:
+        p.error(f"--threads: {err}")
     if args.repeat is not None and args.repeat < 1:
         p.error("--repeat must be >= 1")
     return args
+
+
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parse_threads(text):
+    """Sorted distinct thread counts of '1,all'-style text ('all' = the usable CPUs)."""
+    counts = set()
+    for tok in filter(None, (t.strip().lower() for t in text.split(","))):
+        n = usable_cpus() if tok == "all" else int(tok)
+        if n < 1:
+            raise ValueError(f"thread counts must be >= 1; got {tok!r}")
+        counts.add(n)
+    if not counts:
+        raise ValueError("no thread count given")
+    return sorted(counts)
 
 
 def parse_shapes(text):
@@ -247,6 +280,14 @@ def machine_info(cxent, modules):
         import scipy
 
         info["scipy"] = scipy.__version__
+    if "jax" in modules:
+        import optax
+
+        info["jax"] = f"{modules['jax'].__version__} (optax {optax.__version__})"
+    if "sklearn" in modules:
+        import sklearn
+
+        info["sklearn"] = sklearn.__version__
     if "torch" in modules:
         torch = modules["torch"]
         info["torch"] = torch.__version__
@@ -272,12 +313,19 @@ def print_header(info, impl_labels, missing, settings):
           f"THP {info['transparent_hugepage']}")
     print(f"software: Python {info['python']}, numpy {info['numpy']}"
           + (f", scipy {info['scipy']}" if "scipy" in info else "")
+          + (f", jax {info['jax']}" if "jax" in info else "")
+          + (f", scikit-learn {info['sklearn']}" if "sklearn" in info else "")
           + (f", torch {info['torch']} ({info['torch_threads']} threads, "
              f"{info.get('torch_cpu_capability', '?')})" if "torch" in info else ""))
     print(f"cxent   : {info['cxent']} from {info['cxent_path']}")
     print(f"openmp  : {', '.join(info['openmp_runtimes']) or 'none loaded'}")
     if info["env"]:
         print("env     : " + " ".join(f"{k}={v}" for k, v in info["env"].items()))
+    print(f"threads : {', '.join(map(str, settings['thread_counts']))} (each case at each count)")
+    if info.get("read_gbs"):
+        print("read bw : " + ", ".join(f"{v:.1f} GB/s at {n} thread{'s' * (n != '1')}"
+                                       for n, v in info["read_gbs"].items())
+              + "  (streaming read of 1 GiB: bw = cxent's input bytes / time as a fraction)")
     print(f"timing  : samples >= {settings['min_time_ms']:g} ms, {settings['min_rounds']}.."
           f"{settings['repeat']} interleaved samples per implementation (budget "
           f"{settings['budget_s']:g} s per case), settle {settings['settle_ms']:g} ms; "
@@ -335,6 +383,70 @@ def wait_idle(limit_s, window=0.25):
         if others is None or others < BUSY:
             break
     return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- threads, bandwidth
+
+
+class Threads:
+    """Switches the thread count at run time: threadpoolctl for the OpenMP runtimes (cxent's,
+    torch's, scikit-learn's) and ``torch.set_num_threads`` for torch's own pool."""
+
+    def __init__(self, modules):
+        self.torch = modules.get("torch")
+        try:
+            import threadpoolctl
+        except ImportError:
+            threadpoolctl = None
+        self.tpc = threadpoolctl
+
+    @contextmanager
+    def limit(self, n):
+        if self.tpc is None and n != usable_cpus():
+            raise SystemExit("bench/run.py: switching thread counts needs threadpoolctl "
+                             "(pip install threadpoolctl, or pass --threads all)")
+        ctx = (self.tpc.threadpool_limits(limits=n, user_api="openmp") if self.tpc
+               else nullcontext())
+        before = self.torch.get_num_threads() if self.torch else None
+        with ctx:
+            if self.torch:
+                self.torch.set_num_threads(n)
+            try:
+                yield
+            finally:
+                if self.torch:
+                    self.torch.set_num_threads(before)
+
+
+def runs_at(impl, n, counts):
+    """Whether implementation ``impl`` (an ``_peers.Impl``) is timed at thread count ``n``."""
+    if impl.threaded == "none":  # single-threaded: once, with the 1-thread (smallest) setting
+        return n == counts[0]
+    if impl.threaded == "own":  # a pool fixed at start-up (JAX): with the all-threads setting
+        return n == counts[-1]
+    return True
+
+
+def read_bandwidth(counts, threads, gib=1.0, repeat=7):
+    """``{threads: GB/s}`` of a streaming read of ``gib`` GiB (float32) at each thread count."""
+    import numpy as np
+
+    try:
+        from cxent._lib._softmax import stream_read_sum
+    except ImportError:  # an older cxent: no probe, no bandwidth column
+        return {}
+    a = np.ones(int(gib * 2**30) // 4, dtype=np.float32)  # written: its pages are faulted in
+    out = {}
+    for n in counts:
+        with threads.limit(n):
+            stream_read_sum(a, True)
+            ts = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                stream_read_sum(a, True)
+                ts.append(time.perf_counter() - t0)
+        out[n] = a.nbytes / statistics.median(ts) / 1e9
+    return out
 
 
 # ----------------------------------------------------------------------------- timing
@@ -432,8 +544,8 @@ class Table:
 
     def __init__(self, peers, name_width):
         self.peers = peers
-        self.cols = [("function", max(8, name_width), "<"), ("shape", 14, "<"),
-                     ("cxent ms", 8, ">"), ("(min)", 8, ">")]
+        self.cols = [("function", max(8, name_width), "<"), ("shape", 14, "<"), ("thr", 3, ">"),
+                     ("cxent ms", 8, ">"), ("(min)", 8, ">"), ("bw", 4, ">")]
         for p in peers:
             self.cols += [(p, 9, ">"), ("x", 7, ">")]
         self.cols.append(("busy", 4, ">"))
@@ -447,8 +559,8 @@ class Table:
         print("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else ("-" * (w + 2))
                              for _, w, a in self.cols) + "|", flush=True)
 
-    def row(self, name, shape, cxent_cells, peer_cells, busy):
-        cells = [name, shape, *cxent_cells]
+    def row(self, name, shape, threads, cxent_cells, peer_cells, busy):
+        cells = [name, shape, str(threads), *cxent_cells]
         for p in self.peers:
             cells += list(peer_cells.get(p, ("", "")))
         cells.append(f"{busy:.1f}" if busy is not None and busy >= BUSY else "")
@@ -479,14 +591,15 @@ def check_result(result, want, dtype):
     return {"max_rel_err": err, "check": "ok" if err <= tolerance(dtype) else "mismatch"}
 
 
-def run_case(func, shape, dtype, arrays, modules, args, settings, absent):
-    """Time every implementation of one case; returns its result records."""
+def run_case(func, shape, dtype, arrays, modules, args, settings, absent, threads):
+    """Time every implementation of one case at ``threads`` threads; returns its result records."""
     peers = _peers()
     waited = wait_idle(settings["wait_idle_s"]) if settings["wait_idle_s"] else 0.0
     fns, first, records, errors, want = {}, {}, {}, {}, None
+    impls = {i.name: i for i in peers.IMPLS}
     for impl, mod in modules.items():
         make = func.factory(impl)
-        if make is None:
+        if make is None or not runs_at(impls[impl], threads, settings["thread_counts"]):
             continue
         if impl in peers.MIRRORS and not hasattr(mod, func.api):
             absent.setdefault(impl, []).append(func.api)  # e.g. a reference still being written
@@ -518,7 +631,7 @@ def run_case(func, shape, dtype, arrays, modules, args, settings, absent):
     base = None
     for impl in modules:
         rec = {"function": func.name, "api": func.api, "shape": list(shape), "dtype": dtype,
-               "impl": impl, "threads": settings["threads"], "others_cpu": others,
+               "impl": impl, "threads": threads, "others_cpu": others,
                "steal_cpu": steal, "waited_idle_s": round(waited, 2)}
         if impl in errors:
             rec.update(error=errors[impl])
@@ -531,6 +644,11 @@ def run_case(func, shape, dtype, arrays, modules, args, settings, absent):
         out.append(rec)
         if impl == "cxent" and "median_ms" in rec:
             base = rec["median_ms"]
+            bw = settings["read_gbs"].get(threads)
+            if bw:  # the input read once, at the machine's streaming-read speed
+                nbytes = shape[0] * shape[1] * (4 if dtype == "float32" else 8)
+                rec["read_ms"] = nbytes / (bw * 1e9) * 1e3
+                rec["bw_fraction"] = rec["read_ms"] / rec["median_ms"]
     for rec in out:
         if base and rec["impl"] != "cxent" and "median_ms" in rec:
             rec["speedup"] = rec["median_ms"] / base
@@ -578,11 +696,13 @@ def print_case(table, recs, notes):
             cells[impl] = (fmt_ms(r["median_ms"]), fmt_ms(r["min_ms"]))
     cx = by.get("cxent", {})
     busy = cx.get("others_cpu")
-    table.row(head["function"], label, cells.get("cxent", ("-", "-")), cells, busy)
+    bw = f"{cx['bw_fraction']:.0%}" if cx.get("bw_fraction") else "-"
+    table.row(head["function"], label, head.get("threads") or "-",
+              (*cells.get("cxent", ("-", "-")), bw), cells, busy)
     return busy is not None and busy >= BUSY
 
 
-def run_all(funcs, shapes, modules, args, settings, table):
+def run_all(funcs, shapes, modules, args, settings, table, threads):
     peers = _peers()
     results, notes, n_busy, absent = [], [], 0, {}
     for shape, dtype in shapes:
@@ -591,15 +711,18 @@ def run_all(funcs, shapes, modules, args, settings, table):
             for kind in func.args:
                 if kind not in arrays:
                     arrays[kind] = peers.make_input(kind, shape, dtype)
-            recs = run_case(func, shape, dtype, arrays, modules, args, settings, absent)
-            for _ in range(RETRIES if settings["wait_idle_s"] else 0):
-                if disturbance(recs) < BUSY:
-                    break
-                again = run_case(func, shape, dtype, arrays, modules, args, settings, {})
-                if disturbance(again) < disturbance(recs):
-                    recs = again
-            results += recs
-            n_busy += print_case(table, recs, notes)
+            for n in settings["thread_counts"]:
+                with threads.limit(n):
+                    recs = run_case(func, shape, dtype, arrays, modules, args, settings, absent, n)
+                    for _ in range(RETRIES if settings["wait_idle_s"] else 0):
+                        if disturbance(recs) < BUSY:
+                            break
+                        again = run_case(func, shape, dtype, arrays, modules, args, settings, {},
+                                         n)
+                        if disturbance(again) < disturbance(recs):
+                            recs = again
+                results += recs
+                n_busy += print_case(table, recs, notes)
             for kind in list(arrays):  # free what the remaining functions do not read
                 if kind not in needed_later(funcs, i):
                     del arrays[kind]
@@ -624,16 +747,13 @@ def geomean(values):
 
 
 def summary(results, peers):
-    shapes = []
-    for r in results:
-        key = (tuple(r["shape"]), r["dtype"])
-        if key not in shapes:
-            shapes.append(key)
+    keys = list(dict.fromkeys((tuple(r["shape"]), r["dtype"], r.get("threads")) for r in results))
     out = {}
-    for shape, dtype in shapes:
-        out[shape_label(shape, dtype)] = {p: geomean([
+    for shape, dtype, n in keys:
+        out[f"{shape_label(shape, dtype)}, {n or '-'} thr"] = {p: geomean([
             r.get("speedup") for r in results if r["impl"] == p and tuple(r["shape"]) == shape
-            and r["dtype"] == dtype and r.get("check") != "mismatch"]) for p in peers}
+            and r["dtype"] == dtype and r.get("threads") == n and r.get("check") != "mismatch"])
+            for p in peers}
     return out
 
 
@@ -643,10 +763,10 @@ def print_summary(summ, peers):
     print()
     print("Geometric-mean speed-up of cxent per shape (peer median / cxent median; results that "
           "differ left out):")
-    print("| shape          | " + " | ".join(f"{p:>9}" for p in peers) + " |")
-    print("|----------------|" + "|".join("-" * 10 + ":" for _ in peers) + "|")
+    print("| shape, threads        | " + " | ".join(f"{p:>9}" for p in peers) + " |")
+    print("|-----------------------|" + "|".join("-" * 10 + ":" for _ in peers) + "|")
     for label, row in summ.items():
-        print(f"| {label:<14} | " + " | ".join(f"{fmt_ratio(row[p]):>9}" for p in peers) + " |")
+        print(f"| {label:<21} | " + " | ".join(f"{fmt_ratio(row[p]):>9}" for p in peers) + " |")
 
 
 def plot(results, peers, path):
@@ -662,6 +782,7 @@ def plot(results, peers, path):
               file=sys.stderr)
         return
     shapes = list(dict.fromkeys((tuple(r["shape"]), r["dtype"]) for r in results))
+    counts = sorted({r.get("threads") or 0 for r in results})
     funcs = list(dict.fromkeys(r["function"] for r in results))
     ratios = [r["speedup"] for r in results if r.get("speedup")]
     if not ratios or not peers:
@@ -671,36 +792,46 @@ def plot(results, peers, path):
     ticks = [t for t in (0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000) if lo <= t <= hi]
     if len(ticks) <= 3:
         ticks = sorted(ticks + [t * 3 for t in ticks if lo <= t * 3 <= hi])
-    fig, axes = plt.subplots(1, len(shapes), sharey=True, squeeze=False,
-                             figsize=(3.6 * len(shapes) + 3.2, 0.26 * len(funcs) * len(peers) / 2
-                                      + 1.8))
+    fig, axes = plt.subplots(len(counts), len(shapes), sharey=True, squeeze=False,
+                             figsize=(3.6 * len(shapes) + 3.2,
+                                      (0.26 * len(funcs) * len(peers) / 2 + 1.2) * len(counts)
+                                      + 0.6))
     height = 0.8 / len(peers)
-    for ax, (shape, dtype) in zip(axes[0], shapes):
+    panels = [(ax, shape, dtype, n) for row, n in zip(axes, counts)
+              for ax, (shape, dtype) in zip(row, shapes)]
+    for ax, shape, dtype, n in panels:
         for j, p in enumerate(peers):
             ys, xs = [], []
             for i, f in enumerate(funcs):
                 r = next((r for r in results if r["function"] == f and r["impl"] == p
-                          and tuple(r["shape"]) == shape and r["dtype"] == dtype), None)
+                          and tuple(r["shape"]) == shape and r["dtype"] == dtype
+                          and (r.get("threads") or 0) == n), None)
                 if r and r.get("speedup"):
                     ys.append(i + (j - (len(peers) - 1) / 2) * height)
                     xs.append(r["speedup"])
-            ax.barh(ys, xs, height=height, label=p, color=f"C{j}")
+            ax.barh(ys, xs, height=height, label=p if n == counts[0] else None, color=f"C{j}")
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticklabels([f"{t:g}x" for t in ticks])
-        ax.set_title(f"{shape[0]}x{shape[1]} {dtype}", fontsize="medium")
+        ax.set_title(f"{shape[0]}x{shape[1]} {dtype}, {n or '?'} thread{'s' * (n != 1)}",
+                     fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
-    axes[0][0].set_yticks(range(len(funcs)))
-    axes[0][0].set_yticklabels(funcs, fontsize="small")
-    axes[0][0].set_ylim(len(funcs) - 0.5, -0.5)
+    for row in axes:
+        row[0].set_yticks(range(len(funcs)))
+        row[0].set_yticklabels(funcs, fontsize="small")
+        row[0].set_ylim(len(funcs) - 0.5, -0.5)
     fig.supxlabel("speed-up of cxent = peer median / cxent median (> 1: cxent faster)",
                   fontsize="medium")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(peers), frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    handles, labels = {}, {}
+    for ax in axes.flat:  # a peer may be timed in some panels only (JAX, NumPy)
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=len(peers),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     print(f"plot written to {path}")
@@ -729,7 +860,8 @@ def replay(args):
     table.header()
     cases = {}
     for r in results:
-        cases.setdefault((r["function"], tuple(r["shape"]), r["dtype"]), []).append(r)
+        cases.setdefault((r["function"], tuple(r["shape"]), r["dtype"], r.get("threads")),
+                         []).append(r)
     for recs in cases.values():
         print_case(table, recs, [])
     print_summary(summary(results, peers), peers)
@@ -744,9 +876,6 @@ def replay(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads is not None:  # before any OpenMP/BLAS runtime is loaded
-        for var in THREAD_ENV:
-            os.environ[var] = str(args.threads)
     peers = _peers()
     if args.list:
         for f in peers.FUNCTIONS:
@@ -764,10 +893,7 @@ def main(argv=None):
                              f"known: {[i.name for i in peers.IMPLS]}")
     modules, missing = load_impls(peers.IMPLS, wanted)
     modules["cxent"] = cxent
-    if "torch" in modules and args.threads is not None:
-        modules["torch"].set_num_threads(args.threads)
-    shapes = parse_shapes(args.shapes or (QUICK_SHAPES if args.quick else
-                                          LARGE_SHAPES if args.large else DEFAULT_SHAPES))
+    shapes = parse_shapes(args.shapes or (QUICK_SHAPES if args.quick else DEFAULT_SHAPES))
     funcs = select_functions(peers.FUNCTIONS, args.functions)
     settings = {
         "started": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
@@ -777,21 +903,24 @@ def main(argv=None):
         "min_rounds": 1 if args.quick else min(3, args.repeat or 3),
         "ref_max_elements": args.ref_max_elements,
         "wait_idle_s": args.wait_idle,
-        "budget_s": args.budget if args.budget is not None else (1.0 if args.quick else 6.0),
+        "budget_s": args.budget if args.budget is not None else (0.4 if args.quick else 6.0),
         "settle_ms": args.settle,
-        "threads": args.threads,
+        "thread_counts": args.thread_counts,
         "argv": sys.argv[1:] if argv is None else list(argv),
     }
     order = [i.name for i in peers.IMPLS if i.name in modules]
     modules = {name: modules[name] for name in order}
+    threads = Threads(modules)
+    settings["read_gbs"] = read_bandwidth(settings["thread_counts"], threads)
     info = machine_info(cxent, modules)
+    info["read_gbs"] = {str(n): round(v, 2) for n, v in settings["read_gbs"].items()}
     print_header(info, {i.name: i.label for i in peers.IMPLS if i.name in modules}, missing,
                  settings)
     peer_names = [n for n in order if n != "cxent" and any(f.factory(n) for f in funcs)]
     table = Table(peer_names, max(len(f.name) for f in funcs))
     table.header()
     t0, snap0 = time.perf_counter(), MONITOR.snap()
-    results, notes = run_all(funcs, shapes, modules, args, settings, table)
+    results, notes = run_all(funcs, shapes, modules, args, settings, table, threads)
     elapsed = time.perf_counter() - t0
     others, steal = MONITOR.load(snap0, MONITOR.snap())
     info["others_cpu_during_run"], info["steal_cpu_during_run"] = others, steal
@@ -815,8 +944,15 @@ def main(argv=None):
     if others is not None:
         print(f"other processes used {others:.2f} CPUs on average during the run"
               + (f", hypervisor steal {steal:.2f}" if steal else ""))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    if args.json is None:
+        args.json = os.path.join(RESULTS_DIR, f"run-{stamp}.json")
+    if args.plot is None and not args.no_plot:
+        args.plot = (os.path.splitext(args.json)[0] if args.json
+                     else os.path.join(RESULTS_DIR, f"run-{stamp}")) + ".png"
+    settings["read_gbs"] = {str(n): v for n, v in settings["read_gbs"].items()}  # JSON keys
     if args.json:
-        doc = {"schema": 1, "settings": settings, "machine": info,
+        doc = {"schema": 2, "settings": settings, "machine": info,
                "impls": {i.name: {"label": i.label, "available": i.name in modules,
                                   "skipped": missing.get(i.name)} for i in peers.IMPLS},
                "elapsed_s": round(elapsed, 1), "notes": notes, "results": results,
@@ -825,7 +961,7 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1, allow_nan=False)
         print(f"results written to {args.json}")
-    if args.plot:
+    if args.plot and not args.no_plot:
         plot(results, peer_names, args.plot)
     return 0
 

@@ -22,9 +22,9 @@ def use_threads(n_elements):
 
 def _simd_description():
     path = simd_path()
-    where = ("float32 softmax, log_softmax, logsumexp, cross-entropy (index targets, with "
-             "gradient), sigmoid, log_sigmoid, BCE-with-logits on unit-stride data; "
-             "float64, strided rows, probability targets, nll and BCE run scalar loops")
+    where = ("float32 and float64 rows with unit stride (softmax, log_softmax, logsumexp, "
+             "cross-entropy, their gradients, sigmoid, log_sigmoid, BCE, BCE-with-logits); "
+             "strided rows run scalar loops")
     forced = " (forced by CXENT_SIMD=portable)" if os.environ.get("CXENT_SIMD") == "portable" else ""
     return f"{path}{forced}: {where}"
 
