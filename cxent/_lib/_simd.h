@@ -1,4 +1,4 @@
-/* Vectorised float32 row kernels for cxent, with run-time dispatch.
+/* Vectorised row kernels for cxent (float32 and float64), with run-time dispatch.
  *
  * A. One source, two builds: the CX_DEFINE_KERNELS template below is expanded once with
  *    __attribute__((target("avx2,fma"))) (the x86-64-v3 path: GCC/Clang vectorise the loops 8 wide
@@ -6,16 +6,21 @@
  *    x86-64, NEON etc. elsewhere).  No -march=native, no -ffast-math: the loops vectorise because the
  *    math is branch-free plain C and the reductions carry `#pragma omp simd reduction`.
  * B. cx_kernels() picks the table once: AVX2+FMA when the CPU has both (__builtin_cpu_supports) and
- *    CXENT_SIMD is not "portable"; the portable table otherwise.
- * C. exp: Cody-Waite reduction x = n ln2 + r and a degree-6 minimax polynomial (<= 1.22 ulp on
- *    [-103.9, 88.7] with FMA), 2^n applied in two steps so subnormal results are right; -inf -> 0,
- *    +inf -> inf, nan -> nan.  Sums of exp(x - max) use a variant that flushes results below
- *    FLT_MIN to 0 (they cannot change a sum that contains 1).
- * D. Row sums: float partial sums over blocks of CX_BLOCK elements (each lane adds at most
- *    CX_BLOCK/8 terms) accumulated in double, so the error does not grow with C.
- * E. On the AVX2+FMA path the hottest loops (sum of exp, exp stored, gradient) are written with
- *    intrinsics: the same polynomial, four independent chains, masked tails; the compiler's
- *    version of the same C spends ~2x longer on compare-and-blend sequences.
+ *    CXENT_SIMD is not "portable"; the portable table otherwise.  cx_kernels_d() is the float64
+ *    table of the same path (F).
+ * C. exp: Cody-Waite reduction x = n ln2 + r and a degree-6 minimax polynomial (<= 1.26 ulp on
+ *    [-103.9, 88.7], checked exhaustively), 2^n applied in two steps so subnormal results are
+ *    right; -inf -> 0, +inf -> inf, nan -> nan.  Sums of exp(x - max) use a variant that flushes
+ *    results below FLT_MIN to 0 (they cannot change a sum that contains 1).
+ * D. Row sums: float partial sums over blocks (each lane adds at most 16 terms) accumulated in
+ *    double, so the error does not grow with C.  The arg-max term is left out of the sum
+ *    (_rows.pxd note C); a sum with the exps stored is the unstored sum bit for bit.
+ * E. On the AVX2+FMA path the hottest loops (max/arg-max, sum of exp, exp stored, gradient,
+ *    sigmoid, short rows 8 at a time) are written with intrinsics: the same polynomial, two sum
+ *    chains, masked tails, a prefetch of the next row; the compiler's version of the same C spends
+ *    ~2x longer on compare-and-blend sequences.
+ * F. float64 (AVX2, 4 lanes): exp by its Taylor polynomial to r^13, log by the atanh series; the
+ *    portable float64 table uses libm.
  */
 #ifndef CXENT_SIMD_H
 #define CXENT_SIMD_H
