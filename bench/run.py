@@ -809,7 +809,8 @@ def plot(results, peers, path):
                 if r and r.get("speedup"):
                     ys.append(i + (j - (len(peers) - 1) / 2) * height)
                     xs.append(r["speedup"])
-            ax.barh(ys, xs, height=height, label=p if n == counts[0] else None, color=f"C{j}")
+            if ys:  # a peer may be timed in some panels only (JAX, NumPy): label real bars
+                ax.barh(ys, xs, height=height, label=p, color=f"C{j}")
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
