@@ -24,3 +24,10 @@ def stream_read_sum(
     a: npt.NDArray[np.float32],  # const float[::1]
     use_threads: bool,  # bint
 ) -> float: ...
+def softmax_small(
+    x: object,
+    axis: object,
+    out: object,
+    log_out: bool,  # bint
+    max_elements: int,  # Py_ssize_t
+) -> npt.NDArray[np.floating] | None: ...

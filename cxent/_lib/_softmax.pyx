@@ -15,11 +15,13 @@ D. Kernels never validate and never allocate: the Python layer owns arrays, dtyp
 from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, fabs, fmin, INFINITY
 from cython cimport floating
+cimport numpy as cnp
 
 from cxent._lib._rows cimport (cx_kernels, cx_kernels_d, cx_kernels_t, row_affine, row_argmax,
                                row_log_norm, row_sumexp_store)
 
 cx_kernels()  # choose the SIMD table once, at import
+cnp.import_array()
 
 # Element-wise kernels split each row into chunks of this many elements for the thread pool.
 cdef enum:
@@ -39,6 +41,40 @@ def softmax_rows(const floating[:, :, :] x, floating[:, :, :] out, bint log_out,
         o = r // inner
         i = r - o * inner
         _softmax_row(xp + o * xs0 + i * xs2, n, xs1, yp + o * ys0 + i * ys2, ys1, log_out)
+
+
+def softmax_small(x, axis, out, bint log_out, Py_ssize_t max_elements):
+    """softmax (``log_out``: log_softmax) of the most common small call, in one compiled step.
+
+    Serves an exact ``ndarray`` of shape ``(N, C)``, float32 or float64, C-contiguous, aligned and
+    in native byte order, ``axis`` -1 or 1, no ``out=``, with fewer than ``max_elements`` elements
+    (the serial range, where the per-call overhead matters).  The rows go through the same row
+    routine as ``softmax_rows``, so the result is the general path's bit for bit.  Returns the new
+    array, or None for any other call (the caller then takes the general path).
+    """
+    if type(x) is not cnp.ndarray or out is not None or type(axis) is not int:
+        return None
+    cdef cnp.ndarray a = x
+    if cnp.PyArray_NDIM(a) != 2 or not (axis == -1 or axis == 1):
+        return None
+    cdef int xtype = cnp.PyArray_TYPE(a)
+    if ((xtype != cnp.NPY_FLOAT32 and xtype != cnp.NPY_FLOAT64)
+            or not cnp.PyArray_ISCARRAY_RO(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
+        return None
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(a, 0), n = cnp.PyArray_DIM(a, 1), r
+    if nrows == 0 or n == 0 or nrows * n >= max_elements:
+        return None
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(a), xtype, 0)
+    with nogil:
+        if xtype == cnp.NPY_FLOAT32:
+            for r in range(nrows):
+                _softmax_row(<const float*>cnp.PyArray_DATA(a) + r * n, n, 1,
+                             <float*>cnp.PyArray_DATA(res) + r * n, 1, log_out)
+        else:
+            for r in range(nrows):
+                _softmax_row(<const double*>cnp.PyArray_DATA(a) + r * n, n, 1,
+                             <double*>cnp.PyArray_DATA(res) + r * n, 1, log_out)
+    return res
 
 
 cdef inline void _softmax_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
