@@ -20,14 +20,17 @@ Method (the development VM has 2 cores and +-20-40 % run-to-run noise; bench/REA
   setting only.
 * Bandwidth: at each thread count a streaming read of 1 GiB (cxent's private ``stream_read_sum``:
   one add per element, vectorised, threaded) gives the machine's read bandwidth; ``bw`` is the
-  bandwidth cxent reaches reading its input once (N * C * itemsize / median), as a fraction of it.
+  bandwidth cxent reaches reading its (N, C) inputs once (their bytes / median; outputs and class
+  targets not counted), as a fraction of it.  The ``cross_entropy`` rows are also printed as a
+  multiple of a plain read of the same logits.
 * Each implementation of a case is warmed up once (that result is checked against cxent's), then
   an inner loop count is chosen so that one sample lasts >= ``--min-time`` (2 ms; one call for large
   shapes), as ``timeit.Timer.autorange`` does.
 * Samples are interleaved: round r times every implementation once, starting at implementation
   r mod k, so slow drifts of this noisy VM hit all columns alike.  The median and min per call are
   reported.  Each implementation gets an equal share of a time budget per case: between 3 (1 with
-  --quick) and --repeat samples.  numpy-ref, a long-double oracle, is skipped on large shapes.
+  --quick; 2 for calls of a second or more) and --repeat samples.  numpy-ref, a long-double
+  oracle, is skipped on large shapes.
 * A short pause (``--settle``) precedes each sample, so that OpenMP workers of the previous
   implementation (torch's, cxent's) stop spinning before the next one starts.
 * Every call allocates its outputs afresh, as users' code does; ``log_softmax(out=)`` is the
@@ -325,7 +328,8 @@ def print_header(info, impl_labels, missing, settings):
     if info.get("read_gbs"):
         print("read bw : " + ", ".join(f"{v:.1f} GB/s at {n} thread{'s' * (n != '1')}"
                                        for n, v in info["read_gbs"].items())
-              + "  (streaming read of 1 GiB: bw = cxent's input bytes / time as a fraction)")
+              + "  (streaming read of 1 GiB; bw = cxent's (N, C) inputs read once, in GB/s, "
+                "as a fraction of it)")
     print(f"timing  : samples >= {settings['min_time_ms']:g} ms, {settings['min_rounds']}.."
           f"{settings['repeat']} interleaved samples per implementation (budget "
           f"{settings['budget_s']:g} s per case), settle {settings['settle_ms']:g} ms; "
@@ -466,6 +470,8 @@ def _batch(fn, number):
 
 
 TRUST_FIRST = 0.05  #: seconds: a warm-up call at least this long sizes the inner loop (to 1)
+SLOW_CALL = 1.0  #: seconds: a call at least this long (1 GiB shapes) gets ...
+SLOW_ROUNDS = 2  #: ... at most this many samples when the budget allows fewer than min_rounds
 
 
 def calibrate(fn, min_time, first=None):
@@ -492,7 +498,7 @@ def time_case(fns, first, s):
 
     ``first``: ``{name: warm-up seconds}``; ``s``: the settings.  Each implementation gets an equal
     share of the case's time budget: ``min_rounds <= rounds <= repeat`` samples (exactly ``repeat``
-    when it was given).  Round r starts at implementation r mod k; an implementation whose rounds
+    when it was given; a call of ``SLOW_CALL`` or more may get only ``SLOW_ROUNDS``).  Round r starts at implementation r mod k; an implementation whose rounds
     are used up drops out of the later rounds.
     """
     names = list(fns)
@@ -504,7 +510,8 @@ def time_case(fns, first, s):
             rounds[name] = s["repeat"]
         else:
             share = s["budget_s"] / len(names) / (numbers[name] * est + settle)
-            rounds[name] = max(s["min_rounds"], min(s["repeat"], int(share)))
+            floor = s["min_rounds"] if est < SLOW_CALL else min(s["min_rounds"], SLOW_ROUNDS)
+            rounds[name] = max(floor, min(s["repeat"], int(share)))
     samples = {n: [] for n in names}
     for r in range(max(rounds.values(), default=0)):
         for k in range(len(names)):
@@ -645,8 +652,9 @@ def run_case(func, shape, dtype, arrays, modules, args, settings, absent, thread
         if impl == "cxent" and "median_ms" in rec:
             base = rec["median_ms"]
             bw = settings["read_gbs"].get(threads)
-            if bw:  # the input read once, at the machine's streaming-read speed
-                nbytes = shape[0] * shape[1] * (4 if dtype == "float32" else 8)
+            nbytes = len(func.streamed()) * shape[0] * shape[1] * (4 if dtype == "float32" else 8)
+            if bw and nbytes:  # the (N, C) inputs read once, at the streaming-read speed
+                rec["read_bytes"] = nbytes
                 rec["read_ms"] = nbytes / (bw * 1e9) * 1e3
                 rec["bw_fraction"] = rec["read_ms"] / rec["median_ms"]
     for rec in out:
@@ -734,11 +742,41 @@ def run_all(funcs, shapes, modules, args, settings, table, threads):
                          f"(> --ref-max-elements {settings['ref_max_elements']})")
         else:
             notes.append(f"{impl} has no {', '.join(dict.fromkeys(apis))}: left blank")
+    counts = settings["thread_counts"]
+    if len(counts) > 1:  # the blank cells of implementations timed at one setting only
+        kinds = {i.name: i.threaded for i in peers.IMPLS}
+        for kind, n, why in (("none", counts[0], "single-threaded"),
+                             ("own", counts[-1], "XLA's thread pool is sized when JAX starts and "
+                                                 "cannot be limited afterwards")):
+            names = [name for name in modules if kinds[name] == kind]
+            if names:
+                notes.append(f"{', '.join(names)} timed at {n} thread{'s' * (n != 1)} only "
+                             f"({why}): blank at the other thread counts")
     if n_busy:
         notes.append(f"{n_busy} case(s) ran while other processes used >= {BUSY:g} CPUs on "
                      "average ('busy' column): their numbers are disturbed; re-run them on an "
                      "idle machine")
     return results, notes
+
+
+READ_RATIO_FUNCTION = "cross_entropy"  #: the row compared with a plain read of its input
+READ_RATIO_MIN_BYTES = 2**20  #: ... on inputs of at least this size (in cache: not a stream)
+
+
+def print_read_ratios(results):
+    """cxent's ``cross_entropy`` time over a streaming read of the same logits, per shape/threads."""
+    rows = [r for r in results if r["impl"] == "cxent" and r["function"] == READ_RATIO_FUNCTION
+            and r.get("read_ms") and r.get("read_bytes", 0) >= READ_RATIO_MIN_BYTES]
+    if not rows:
+        return
+    print()
+    print(f"{READ_RATIO_FUNCTION} time / streaming-read time of the same logits (1.0: as fast as "
+          "a plain read; the issue's target is <= 2.0 at 8192x32000 on 1 thread):")
+    for r in rows:
+        n = r["threads"]
+        print(f"  {shape_label(r['shape'], r['dtype']):<15} {n} thread{'s' * (n != 1)}: "
+              f"{fmt_ms(r['median_ms']):>7} ms / {fmt_ms(r['read_ms']):>7} ms = "
+              f"{r['median_ms'] / r['read_ms']:.2f}")
 
 
 def geomean(values):
@@ -865,6 +903,7 @@ def replay(args):
                          []).append(r)
     for recs in cases.values():
         print_case(table, recs, [])
+    print_read_ratios(results)
     print_summary(summary(results, peers), peers)
     if doc.get("notes"):
         print()
@@ -925,6 +964,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - t0
     others, steal = MONITOR.load(snap0, MONITOR.snap())
     info["others_cpu_during_run"], info["steal_cpu_during_run"] = others, steal
+    print_read_ratios(results)
     summ = summary(results, peer_names)
     print_summary(summ, peer_names)
     if notes:
