@@ -10,10 +10,10 @@ B. Implementations.  ``IMPLS`` names the columns: ``cxent`` (the package under t
    ``jax.jit``-compiled, inputs on the device before timing, ``block_until_ready``) and ``sklearn``
    (scikit-learn's ``HalfMultinomialLoss`` / ``HalfBinomialLoss``, its Cython loss kernels).  An
    implementation whose module does not import is skipped; a function an implementation does not
-   offer is left blank.  ``Impl.threaded`` says how it uses threads: "openmp" (cxent, torch, sklearn:
-   run.py limits them per thread setting), "own" (JAX/XLA: its pool is fixed at start-up, so it is
-   timed only in the all-threads setting) or "none" (NumPy, SciPy: single-threaded, timed in the
-   1-thread setting only).
+   offer is left blank.  ``Impl.threaded`` says how it uses threads: "openmp" (cxent, torch,
+   sklearn: run.py limits them per thread setting), "own" (JAX/XLA: its pool is fixed at start-up,
+   so it is timed in the all-threads setting, and at 1 thread by a worker process pinned to one CPU)
+   or "none" (NumPy, SciPy: single-threaded, timed in the 1-thread setting only).
 C. Factories.  Each implementation of a function is a factory ``make(mod, a) -> fn``: ``mod`` is the
    loaded module and ``a`` the dict of NumPy inputs of the case; it prepares everything once
    (``torch.from_numpy`` shares memory, no copy; scratch buffers of the lean NumPy versions) and
@@ -664,7 +664,7 @@ def max_rel_error(got, want, block=1 << 22):
         d = buf[:min(block, w.size - i)]
         np.subtract(g[i:i + block], w[i:i + block], out=d, casting="unsafe")
         e = float(np.abs(d, out=d).max())
-        if e != e:  # nan
+        if np.isnan(e):
             return e
         err, scale = max(err, e), max(scale, float(np.abs(w[i:i + block]).max()))
     return err / scale if scale else err

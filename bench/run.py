@@ -16,8 +16,9 @@ Method (the development VM has 2 cores and +-20-40 % run-to-run noise; bench/REA
 * Thread settings: every case runs at each ``--threads`` count (default 1 and all usable CPUs) in
   this one process: threadpoolctl limits the OpenMP runtimes (cxent's, torch's, scikit-learn's) and
   ``torch.set_num_threads`` torch's pool.  Single-threaded libraries (NumPy, SciPy) are timed in the
-  1-thread setting only; JAX's XLA pool is fixed when it starts, so JAX is timed in the all-threads
-  setting only.
+  1-thread setting only.  JAX's XLA pool is fixed when it starts: JAX is timed here in the
+  all-threads setting, and at 1 thread by a worker process (``run.py --pinned-worker``) pinned to
+  one CPU, whose cells are marked ``*``.
 * Bandwidth: at each thread count a streaming read of 1 GiB (cxent's private ``stream_read_sum``:
   one add per element, vectorised, threaded) gives the machine's read bandwidth; ``bw`` is the
   bandwidth cxent reaches reading its (N, C) inputs once (their bytes / median; outputs and class
@@ -69,7 +70,8 @@ SHOWN_ENV = THREAD_ENV + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="Benchmark cxent against NumPy (cxent._reference and a lean composition), "
-                    "torch and SciPy when installed.  Speed-up = peer median / cxent median.")
+                    "torch, SciPy, JAX+optax and scikit-learn when installed.  Speed-up = peer "
+                    "median / cxent median.")
     p.add_argument("--quick", action="store_true",
                    help=f"shapes {QUICK_SHAPES}, all threads only, 1..5 samples per "
                         "implementation, 0.4 s per case: under a minute")
@@ -80,7 +82,7 @@ def parse_args(argv=None):
                         "a substring (or an fnmatch pattern with * ?); see --list")
     p.add_argument("--impls", metavar="NAMES",
                    help="comma list of implementations to time (cxent is always timed): "
-                        "numpy-ref, numpy, torch, scipy")
+                        "numpy-ref, numpy, torch, scipy, jax, sklearn")
     p.add_argument("--threads", metavar="N,...",
                    help="thread counts to time every case at, e.g. '1,2' or 'all' (default: "
                         "'1,all'; --quick: 'all'); switched at run time with threadpoolctl and "
@@ -92,10 +94,11 @@ def parse_args(argv=None):
                    help="minimum duration of one sample; the inner loop is sized to it (default 2)")
     p.add_argument("--budget", type=float, metavar="S",
                    help="seconds of samples per case, shared by its implementations; a slow "
-                        "one gets fewer samples, down to 3 (1 with --quick); default 6, --quick 1")
-    p.add_argument("--ref-max-elements", type=int, default=5_000_000, metavar="K",
+                        "one gets fewer samples, down to 3 (2 for calls of 1 s or more, 1 with "
+                        "--quick); default 6, --quick 0.4")
+    p.add_argument("--ref-max-elements", type=int, default=1_000_000, metavar="K",
                    help="time numpy-ref (a long-double test oracle, 10-200x slower than cxent) "
-                        "only on shapes of at most K elements (default 5000000; 0: always)")
+                        "only on shapes of at most K elements (default 1000000; 0: always)")
     p.add_argument("--settle", type=float, default=1.0, metavar="MS",
                    help="pause before each sample (default 1 ms; 0 disables)")
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
@@ -114,6 +117,9 @@ def parse_args(argv=None):
     p.add_argument("--no-check", action="store_true",
                    help="do not compare each implementation's result with cxent's")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--no-pinned-jax", action="store_true",
+                   help="do not time JAX at 1 thread in a worker process pinned to one CPU")
+    p.add_argument("--pinned-worker", action="store_true", help=argparse.SUPPRESS)  # see pinned_jax
     args = p.parse_args(argv)
     try:
         args.thread_counts = parse_threads(args.threads or ("all" if args.quick else "1,all"))
@@ -498,8 +504,9 @@ def time_case(fns, first, s):
 
     ``first``: ``{name: warm-up seconds}``; ``s``: the settings.  Each implementation gets an equal
     share of the case's time budget: ``min_rounds <= rounds <= repeat`` samples (exactly ``repeat``
-    when it was given; a call of ``SLOW_CALL`` or more may get only ``SLOW_ROUNDS``).  Round r starts at implementation r mod k; an implementation whose rounds
-    are used up drops out of the later rounds.
+    when it was given; a call of ``SLOW_CALL`` or more may get only ``SLOW_ROUNDS``).  Round r
+    starts at implementation r mod k; an implementation whose rounds are used up drops out of the
+    later rounds.
     """
     names = list(fns)
     min_time, settle = s["min_time_ms"] / 1e3, s["settle_ms"] / 1e3
@@ -624,11 +631,12 @@ def run_case(func, shape, dtype, arrays, modules, args, settings, absent, thread
             if impl == "cxent":  # no speed-up to report: spend no time on the peers
                 break
             continue
-        fns[impl], records[impl] = fn, {}
+        if impl not in settings["untimed"]:
+            fns[impl], records[impl] = fn, {}
         if impl == "cxent":  # first in `modules`: kept until the peers are checked
             want = result
         elif want is not None and not args.no_check:
-            records[impl].update(check_result(result, want, dtype))
+            records[impl] = check_result(result, want, dtype)
         result = None  # 1 GiB outputs: hold at most two at a time
     want = None
     snap0 = MONITOR.snap()
@@ -664,6 +672,68 @@ def run_case(func, shape, dtype, arrays, modules, args, settings, absent, thread
 
 
 RETRIES = 2  #: re-timings of a disturbed case under --wait-idle
+PINNED = "pinned worker"  #: ``process`` of the records timed by the pinned JAX worker
+PINNED_SHARE = 4  #: the worker's per-case budget: about JAX's share in a case of 4 implementations
+
+
+def pinned_jax(args, funcs, shapes, settings):
+    """JAX at 1 thread, timed in a worker process pinned to one CPU.
+
+    XLA sizes its thread pool when JAX starts and no flag of jax 0.10 limits it afterwards
+    (``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` still runs 2 threads), so
+    the 1-thread JAX numbers come from ``run.py --pinned-worker``: the same cases, JAX only (cxent
+    is called once per case for the result check), in a process whose CPU affinity is one CPU.
+    Returns ``{(function, shape, dtype): record}`` and a note if the worker failed.
+    """
+    import subprocess
+    import tempfile
+
+    names = [f.name for f in funcs if f.factory("jax")]
+    if not names:
+        return {}, None
+    fd, path = tempfile.mkstemp(prefix="cxent-bench-jax-", suffix=".json")
+    os.close(fd)
+    cmd = [sys.executable, os.path.abspath(__file__), "--pinned-worker", "--impls", "jax",
+           "--threads", "1", "--functions", ",".join(names), "--no-plot", "--json", path,
+           "--shapes", ",".join(f"{n}x{c}:{dtype}" for (n, c), dtype in shapes),
+           "--min-time", str(settings["min_time_ms"]), "--settle", str(settings["settle_ms"]),
+           "--budget", str(settings["budget_s"] / PINNED_SHARE),
+           "--ref-max-elements", str(settings["ref_max_elements"])]
+    cmd += ["--repeat", str(settings["repeat"])] if settings["repeat_fixed"] else []
+    cmd += ["--quick"] if args.quick else []
+    cmd += ["--no-check"] if args.no_check else []
+    print(f"jax at 1 thread: timing in a worker pinned to one CPU ({len(names)} functions x "
+          f"{len(shapes)} shapes) ...", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        return {}, f"the pinned JAX worker failed ({why}): JAX has no 1-thread cells"
+    finally:
+        os.unlink(path)
+    print(f"jax at 1 thread: done in {time.perf_counter() - t0:.0f} s (CPU "
+          f"{doc['machine'].get('pinned_cpu')})\n", flush=True)
+    return {(r["function"], tuple(r["shape"]), r["dtype"]): r for r in doc["results"]
+            if r["impl"] == "jax"}, None
+
+
+def merge_pinned(rec, recs):
+    """The worker's record of one case, as a 1-thread cell of this process's row ``recs``."""
+    rec = dict(rec, threads=1, process=PINNED)
+    base = next((r.get("median_ms") for r in recs if r["impl"] == "cxent"), None)
+    if base and "median_ms" in rec:
+        rec["speedup"] = rec["median_ms"] / base
+    return rec
+
+
+def pin_to_one_cpu():
+    """Restrict this process (before JAX starts) to its last usable CPU; returns that CPU."""
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
 
 
 def disturbance(recs):
@@ -692,9 +762,9 @@ def print_case(table, recs, notes):
             cells[impl] = ("err", "")
             notes.append(f"{head['function']} {label}: {impl} failed: {r['error']}")
             continue
-        flag = ""
+        flag = "*" if r.get("process") == PINNED else ""
         if r.get("check") == "mismatch":
-            flag = "!"
+            flag += "!"
             how = (f"max rel. error {r['max_rel_err']:.3g} (tolerance "
                    f"{tolerance(head['dtype']):g})" if r.get("max_rel_err") is not None
                    else r.get("check_error", "?"))
@@ -710,7 +780,9 @@ def print_case(table, recs, notes):
     return busy is not None and busy >= BUSY
 
 
-def run_all(funcs, shapes, modules, args, settings, table, threads):
+def run_all(funcs, shapes, modules, args, settings, table, threads, pinned):
+    """Time every case at every thread count, printing rows as they finish; ``pinned``: the
+    worker's JAX records (:func:`pinned_jax`), merged into the 1-thread rows."""
     peers = _peers()
     results, notes, n_busy, absent = [], [], 0, {}
     for shape, dtype in shapes:
@@ -729,6 +801,8 @@ def run_all(funcs, shapes, modules, args, settings, table, threads):
                                          n)
                         if disturbance(again) < disturbance(recs):
                             recs = again
+                if n == 1 and (func.name, shape, dtype) in pinned:
+                    recs.append(merge_pinned(pinned[func.name, shape, dtype], recs))
                 results += recs
                 n_busy += print_case(table, recs, notes)
             for kind in list(arrays):  # free what the remaining functions do not read
@@ -746,10 +820,14 @@ def run_all(funcs, shapes, modules, args, settings, table, threads):
     if len(counts) > 1:  # the blank cells of implementations timed at one setting only
         kinds = {i.name: i.threaded for i in peers.IMPLS}
         for kind, n, why in (("none", counts[0], "single-threaded"),
-                             ("own", counts[-1], "XLA's thread pool is sized when JAX starts and "
-                                                 "cannot be limited afterwards")):
+                             ("own", counts[-1], ("XLA's thread pool is sized when JAX starts "
+                                                  "and cannot be limited afterwards"))):
             names = [name for name in modules if kinds[name] == kind]
-            if names:
+            if kind == "own" and pinned:
+                notes.append(f"* {', '.join(names)} at 1 thread: timed in a worker process pinned "
+                             "to one CPU (XLA's thread pool cannot be limited in this one), "
+                             "against this process's cxent median")
+            elif names:
                 notes.append(f"{', '.join(names)} timed at {n} thread{'s' * (n != 1)} only "
                              f"({why}): blank at the other thread counts")
     if n_busy:
@@ -764,7 +842,7 @@ READ_RATIO_MIN_BYTES = 2**20  #: ... on inputs of at least this size (in cache: 
 
 
 def print_read_ratios(results):
-    """cxent's ``cross_entropy`` time over a streaming read of the same logits, per shape/threads."""
+    """cxent's ``cross_entropy`` time over a streaming read of the same logits, per row."""
     rows = [r for r in results if r["impl"] == "cxent" and r["function"] == READ_RATIO_FUNCTION
             and r.get("read_ms") and r.get("read_bytes", 0) >= READ_RATIO_MIN_BYTES]
     if not rows:
@@ -864,7 +942,7 @@ def plot(results, peers, path):
         row[0].set_ylim(len(funcs) - 0.5, -0.5)
     fig.supxlabel("speed-up of cxent = peer median / cxent median (> 1: cxent faster)",
                   fontsize="medium")
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes.flat:  # a peer may be timed in some panels only (JAX, NumPy)
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
@@ -923,6 +1001,7 @@ def main(argv=None):
         return 0
     if args.load:
         return replay(args)
+    pinned_cpu = pin_to_one_cpu() if args.pinned_worker else None
     cxent = import_cxent()
     wanted = None
     if args.impls:
@@ -946,21 +1025,31 @@ def main(argv=None):
         "budget_s": args.budget if args.budget is not None else (0.4 if args.quick else 6.0),
         "settle_ms": args.settle,
         "thread_counts": args.thread_counts,
+        "untimed": ["cxent"] if args.pinned_worker else [],  # the worker checks against cxent
         "argv": sys.argv[1:] if argv is None else list(argv),
     }
     order = [i.name for i in peers.IMPLS if i.name in modules]
     modules = {name: modules[name] for name in order}
     threads = Threads(modules)
-    settings["read_gbs"] = read_bandwidth(settings["thread_counts"], threads)
+    settings["read_gbs"] = ({} if args.pinned_worker
+                            else read_bandwidth(settings["thread_counts"], threads))
     info = machine_info(cxent, modules)
+    if pinned_cpu is not None:
+        info["pinned_cpu"] = pinned_cpu
     info["read_gbs"] = {str(n): round(v, 2) for n, v in settings["read_gbs"].items()}
     print_header(info, {i.name: i.label for i in peers.IMPLS if i.name in modules}, missing,
                  settings)
     peer_names = [n for n in order if n != "cxent" and any(f.factory(n) for f in funcs)]
+    t0, snap0 = time.perf_counter(), MONITOR.snap()
+    counts = settings["thread_counts"]
+    pinned, failed = {}, None
+    if ("jax" in modules and counts[0] == 1 < counts[-1] and not args.pinned_worker
+            and not args.no_pinned_jax):
+        pinned, failed = pinned_jax(args, funcs, shapes, settings)
     table = Table(peer_names, max(len(f.name) for f in funcs))
     table.header()
-    t0, snap0 = time.perf_counter(), MONITOR.snap()
-    results, notes = run_all(funcs, shapes, modules, args, settings, table, threads)
+    results, notes = run_all(funcs, shapes, modules, args, settings, table, threads, pinned)
+    notes += [failed] if failed else []
     elapsed = time.perf_counter() - t0
     others, steal = MONITOR.load(snap0, MONITOR.snap())
     info["others_cpu_during_run"], info["steal_cpu_during_run"] = others, steal
@@ -973,7 +1062,7 @@ def main(argv=None):
             print(f"note: {note}")
     print(f"\n{len(results)} timings in {elapsed:.0f} s; x = peer median / cxent median "
           "(> 1: cxent faster); ! = result differs from cxent's; busy = CPUs used by other "
-          "processes during the case")
+          "processes during the case" + ("; * = timed in the pinned JAX worker" if pinned else ""))
     try:
         import resource
 
