@@ -369,9 +369,9 @@ class CpuMonitor:
         if len(fields) < 9 or fields[0] != "cpu":
             return None
         user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
-        own = os.times()
+        own = os.times()  # with finished children: the pinned JAX worker is not "other"
         return (time.perf_counter(), (user + nice + system + irq + softirq) / self.hz,
-                steal / self.hz, own.user + own.system)
+                steal / self.hz, own.user + own.system + own.children_user + own.children_system)
 
     @staticmethod
     def load(a, b):
