@@ -18,7 +18,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["_softmax", "_losses", "_binary"]
+KERNELS = ["_rows", "_softmax", "_losses", "_binary"]  # _rows: the shared engine (_simd.h)
 
 
 def _openmp_flags(compiler):

@@ -19,8 +19,8 @@ Method (the development VM has 2 cores and +-20-40 % run-to-run noise; bench/REA
   1-thread setting only.  JAX's XLA pool is fixed when it starts: JAX is timed here in the
   all-threads setting, and at 1 thread by a worker process (``run.py --pinned-worker``) pinned to
   one CPU, whose cells are marked ``*``.
-* Bandwidth: at each thread count a streaming read of 1 GiB (cxent's private ``stream_read_sum``:
-  one add per element, vectorised, threaded) gives the machine's read bandwidth; ``bw`` is the
+* Bandwidth: at each thread count a streaming read of 1 GiB (NumPy's max over one block per thread:
+  one max per element, vectorised, one thread per block) gives the machine's read bandwidth; ``bw`` is the
   bandwidth cxent reaches reading its (N, C) inputs once (their bytes / median; outputs and class
   targets not counted), as a fraction of it.  The ``cross_entropy`` rows are also printed as a
   multiple of a plain read of the same logits.
@@ -438,22 +438,23 @@ def runs_at(impl, n, counts):
 
 
 def read_bandwidth(counts, threads, gib=1.0, repeat=7):
-    """``{threads: GB/s}`` of a streaming read of ``gib`` GiB (float32) at each thread count."""
+    """``{threads: GB/s}`` of a streaming read of ``gib`` GiB (float32) at each thread count: NumPy's
+    vectorised max over one contiguous block per thread (NumPy releases the GIL in reductions)."""
     import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        from cxent._lib._softmax import stream_read_sum
-    except ImportError:  # an older cxent: no probe, no bandwidth column
-        return {}
     a = np.ones(int(gib * 2**30) // 4, dtype=np.float32)  # written: its pages are faulted in
     out = {}
     for n in counts:
-        with threads.limit(n):
-            stream_read_sum(a, True)
+        blocks = np.array_split(a, n)
+        with ThreadPoolExecutor(n) as pool:
+            def read():
+                return max(pool.map(np.maximum.reduce, blocks))
+            read()
             ts = []
             for _ in range(repeat):
                 t0 = time.perf_counter()
-                stream_read_sum(a, True)
+                read()
                 ts.append(time.perf_counter() - t0)
         out[n] = a.nbytes / statistics.median(ts) / 1e9
     return out

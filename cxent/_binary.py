@@ -5,7 +5,7 @@ import numpy as np
 from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _binary as _k
-from cxent._losses import _divide, _Grad, _grad_output, _Loss, _same_memory, _sum
+from cxent._losses import _divide, _Grad, _grad_output, _Loss, _sum
 from cxent._validation import (
     broadcast_weight,
     check_out,
@@ -18,7 +18,7 @@ __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
            "binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad", "BCELoss",
            "BCEWithLogitsLoss"]
 
-_CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per row-chunk
+_CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per CHUNK elements of the flat index
 
 
 def _operands(input, target):
@@ -40,63 +40,53 @@ def _operands(input, target):
     return a.astype(dtype, copy=False), t.astype(dtype, copy=False), dtype
 
 
-def _run(kernel, arrays, weights, reduction, dtype, grad=None):
-    """Call an element-wise loss kernel over same-shaped ``arrays`` and optional broadcast
-    ``weights`` (None = absent); return (kernel's return value, reduced or 'none' loss, gradient)."""
-    a = arrays[0]
+def _run(logits, a, t, w, pw, reduction, dtype, grad=None):
+    """Run the element-wise loss kernel over ``a``, ``t`` and the optional broadcast weights
+    (None = absent); return (kernel's return value, reduced or 'none' loss, gradient)."""
     res = np.empty_like(a) if reduction == "none" else None
     gbuf, scale, gout = None, 1.0, None
     if grad is not None:
-        scale, gout = _upstream(grad, reduction, a.shape)
-        gbuf = _grad_array(a, grad)
+        scale, gout = _grad_output(grad, reduction, a.shape)
+        if gout is not None:
+            gout = gout.astype(dtype, copy=False)
+        gbuf = _grad_array(a, grad, [("target", t), ("weight", w), ("pos_weight", pw)])
         if reduction == "mean":
             scale = _divide(scale, float(a.size))
     if a.size == 0:
         loss = res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
         return None, loss, gbuf
-    optional = [w for w in weights if w is not None] + [
-        x for x in (res, gout, gbuf) if x is not None]
-    views = _layout.coalesce_2d(*arrays, *optional)
-    outputs = None
-    if views is None:  # axes that do not merge (rare broadcasts or slices): contiguous copies
-        views = [np.ascontiguousarray(x).reshape(1, -1) for x in arrays + optional]
-        outputs = [(x, v) for x, v in zip(arrays + optional, views) if x is res or x is gbuf]
-    rows, cols = views[0].shape
-    partial = np.empty(rows * -(-cols // _CHUNK))
-    it = iter(views[len(arrays):])
-    wviews = [next(it) if w is not None else _dummy(dtype) for w in weights]
-    out, gout_v, grad_v = (next(it) if x is not None else _dummy(dtype) for x in (res, gout, gbuf))
-    ret = kernel(*views[:len(arrays)], *wviews, out, partial, res is not None,
-                 *[w is not None for w in weights], grad_v, gout_v, scale, gbuf is not None,
-                 gout is not None, use_threads(a.size))
-    for target, view in outputs or ():  # copy results computed in contiguous scratch back
-        target[...] = view.reshape(a.shape)
+    ops = [a, t, w, pw, res, gbuf, gout]
+    present = [o for o in ops if o is not None]
+    views = _layout.flat_2d(*present)
+    copies = []
+    if views is None:  # axes that do not merge: C-ordered copies, outputs copied back after
+        views = []
+        for o in present:
+            c = np.ascontiguousarray(o) if (o is not res and o is not gbuf) else np.empty(a.shape, dtype)
+            if o is res or o is gbuf:
+                copies.append((o, c))
+            views.append(c.reshape(1, -1))
+    it = iter(views)
+    x2, t2, w2, pw2, res2, g2, gout2 = (next(it) if o is not None else None for o in ops)
+    partial = np.empty(-(-a.size // _CHUNK))
+    ret = _k.bce_flat(x2, t2, w2, pw2, res2, g2, gout2, scale, logits, partial,
+                      use_threads(a.size))
+    for target, c in copies:
+        np.copyto(target, c)
     return ret, (res if res is not None else _finish(partial, a.size, reduction, dtype)), gbuf
 
 
-def _upstream(grad, reduction, shape):
-    """(scalar factor, per-element factors in the input's dtype or None) from grad_output."""
-    scale, g = _grad_output(grad, reduction, shape)
-    return scale, (None if g is None else g.astype(grad.dtype, copy=False))
-
-
-def _grad_array(a, grad):
+def _grad_array(a, grad, others):
     if grad.grad_out is None:
         return np.empty_like(a)
     out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
-    others = grad.operands[1:] if _same_memory(out, a) else grad.operands
-    if any(np.may_share_memory(out, x) for x in others):
-        raise ValueError("`grad_out` overlaps an argument without being `input` itself; pass the "
-                         "input array itself (in-place) or a separate buffer")
+    if not _layout.same_view(out, a) and _layout.overlapping(out, a):
+        raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
+                         "input array itself (in place) or a separate buffer")
+    for name, o in others:
+        if o is not None and _layout.overlapping(out, o):
+            raise ValueError(f"`grad_out` overlaps `{name}`; pass a separate buffer")
     return out
-
-
-_DUMMIES = {np.dtype(t): np.zeros((1, 1), t) for t in (np.float32, np.float64)}
-
-
-def _dummy(dtype):
-    """A (1, 1) stand-in for an absent operand (the kernel never reads it)."""
-    return _DUMMIES[np.dtype(dtype)]
 
 
 def _finish(partial, n, reduction, dtype):
@@ -157,11 +147,9 @@ def _bce(input, target, weight, reduction, grad=None):
     check_reduction(reduction)
     a, t, dtype = _operands(input, target)
     w = broadcast_weight(weight, a.shape, dtype, "weight")
-    if grad is not None:
-        grad.setup(dtype, [a, t] + ([w] if w is not None else []))
-        if grad.grad_out is not None and np.may_share_memory(grad.grad_out, a):
-            _check_probabilities(a, t)  # in place: validate before anything is overwritten
-    bad, loss, g = _run(_k.bce_2d, [a, t], [w], reduction, dtype, grad)
+    if grad is not None and grad.grad_out is not None and np.may_share_memory(grad.grad_out, a):
+        _check_probabilities(a, t)  # in place: validate before anything is overwritten
+    bad, loss, g = _run(False, a, t, w, None, reduction, dtype, grad)
     if bad and bad[0]:
         _raise_out_of_range(a, "input")
     if bad and bad[1]:
@@ -218,9 +206,7 @@ def _bce_logits(input, target, weight, reduction, pos_weight, grad=None):
     a, t, dtype = _operands(input, target)
     w = broadcast_weight(weight, a.shape, dtype, "weight")
     pw = broadcast_weight(pos_weight, a.shape, dtype, "pos_weight")
-    if grad is not None:
-        grad.setup(dtype, [a, t] + [x for x in (w, pw) if x is not None])
-    _, loss, g = _run(_k.bce_logits_2d, [a, t], [w, pw], reduction, dtype, grad)
+    _, loss, g = _run(True, a, t, w, pw, reduction, dtype, grad)
     return loss, g
 
 
@@ -246,7 +232,7 @@ def binary_cross_entropy_and_grad(input, target, weight=None, reduction="mean", 
     ...                                     reduction="sum")[1]
     array([ 1.25      , -1.11111111,  0.8       ])
     """
-    return _bce(input, target, weight, reduction, _Grad(grad_output, grad_out, input))
+    return _bce(input, target, weight, reduction, _Grad(grad_output, grad_out))
 
 
 def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduction="mean",
@@ -272,7 +258,7 @@ def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduct
     array([ 0.25, -0.25])
     """
     return _bce_logits(input, target, weight, reduction, pos_weight,
-                       _Grad(grad_output, grad_out, input))
+                       _Grad(grad_output, grad_out))
 
 
 class BCELoss(_Loss):

@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 
-from cxent._lib._softmax import openmp_info, simd_path
+from cxent._lib._rows import simd_path
+from cxent._lib._softmax import openmp_info
 from cxent._version import __version__
 
 #: Below this many elements a call runs serially: an OpenMP region costs microseconds.

@@ -1,11 +1,16 @@
 """Views of N-d arrays as the few-dimensional layouts the kernels take, without copies where possible.
 
-The kernels see every operand as a small number of dimensions ("groups" of the original axes merged
-into one), each with its own stride: ``(outer, C, inner)`` for the softmax family and the class losses,
-``(rows, cols)`` for element-wise functions.  A group of axes merges into one dimension when, taken in
-order of decreasing stride, each axis steps exactly over the next one (as in a C- or F-contiguous
-block).  This covers C- and F-ordered arrays, a class axis anywhere, transposes and most slices; a view
-whose groups cannot merge (e.g. a 4-d array sliced with a step in two merged axes) is copied once.
+The row kernels see every operand as ``(outer, C, inner)``: the axes before the class (reduced) axes,
+the class axes, and the axes after them, each group merged into one dimension **in logical order**
+(row ``o * inner + i`` and class ``c`` are the same logical elements in every operand, whatever its
+memory layout).  A group merges when each of its axes steps exactly over the next one, as in any C- or
+F-ordered array with a single class axis, a class axis that is not last, transposes of 2-d arrays,
+broadcast and most sliced views.  Each operand has its own strides; the kernels gather what is not
+unit-stride (``_lib/_rows.pyx``), so the layout never changes the result.  An operand whose groups
+cannot merge (e.g. an F-ordered 4-d array, whose two spatial axes step the wrong way) is copied once
+into C order (inputs) or computed into a C-ordered temporary and copied back (outputs).
+
+This module is the only place where layouts are decided.
 """
 
 import math
@@ -13,103 +18,100 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["group_orders", "view_groups", "empty_grouped", "empty_like_grouped", "grouped_or_copy",
-           "coalesce_2d"]
+__all__ = ["row_groups", "merged", "merged_or_copy", "result_like", "same_view", "overlapping",
+           "flat_2d"]
 
 
-def _merge_order(shape, strides, axes):
-    """``axes`` ordered so that they merge into one dimension, or None if they cannot."""
-    order = sorted((a for a in axes if shape[a] != 1), key=lambda a: -abs(strides[a]))
-    if math.prod(shape[a] for a in axes) == 0:
-        return order
-    for a, b in zip(order, order[1:]):
-        if strides[a] != strides[b] * shape[b]:
-            return None
-    return order
+def row_groups(ndim, axes):
+    """``(perm, groups)`` for reducing over sorted ``axes`` of an ``ndim``-d array.
+
+    ``perm`` is None when the axes are a contiguous run (groups: axes before, the run, axes after);
+    otherwise the kept axes are moved in front (``a.transpose(perm)``, a view) and ``groups`` refer
+    to the transposed axes.
+    """
+    axes = list(axes)
+    if not axes:  # no reduced axis: every element is a row of one class
+        return None, [list(range(ndim)), [], []]
+    if axes == list(range(axes[0], axes[-1] + 1)):
+        return None, [list(range(axes[0])), axes, list(range(axes[-1] + 1, ndim))]
+    kept = [d for d in range(ndim) if d not in axes]
+    k = len(kept)
+    return kept + axes, [list(range(k)), list(range(k, ndim)), []]
 
 
-def group_orders(a, groups):
-    """Per group, the order of its axes that merges them (decreasing stride); None if impossible."""
-    orders = [_merge_order(a.shape, a.strides, g) for g in groups]
-    return None if any(o is None for o in orders) else orders
-
-
-def view_groups(a, groups, orders):
-    """View ``a`` with each group of axes merged (axes taken in ``orders``), or None if impossible."""
+def merged(a, groups):
+    """``a`` with each group of consecutive axes merged into one dimension (in logical order), or
+    None when a group's axes do not step over each other."""
     shape, strides = [], []
-    for group, order in zip(groups, orders):
-        size = math.prod(a.shape[g] for g in group)
-        live = [g for g in order if a.shape[g] != 1]
-        if size and sorted(live) != sorted(g for g in group if a.shape[g] != 1):
-            return None
+    for group in groups:
+        size = math.prod(a.shape[d] for d in group)
+        live = [d for d in group if a.shape[d] != 1]
         if size:
-            for x, y in zip(live, live[1:]):
-                if a.strides[x] != a.strides[y] * a.shape[y]:
+            for d0, d1 in zip(live, live[1:]):
+                if a.strides[d0] != a.strides[d1] * a.shape[d1]:
                     return None
         shape.append(size)
-        strides.append(a.strides[live[-1]] if (live and size) else a.itemsize)
-    if a.flags.c_contiguous and all(list(o) == sorted(o) for o in orders) and _in_order(groups):
+        strides.append(a.strides[live[-1]] if live and size else a.itemsize)
+    if a.flags.c_contiguous and sum(map(len, groups)) == a.ndim:
         return a.reshape(shape)  # the common case, without the cost of as_strided
     return as_strided(a, shape=shape, strides=strides, writeable=a.flags.writeable)
 
 
-def _in_order(groups):
-    flat = [g for group in groups for g in group]
-    return flat == sorted(flat)
+def merged_or_copy(a, groups, dtype=None):
+    """``merged(a, groups)``, after one C-order copy (or dtype conversion) when needed."""
+    if dtype is not None and a.dtype != dtype:
+        a = np.ascontiguousarray(a, dtype=dtype)
+    v = merged(a, groups)
+    if v is None:
+        v = merged(np.ascontiguousarray(a), groups)
+    return v
 
 
-def empty_grouped(shape, groups, orders, dtype):
-    """A new array of ``shape`` laid out so that ``view_groups(result, groups, orders)`` succeeds."""
-    perm = []
-    for group, order in zip(groups, orders):
-        perm += list(order) + [g for g in group if g not in order]
-    out = np.empty([shape[p] for p in perm], dtype=dtype)
-    return out.transpose(np.argsort(perm))
+def result_like(a, groups, out=None, dtype=None):
+    """``(result, view, copy_to)`` for an output shaped like ``a``.
+
+    Without ``out``: a new array laid out like ``a`` (NumPy's order 'K'), or C-ordered when that
+    layout does not merge.  With ``out``: ``out`` itself when it merges, else a C-ordered temporary
+    that the caller copies into ``copy_to`` (= ``out``) after the kernel.
+    """
+    if out is not None:
+        v = merged(out, groups)
+        if v is not None:
+            return out, v, None
+        tmp = np.empty(out.shape, out.dtype)
+        return tmp, merged(tmp, groups), out
+    res = np.empty_like(a, dtype=dtype)
+    v = merged(res, groups)
+    if v is None:
+        res = np.empty(a.shape, res.dtype)
+        v = merged(res, groups)
+    return res, v, None
 
 
-def empty_like_grouped(a, groups, orders, dtype=None):
-    """A new array shaped and laid out like ``a`` (NumPy's order 'K'), viewable with ``orders``."""
-    out = np.empty_like(a, dtype=dtype)
-    if view_groups(out, groups, orders) is None:  # e.g. ``a`` has broadcast (zero) strides
-        out = empty_grouped(a.shape, groups, orders, out.dtype)
-    return out
+def same_view(u, v):
+    """Whether two arrays are the same elements in the same layout (an in-place request)."""
+    return (u.shape == v.shape and u.strides == v.strides and u.dtype == v.dtype
+            and u.__array_interface__["data"][0] == v.__array_interface__["data"][0])
 
 
-def grouped_or_copy(a, groups):
-    """``(view, orders, copied)``: ``a`` viewed by groups, after one C-order copy if needed."""
-    orders = group_orders(a, groups)
-    if orders is None:
-        a = np.ascontiguousarray(a)
-        orders = [sorted(g) for g in groups]
-        return view_groups(a, groups, orders), orders, True
-    return view_groups(a, groups, orders), orders, False
+def overlapping(u, v):
+    """Whether ``u`` and ``v`` share an element (decided exactly, not by their bounds)."""
+    return np.may_share_memory(u, v) and np.shares_memory(u, v)
 
 
-def coalesce_2d(*arrays):
-    """Views of same-shaped ``arrays`` as ``(rows, cols)`` walking them in one common order, or None.
+def flat_2d(*arrays):
+    """Views of same-shaped arrays as ``(rows, cols)`` in logical (C) order, or None.
 
-    Axes are sorted by the first array's strides (decreasing); adjacent axes merge when they merge in
-    every array.  The result is 2-d when at most two merged dimensions remain.
+    Trailing logical axes merge while they merge in every array; the rest must merge into the rows
+    dimension too.  Element ``k`` of the flat logical index is ``(k // cols, k % cols)`` in every
+    view, so a walk over the flat index is the same walk whatever the layouts.
     """
     first = arrays[0]
-    shape = first.shape
-    if first.size == 0:
-        return None
+    nd = first.ndim
     if all(a.flags.c_contiguous for a in arrays):
         return [a.reshape(1, -1) for a in arrays]
-    order = sorted((ax for ax in range(first.ndim) if shape[ax] != 1),
-                   key=lambda ax: -abs(first.strides[ax]))
-    dims = []  # merged dims: [size, [stride per array]]
-    for ax in order:
-        st = [a.strides[ax] for a in arrays]
-        if dims and all(d == s * shape[ax] for d, s in zip(dims[-1][1], st)):
-            dims[-1] = [dims[-1][0] * shape[ax], st]
-        else:
-            dims.append([shape[ax], st])
-    if len(dims) > 2:
-        return None
-    while len(dims) < 2:
-        dims.insert(0, [1, [a.itemsize for a in arrays]])
-    return [as_strided(a, shape=(dims[0][0], dims[1][0]),
-                       strides=(dims[0][1][k], dims[1][1][k]), writeable=a.flags.writeable)
-            for k, a in enumerate(arrays)]
+    split = nd  # cols = axes [split, nd)
+    while split > 0 and all(merged(a, [list(range(split - 1, nd))]) is not None for a in arrays):
+        split -= 1
+    views = [merged(a, [list(range(split)), list(range(split, nd))]) for a in arrays]
+    return None if any(v is None for v in views) else views

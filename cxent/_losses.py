@@ -40,13 +40,6 @@ def _groups(nd):
     return [[0], [1], list(range(2, nd))], [[0], list(range(1, nd - 1))]
 
 
-def _target_orders(x_orders, t_shape):
-    """The target's axis orders that walk it like the input (its axes are the input's minus class)."""
-    if not t_shape:
-        return [[], []]
-    return [[0] if t_shape[0] != 1 else [], [d - 1 for d in x_orders[2]]]
-
-
 def _check_index_target_shape(a, t):
     if a.ndim == 1:
         if not (t.ndim == 0 or t.shape == (1,)):
@@ -75,62 +68,28 @@ def _raise_bad_target(t, n_classes, has_ignore, ignore_index):
                      f"index in [0, {n_classes}) or ignore_index={ignore_index}")
 
 
-_DUMMY_ROWS = np.zeros((1, 1))
-_DUMMY_GRAD = {np.dtype(t): np.zeros((1, 1, 1), t) for t in (np.float32, np.float64)}
-
-
 class _Grad:
     """What a gradient call asked for: upstream ``grad_output`` and the ``grad_out`` buffer."""
 
-    def __init__(self, grad_output, grad_out, input_obj):
+    def __init__(self, grad_output, grad_out):
         self.grad_output = grad_output
         self.grad_out = grad_out
-        self.input_obj = input_obj  # the caller's object, to recognise grad_out=input
-        self.dtype = None
-        self.operands = ()
-
-    def setup(self, dtype, operands):
-        """Record the computation dtype and the arrays a ``grad_out`` must not overlap."""
-        self.dtype = dtype
-        self.operands = operands
 
 
-def _grad_buffer(a, grad, x_layout):
-    """(gradient array to return, its (N, C, inner) view, array to copy into at the end or None)."""
-    groups, orders = x_layout
-    if grad.grad_out is None:
-        if groups is None:
-            g = np.empty_like(a)
-            return g, g.reshape(_shape3(a)), None
-        g = _layout.empty_like_grouped(a, groups, orders)
-        return g, _layout.view_groups(g, groups, orders), None
-    out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
-    in_place = _same_memory(out, a)
-    if not in_place and np.may_share_memory(out, a):
-        raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
-                         "input array itself (in-place) or a separate buffer")
-    if groups is None and out.flags.c_contiguous:
-        return out, out.reshape(_shape3(a)), None
-    if groups is None:
-        groups, orders = _groups(a.ndim)[0], _layout.group_orders(a, _groups(a.ndim)[0])
-    view = _layout.view_groups(out, groups, orders)
-    if view is not None:
-        return out, view, None
-    if in_place:  # cannot happen: `a` itself was viewed with these orders
-        raise AssertionError("in-place gradient buffer has no grouped view")
-    tmp = _layout.empty_grouped(a.shape, groups, orders, a.dtype)
-    return tmp, _layout.view_groups(tmp, groups, orders), out
-
-
-def _same_memory(u, v):
-    """Whether two arrays are the same elements in the same layout (an in-place request)."""
-    return (u.shape == v.shape and u.strides == v.strides and u.dtype == v.dtype
-            and u.__array_interface__["data"][0] == v.__array_interface__["data"][0])
-
-
-def _shape3(a):
-    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
-    return (a.shape[0] if a.ndim > 1 else 1, n_classes, math.prod(a.shape[2:]))
+def _grad_buffer(a, grad, groups, others):
+    """(gradient array to return, its (N, C, inner) view, array to copy it into at the end or
+    None).  ``grad_out`` may be ``a`` itself (in place) but may not overlap it or ``others``
+    (``(name, array)`` pairs) otherwise."""
+    out = grad.grad_out
+    if out is not None:
+        check_out(out, a.shape, a.dtype, "grad_out")
+        if not _layout.same_view(out, a) and _layout.overlapping(out, a):
+            raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
+                             "input array itself (in place) or a separate buffer")
+        for name, o in others:
+            if o is not None and _layout.overlapping(out, o):
+                raise ValueError(f"`grad_out` overlaps `{name}`; pass a separate buffer")
+    return _layout.result_like(a, groups, out)
 
 
 def _grad_output(grad, reduction, loss_shape):
@@ -153,21 +112,19 @@ def _grad_output(grad, reduction, loss_shape):
     return 1.0, g
 
 
-def _upstream(grad, reduction, loss_shape, rows_shape):
-    """(scalar factor, per-row factors as a float64 (N, inner) array or None) from grad_output."""
-    scale, g = _grad_output(grad, reduction, loss_shape)
-    if g is None:
-        return scale, None
-    return scale, np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
-
-
-def _grad_setup(a, grad, reduction, loss_shape, rows_shape, x_layout):
+def _grad_setup(a, grad, reduction, loss_shape, rows_shape, groups, others):
     """(scale, per-row scale or None, gradient array, its view, array to copy into or None); no
     gradient (grad None): (1.0, None, None, None, None)."""
     if grad is None:
         return 1.0, None, None, None, None
-    scale, row_scale = _upstream(grad, reduction, loss_shape, rows_shape)
-    return (scale, row_scale) + _grad_buffer(a, grad, x_layout)
+    scale, g = _grad_output(grad, reduction, loss_shape)
+    row_scale = None if g is None else np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
+    return (scale, row_scale) + _grad_buffer(a, grad, groups, others)
+
+
+def _rows_shape(a):
+    """(N, inner) of an input viewed as (N, C, inner)."""
+    return (a.shape[0], math.prod(a.shape[2:])) if a.ndim > 1 else (1, 1)
 
 
 def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, grad=None):
@@ -176,51 +133,33 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
     loss_shape = _check_index_target_shape(a, t)
     n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
     w = class_weight(weight, n_classes, a.dtype)
-    if a.flags.c_contiguous:  # the common case: plain reshapes, no layout search
-        shape3 = _shape3(a)
-        x = a.reshape(shape3)
-        loss = np.empty(shape3[::2])
-        wsum = np.empty(shape3[::2])
-        lview, wview = loss, wsum
-        t64 = np.asarray(t, dtype=np.int64).reshape(shape3[::2])  # a copy only to convert
-        x_layout = (None, None)
-    else:
-        groups, tgroups = _groups(a.ndim)
-        x, orders, _ = _layout.grouped_or_copy(a, groups)
-        t = t.reshape(loss_shape)
-        torders = _target_orders(orders, loss_shape)
-        loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
-        wsum = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
-        lview = _layout.view_groups(loss, tgroups, torders)
-        wview = _layout.view_groups(wsum, tgroups, torders)
-        t64 = _layout.view_groups(t, tgroups, torders) if t.dtype == np.int64 else None
-        if t64 is None:  # convert, in the input's walking order
-            t64 = _layout.empty_grouped(loss_shape, tgroups, torders, np.int64)
-            np.copyto(t64, t, casting="unsafe")  # lossless: uint64 > int64 max was rejected
-            t64 = _layout.view_groups(t64, tgroups, torders)
-        x_layout = (groups, orders)
-    scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, reduction, loss_shape,
-                                                         lview.shape, x_layout)
+    groups, tgroups = _groups(a.ndim)
+    x = _layout.merged_or_copy(a, groups)
+    rows = _rows_shape(a)
+    t64 = _layout.merged_or_copy(t.reshape(loss_shape), tgroups, np.int64).reshape(rows)
+    loss = np.empty(rows)
+    wsum = np.empty(rows)
+    scale, row_scale, gbuf, gview, copy_to = _grad_setup(
+        a, grad, reduction, loss_shape, rows, groups, [("weight", weight)])
     if loss.size and n_classes == 0:  # nothing to read: every target must be ignored
         if not (has_ignore and np.all(t == ign)):
             _raise_bad_target(np.asarray(t), 0, has_ignore, ignore_index)
         loss.fill(0.0)
         wsum.fill(0.0)
+        if gbuf is not None:
+            gbuf.fill(0.0)
     elif loss.size:
         threads = use_threads(a.size)
         if grad is not None:  # check targets and find the mean's denominator before any write
-            if _k.target_weights(t64, w, has_ignore, ign, wview, threads):
+            if _k.target_weights(t64, w, has_ignore, ign, wsum, threads):
                 _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
                                   ignore_index)
             if reduction == "mean":
                 denom = _sum(wsum)
                 # sum w[y] = 0 with rows left: torch's gradient is nan there (inf * 0), not +-inf
                 scale = scale / denom if denom else math.nan
-        if _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss, lview, wview,
-                               _DUMMY_GRAD[a.dtype] if gview is None else gview,
-                               gview is not None, scale,
-                               _DUMMY_ROWS if row_scale is None else row_scale,
-                               row_scale is not None, threads):
+        if _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss, loss, wsum, gview,
+                               scale, row_scale, threads):
             _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
                               ignore_index)
     if copy_to is not None:
@@ -230,10 +169,10 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
 
 
 def _sum(a):
-    """Pairwise sum of a float64 array in its memory order: deterministic, and an overflow to inf
+    """Pairwise sum of a float64 array in C order: deterministic, and an overflow to inf
     is silent (as in torch) instead of a NumPy RuntimeWarning."""
-    flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel(order="K")
-    return _k.pairwise_sum(np.ascontiguousarray(flat)) if flat.size else 0.0
+    flat = np.ascontiguousarray(a).reshape(-1)  # C order: the same sum for every input layout
+    return _k.pairwise_sum(flat) if flat.size else 0.0
 
 
 def _divide(total, denom):
@@ -419,34 +358,19 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, 
     n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
     w = class_weight(weight, n_classes, dtype)
     loss_shape = () if a.ndim == 1 else (a.shape[0],) + a.shape[2:]
-    if a.flags.c_contiguous and t.flags.c_contiguous:  # the common case: plain reshapes
-        shape3 = _shape3(a)
-        x, tv = a.reshape(shape3), t.reshape(shape3)
-        loss = np.empty(shape3[::2])
-        lview = loss
-        x_layout = (None, None)
-    else:
-        groups, tgroups = _groups(a.ndim)
-        x, orders, _ = _layout.grouped_or_copy(a, groups)
-        tv = _layout.view_groups(t, groups, orders)
-        if tv is None:  # walk the target like the input: one copy into the input's layout
-            tc = _layout.empty_grouped(t.shape, groups, orders, dtype)
-            np.copyto(tc, t)
-            tv = _layout.view_groups(tc, groups, orders)
-        torders = _target_orders(orders, loss_shape)
-        loss = _layout.empty_grouped(loss_shape, tgroups, torders, np.float64)
-        lview = _layout.view_groups(loss, tgroups, torders)
-        x_layout = (groups, orders)
-    scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, reduction, loss_shape,
-                                                         lview.shape, x_layout)
+    groups = _groups(a.ndim)[0]
+    x = _layout.merged_or_copy(a, groups)
+    tv = _layout.merged_or_copy(t, groups)
+    rows = _rows_shape(a)
+    loss = np.empty(rows)
+    scale, row_scale, gbuf, gview, copy_to = _grad_setup(
+        a, grad, reduction, loss_shape, rows, groups, [("target", t), ("weight", weight)])
     if reduction == "mean":
         scale = _divide(scale, float(loss.size))
     if loss.size:
         if n_classes:
-            _k.class_prob_rows(x, tv, w, eps, zloss, lview,
-                               _DUMMY_GRAD[dtype] if gview is None else gview, gview is not None,
-                               scale, _DUMMY_ROWS if row_scale is None else row_scale,
-                               row_scale is not None, use_threads(a.size))
+            _k.class_prob_rows(x, tv, w, eps, zloss, loss, gview, scale, row_scale,
+                               use_threads(a.size))
         else:
             loss.fill(0.0)
     if copy_to is not None:
@@ -494,7 +418,7 @@ def nll_loss_and_grad(input, target, weight=None, ignore_index=-100, reduction="
     array([[-0.5,  0. ],
            [ 0. , -0.5]])
     """
-    return _nll(input, target, weight, ignore_index, reduction, _Grad(grad_output, grad_out, input))
+    return _nll(input, target, weight, ignore_index, reduction, _Grad(grad_output, grad_out))
 
 
 def cross_entropy_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -543,7 +467,7 @@ def cross_entropy_and_grad(input, target, weight=None, ignore_index=-100, reduct
     True
     """
     return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
-                 _Grad(grad_output, grad_out, input))
+                 _Grad(grad_output, grad_out))
 
 
 class _Loss:

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from cxent import _config, _layout
+from cxent import _layout
 from cxent._config import use_threads
 from cxent._lib import _softmax as _k
 from cxent._validation import axes_tuple, check_out, float_array, int_axis
@@ -13,75 +13,62 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "sof
            "log_softmax_backward"]
 
 
-def _reduction_layout(a, axes):
-    """``(a, groups, orders, perm)``: groups ``(outer, reduced, inner)`` of ``a`` that merge.
-
-    A contiguous run of reduced axes keeps the axes on either side as ``outer``/``inner``, so a class
-    axis in the middle needs no copy.  Otherwise ``a`` is copied once with the reduced axes moved to
-    the end (``perm`` says how; None when no copy was made).
-    """
-    nd = a.ndim
-    kept = [d for d in range(nd) if d not in axes]
-    if axes and list(axes) == list(range(axes[0], axes[-1] + 1)):
-        groups = [list(range(axes[0])), list(axes), list(range(axes[-1] + 1, nd))]
-    else:
-        groups = [kept, list(axes), []]
-    orders = _layout.group_orders(a, groups)
-    if orders is not None:
-        return a, groups, orders, None
-    perm = kept + list(axes)
-    a = np.ascontiguousarray(a.transpose(perm))
-    groups = [list(range(len(kept))), list(range(len(kept), nd)), []]
-    return a, groups, [list(g) for g in groups], perm
+def _check_out(out, x, shape, dtype, inputs):
+    """``out`` checked (exact shape and dtype, writeable, never copied); it may be an input itself
+    (the same view: in place) but may not share memory with one otherwise."""
+    check_out(out, shape, dtype)
+    for a in inputs:
+        if not _layout.same_view(out, a) and _layout.overlapping(out, a):
+            raise ValueError("`out` overlaps an input without being that input itself; pass the "
+                             "input itself (in place) or a separate buffer")
 
 
-def _map_rows(a, others, axis, out, kernel):
-    """Apply a row kernel ``kernel(views_of_others..., view_of_a, view_of_result, threads)`` along
-    ``axis``: the result has ``a``'s shape (and memory order), ``others`` have ``a``'s shape and are
-    walked like it.  Handles the C-contiguous fast path, strided layouts, copies and ``out=``."""
+def _map_rows(arrays, axis, out, kernel):
+    """``kernel(*views_of_arrays, view_of_result, threads)`` along ``axis`` of same-shaped
+    ``arrays``: the result has their shape (and the first one's memory order)."""
+    a = arrays[0]
     if out is not None:
-        check_out(out, a.shape, a.dtype)
-    if (a.flags.c_contiguous and all(o.flags.c_contiguous for o in others)
-            and isinstance(axis, int) and a.ndim
-            and (out is None or out.flags.c_contiguous)):  # the common case: plain reshapes
-        ax = int_axis(axis, a.ndim)
+        _check_out(out, a, a.shape, a.dtype, arrays)
+    if (type(axis) is int and out is None and a.ndim and all(x.flags.c_contiguous for x in arrays)):
+        ax = int_axis(axis, a.ndim)  # the common case: plain reshapes
         shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
-        res = np.empty_like(a) if out is None else out
+        res = np.empty_like(a)
         if a.size:
-            kernel(*[o.reshape(shape3) for o in others], a.reshape(shape3), res.reshape(shape3),
-                   use_threads(a.size))
+            kernel(*[x.reshape(shape3) for x in arrays], res.reshape(shape3), use_threads(a.size))
         return res
-    a, groups, orders, perm = _reduction_layout(a, axes_tuple(axis, a.ndim))
-    views = []
-    for o in others:
-        if perm is not None:
-            o = np.ascontiguousarray(o.transpose(perm))
-        v = _layout.view_groups(o, groups, orders)
-        if v is None:  # walk it like `a`: one copy into a's layout
-            oc = _layout.empty_grouped(o.shape, groups, orders, o.dtype)
-            np.copyto(oc, o)
-            v = _layout.view_groups(oc, groups, orders)
-        views.append(v)
-    direct = None  # write straight into `out` when it has a compatible layout
-    if out is not None and perm is None:
-        direct = _layout.view_groups(out, groups, orders)
-    res = _layout.empty_like_grouped(a, groups, orders) if direct is None else out
+    axes = axes_tuple(axis, a.ndim)
+    if a.ndim == 0:  # torch's softmax of a scalar: one row of one class
+        res = np.empty_like(a) if out is None else out
+        kernel(*[x.reshape(1, 1, 1) for x in arrays], res.reshape(1, 1, 1), False)
+        return res
+    perm, groups = _layout.row_groups(a.ndim, axes)
+    if perm is None:
+        res, view, copy_to = _layout.result_like(a, groups, out)
+    else:
+        res, view, copy_to = _result_transposed(a, perm, groups, out)
     if a.size:
-        kernel(*views, _layout.view_groups(a, groups, orders),
-               _layout.view_groups(res, groups, orders), use_threads(a.size))
-    if perm is not None:
-        res = res.transpose(np.argsort(perm))
-    if out is None or res is out:
-        return res
-    np.copyto(out, res)
-    return out
+        views = [_layout.merged_or_copy(x if perm is None else x.transpose(perm), groups)
+                 for x in arrays]
+        kernel(*views, view, use_threads(a.size))
+    if copy_to is not None:
+        np.copyto(copy_to, res)
+        return copy_to
+    return res
+
+
+def _result_transposed(a, perm, groups, out):
+    """``result_like`` for a reduction whose axes were moved last: the result keeps ``a``'s axis
+    order and the kernel writes it through the same transposed view."""
+    res = np.empty_like(a) if out is None else out
+    view = _layout.merged(res.transpose(perm), groups)
+    if view is not None:
+        return res, view, None
+    tmp = np.empty([a.shape[p] for p in perm], a.dtype)  # C order in the transposed axis order
+    return tmp.transpose(np.argsort(perm)), _layout.merged(tmp, groups), res
 
 
 def _normalize(x, axis, out, log_out):
-    small = _k.softmax_small(x, axis, out, log_out, _config.PARALLEL_THRESHOLD)
-    if small is not None:  # the common small call, served in one compiled step
-        return small
-    return _map_rows(float_array(x, "x"), [], axis, out,
+    return _map_rows([float_array(x, "x")], axis, out,
                      lambda a, res, threads: _k.softmax_rows(a, res, log_out, threads))
 
 
@@ -181,32 +168,32 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None):
     3.40760596444438
     """
     a = float_array(x, "x")
-    if a.flags.c_contiguous and isinstance(axis, int) and a.ndim and out is None and a.size:
-        ax = int_axis(axis, a.ndim)  # the common case: plain reshapes
-        outer, inner = math.prod(a.shape[:ax]), math.prod(a.shape[ax + 1:])
-        res = np.empty(a.shape[:ax] + a.shape[ax + 1:], a.dtype)
-        _k.logsumexp_rows(a.reshape(outer, a.shape[ax], inner), res.reshape(outer, inner),
-                          use_threads(a.size))
-        return np.expand_dims(res, ax) if keepdims else res
+    if a.ndim == 0:
+        axes_tuple(axis, 0)  # validated as for a 0-d array: 0, -1, () or None
+        a = a.reshape(1)
+        res = logsumexp(a, axis if axis is None else 0, keepdims=False).reshape(())
+        return _finish_out(res, out)
     axes = axes_tuple(axis, a.ndim)
     kept_shape = tuple(n for d, n in enumerate(a.shape) if d not in axes)
     full_shape = tuple(1 if d in axes else n for d, n in enumerate(a.shape))
     if out is not None:
-        check_out(out, full_shape if keepdims else kept_shape, a.dtype)
-    a, groups, orders, perm = _reduction_layout(a, axes)
-    # The result's axes are the kept ones, in order; its groups are x's outer and inner groups.
-    kept = {d: i for i, d in enumerate(d for d in range(a.ndim) if d not in groups[1])}
-    rgroups = [[kept[d] for d in groups[0]], [kept[d] for d in groups[2]]]
-    rorders = [[kept[d] for d in orders[0]], [kept[d] for d in orders[2]]]
-    res = _layout.empty_grouped(kept_shape, rgroups, rorders, a.dtype)
-    if res.size:
-        if a.size:
-            _k.logsumexp_rows(_layout.view_groups(a, groups, orders),
-                              _layout.view_groups(res, rgroups, rorders), use_threads(a.size))
-        else:
+        _check_out(out, a, full_shape if keepdims else kept_shape, a.dtype, [a])
+    if not axes:  # NumPy's convention: reducing no axis returns the input (as float)
+        res = a.copy()
+    else:
+        res = np.empty(kept_shape, a.dtype)
+        if res.size and not a.size:
             res.fill(-np.inf)  # the log of an empty sum
+        elif res.size:
+            perm, groups = _layout.row_groups(a.ndim, axes)
+            x3 = _layout.merged_or_copy(a if perm is None else a.transpose(perm), groups)
+            _k.logsumexp_rows(x3, res.reshape(x3.shape[0], x3.shape[2]), use_threads(a.size))
     if keepdims:
         res = res.reshape(full_shape)
+    return _finish_out(res, out)
+
+
+def _finish_out(res, out):
     if out is None:
         return res
     np.copyto(out, res)
@@ -216,22 +203,18 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None):
 def _elementwise(x, out, log_out):
     a = float_array(x, "x")
     if out is not None:
-        check_out(out, a.shape, a.dtype)
-    res = np.empty_like(a) if (out is None or a.size == 0) else out
+        _check_out(out, a, a.shape, a.dtype, [a])
+    res = np.empty_like(a) if out is None else out
     if a.size == 0:
-        return res if out is None else out
-    if a.flags.c_contiguous and res.flags.c_contiguous:
-        views = [a.reshape(1, -1), res.reshape(1, -1)]
-    else:
-        views = _layout.coalesce_2d(a, res)
-    if views is None:  # a view whose axes do not merge: compute on one contiguous copy
-        a = np.ascontiguousarray(a)
-        tmp = np.empty_like(a)
-        _k.sigmoid_2d(a.reshape(1, -1), tmp.reshape(1, -1), log_out, use_threads(a.size))
-        res = res if out is None else out
-        np.copyto(res, tmp)
         return res
-    _k.sigmoid_2d(views[0], views[1], log_out, use_threads(a.size))
+    views = _layout.flat_2d(a, res)
+    if views is None:  # axes that do not merge: compute on a contiguous copy
+        tmp = np.ascontiguousarray(a)
+        r = np.empty_like(tmp)
+        _k.sigmoid_flat(tmp.reshape(1, -1), r.reshape(1, -1), log_out, use_threads(a.size))
+        np.copyto(res, r)
+        return res
+    _k.sigmoid_flat(views[0], views[1], log_out, use_threads(a.size))
     return res
 
 
@@ -275,7 +258,7 @@ def _backward(grad_output, output, axis, out, log_out):
         raise ValueError(f"`grad_output` must have the shape of `output` {y.shape}; got {g.shape}")
     dtype = np.result_type(y.dtype, g.dtype)
     y, g = y.astype(dtype, copy=False), g.astype(dtype, copy=False)
-    return _map_rows(y, [g], axis, out, lambda gv, yv, res, threads:
+    return _map_rows([y, g], axis, out, lambda yv, gv, res, threads:
                      _k.softmax_backward_rows(gv, yv, res, log_out, threads))
 
 

@@ -1,16 +1,19 @@
 """Kernels of binary_cross_entropy and binary_cross_entropy_with_logits, with gradients.
 
-A. Layout: every operand is a ``(rows, cols)`` view with its own strides; ``weight`` and ``pos_weight``
-   arrive already broadcast to the input's shape (zero strides, no copy), or are absent
-   (``has_w``/``has_pw`` false: any (1, 1) array is passed and never read).  The same holds for the
-   per-element upstream gradient ``gout`` (reduction 'none') and the gradient output ``grad``.
-B. Work is split into tasks of one row-chunk of at most CHUNK elements, a fixed partition that does not
-   depend on the thread count.  With ``write_out`` the element losses go to ``out`` (reduction
-   'none'); otherwise each task writes its double-precision partial sum to ``partial[task]`` and Python
-   adds the partials in a fixed order: bitwise identical results for any thread count.
-C. Numerics in double, rounded once: BCE clamps each log at -100 before multiplying, so 0 * (-inf)
-   never occurs (torch's BCELoss docs); BCE-with-logits is torch's
-   ``(1 - y) x - (1 + (pw - 1) y) logsigmoid(x)`` with ``logsigmoid(x) = min(x, 0) - log1p(exp(-|x|))``.
+A. Layout: every operand is a ``(rows, cols)`` view in logical (C) order with its own strides
+   (``_layout.flat_2d``); ``weight`` and ``pos_weight`` arrive broadcast to the input's shape (zero
+   strides, no copy) or absent (None), as do the per-element upstream gradient ``gout`` (reduction
+   'none'), the element losses ``out`` and the gradient ``grad``.
+B. The walk is over the logical flat index k = row * cols + col, whatever the layout: tasks of
+   CHUNK consecutive elements (one partial sum each, a partition fixed by the size alone), split
+   into spans of SPAN elements; a span that is unit-stride in every operand is read in place, any
+   other is gathered into stack buffers first (and its outputs scattered after).  Every element
+   and every span sum goes through the same vectorised kernels either way, and Python adds the
+   partials in a fixed order: results are bitwise identical for any layout and thread count.
+C. Numerics: BCE's two logs in double, each clamped at -100 before multiplying, so 0 * (-inf)
+   never occurs (torch's BCELoss); BCE-with-logits is torch's
+   ``(1 - y) x - (1 + (pw - 1) y) logsigmoid(x)`` (float32: evaluated in float32 lanes, rearranged
+   to avoid torch's cancellation for x << 0, ``_simd.h``; float64: in double).
 D. Gradients (torch-semantics section 5), written in the same sweep, times ``scale`` (and ``gout``):
    BCE ``w (p - y) / max(p (1 - p), EPS)`` with torch's EPS = float32(1e-12) for every dtype;
    BCE-with-logits ``w [(1 + (pw - 1) y) sigmoid(x) - pw y]``, finite even at x = +-inf.  Each
@@ -21,194 +24,205 @@ E. BCE's range checks (input and target in [0, 1], nan rejected) run inside the 
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport exp, log, log1p, fabs, fmin, fmax
-
-from cxent._lib._rows cimport cx_kernels, cx_kernels_d
+from libc.math cimport fmax
 import numpy as np
 
-cx_kernels()  # choose the SIMD table once, at import
+from cxent._lib._rows cimport table_f, table_d
 
 cdef enum:
-    CHUNK = 8192
+    CHUNK = 8192  # elements of the flat index per task (= _binary.py's _CHUNK)
+    SPAN = 512  # elements per kernel call
 
 # torch's BCE gradient epsilon: the float 1e-12, also for float64 (torch-semantics section 5)
 cdef double BCE_EPS = <float>1e-12
 
+ctypedef struct flat2:  # a (rows, cols) operand; p NULL: absent
+    void* p
+    Py_ssize_t s0, s1
 
-def bce_2d(const floating[:, :] p, const floating[:, :] y, const floating[:, :] w,
-           floating[:, :] out, double[::1] partial, bint write_out, bint has_w,
-           floating[:, :] grad, const floating[:, :] gout, double scale, bint want_grad,
-           bint has_gout, bint use_threads):
-    """Element losses of binary_cross_entropy (and gradient); returns (bad input, bad target)."""
-    cdef Py_ssize_t ncols = p.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t ntasks = p.shape[0] * nchunks, t, r, j0
+ctypedef struct bin_args:
+    flat2 x, y, w, pw, out, grad, gout
+    Py_ssize_t cols, size
+    double scale
+    bint logits
+
+
+cdef flat2 _flat(const floating[:, :] a):
+    cdef flat2 v
+    v.p = NULL
+    v.s0 = v.s1 = 0
+    if a is not None:
+        v.p = <void*>&a[0, 0]
+        v.s0 = a.strides[0] // sizeof(floating)
+        v.s1 = a.strides[1] // sizeof(floating)
+    return v
+
+
+def bce_flat(const floating[:, :] x, const floating[:, :] y, const floating[:, :] w,
+             const floating[:, :] pos_weight, floating[:, :] out, floating[:, :] grad,
+             const floating[:, :] gout, double scale, bint logits, double[::1] partial,
+             bint use_threads):
+    """Losses of binary_cross_entropy (``logits`` False: x holds probabilities) or
+    binary_cross_entropy_with_logits over same-shaped ``(rows, cols)`` views (absent operands None):
+    the element losses into ``out`` (if given), each task's sum into ``partial``, the gradient
+    times ``scale`` (and ``gout``) into ``grad`` (if given).  Returns (bad input, bad target)
+    counts (BCE's range check; 0 for logits)."""
+    cdef bin_args A
+    A.x, A.y, A.w, A.pw = _flat(x), _flat(y), _flat(w), _flat(pos_weight)
+    A.out, A.grad, A.gout = _flat(out), _flat(grad), _flat(gout)
+    A.cols = x.shape[1]
+    A.size = x.shape[0] * x.shape[1]
+    A.scale = scale
+    A.logits = logits
+    cdef Py_ssize_t ntasks = (A.size + CHUNK - 1) // CHUNK, t
     cdef Py_ssize_t[:, ::1] bad = np.zeros((ntasks, 2), dtype=np.intp)
-    cdef double acc
     for t in prange(ntasks, nogil=True, schedule="static", use_threads_if=use_threads):
-        r = t // nchunks
-        j0 = (t - r * nchunks) * CHUNK
-        acc = _bce_span(p, y, w, out, write_out, has_w, grad, gout, scale, want_grad, has_gout,
-                        r, j0, min(j0 + CHUNK, ncols), &bad[t, 0])
-        if not write_out:
-            partial[t] = acc
+        partial[t] = _task(&A, t, <floating*>NULL, &bad[t, 0])
     return int(np.sum(bad[:, 0])), int(np.sum(bad[:, 1]))
 
 
-cdef enum:
-    LOG_SPAN = 512  # the logs of this many probabilities at a time, on the stack
-
-
-cdef double _bce_span(const floating[:, :] p, const floating[:, :] y, const floating[:, :] w,
-                      floating[:, :] out, bint write_out, bint has_w, floating[:, :] grad,
-                      const floating[:, :] gout, double scale, bint want_grad, bint has_gout,
-                      Py_ssize_t r, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t* bad) noexcept nogil:
-    # One task of bce_2d: columns [j0, j1) of row r; returns the sum of the element losses (when
-    # not write_out) and counts the out-of-range values into bad[0] (input) and bad[1] (target).
-    # Contiguous probabilities get their two logs from the vectorised kernel, LOG_SPAN at a time.
-    cdef double lp[LOG_SPAN]
-    cdef double l1p[LOG_SPAN]
-    cdef bint unit = p.strides[1] == sizeof(floating)
-    cdef Py_ssize_t j, jb, je
-    cdef double pv, yv, v, wv, gs, acc = 0.0, lpv, l1pv
-    jb = j0
-    while jb < j1:
-        je = min(jb + LOG_SPAN, j1)
-        if unit:
-            if floating is float:
-                cx_kernels_d().bce_logs_f(&p[r, jb], je - jb, lp, l1p)
-            else:
-                cx_kernels_d().bce_logs_d(&p[r, jb], je - jb, lp, l1p)
-        for j in range(jb, je):
-            pv = p[r, j]
-            yv = y[r, j]
-            wv = w[r, j] if has_w else 1.0
-            if not (pv >= 0.0 and pv <= 1.0):
-                bad[0] += 1
-            if not (yv >= 0.0 and yv <= 1.0):
-                bad[1] += 1
-            if unit:
-                lpv = lp[j - jb]
-                l1pv = l1p[j - jb]
-            else:
-                lpv = fmax(log(pv), -100.0)
-                l1pv = fmax(log1p(-pv), -100.0)
-            v = (yv - 1.0) * l1pv - yv * lpv
-            if has_w:
-                v = v * wv
-            if want_grad:
-                gs = scale * gout[r, j] if has_gout else scale
-                grad[r, j] = <floating>(gs * wv * (pv - yv) / fmax(pv * (1.0 - pv), BCE_EPS))
-            if write_out:
-                out[r, j] = <floating>v
-            else:
-                acc = acc + v
-        jb = je
+cdef double _task(const bin_args* A, Py_ssize_t t, floating* kind, Py_ssize_t* bad) noexcept nogil:
+    # one task: flat elements [t * CHUNK, ...) in spans of SPAN; ``kind`` only selects the dtype
+    cdef Py_ssize_t k0 = t * CHUNK, k1 = min(k0 + CHUNK, A.size), k
+    cdef double acc = 0.0
+    k = k0
+    while k < k1:
+        acc += _span(A, k, min(SPAN, k1 - k), kind, bad)
+        k += SPAN
     return acc
 
 
-def bce_logits_2d(const floating[:, :] x, const floating[:, :] y, const floating[:, :] w,
-                  const floating[:, :] pos_weight, floating[:, :] out, double[::1] partial,
-                  bint write_out, bint has_w, bint has_pw, floating[:, :] grad,
-                  const floating[:, :] gout, double scale, bint want_grad, bint has_gout,
-                  bint use_threads):
-    """Element losses of binary_cross_entropy_with_logits (note C) and gradient (note D)."""
-    cdef Py_ssize_t ncols = x.shape[1], nchunks = (ncols + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t t, r, j0, j1
+cdef inline bint _unit(flat2 a, bint bcast_ok) noexcept nogil:
+    return a.p == NULL or a.s1 == 1 or (bcast_ok and a.s1 == 0)
+
+
+cdef void _gather(flat2 a, Py_ssize_t r, Py_ssize_t c, Py_ssize_t cols, Py_ssize_t n,
+                  floating* buf) noexcept nogil:
+    cdef const floating* p = <const floating*>a.p
+    cdef Py_ssize_t k
+    for k in range(n):
+        buf[k] = p[r * a.s0 + c * a.s1]
+        c += 1
+        if c == cols:
+            c = 0
+            r += 1
+
+
+cdef void _scatter(flat2 a, Py_ssize_t r, Py_ssize_t c, Py_ssize_t cols, Py_ssize_t n,
+                   const floating* buf) noexcept nogil:
+    cdef floating* p = <floating*>a.p
+    cdef Py_ssize_t k
+    for k in range(n):
+        p[r * a.s0 + c * a.s1] = buf[k]
+        c += 1
+        if c == cols:
+            c = 0
+            r += 1
+
+
+cdef double _span(const bin_args* A, Py_ssize_t k0, Py_ssize_t n, floating* kind,
+                  Py_ssize_t* bad) noexcept nogil:
+    # One span of the flat index, in place when it lies in one row and every operand is unit-stride
+    # there (weights may be broadcast: stride 0), else through stack buffers (note B).
+    cdef floating xb[SPAN]
+    cdef floating yb[SPAN]
+    cdef floating wb[SPAN]
+    cdef floating pb[SPAN]
+    cdef floating ob[SPAN]
+    cdef floating gb[SPAN]
+    cdef floating ub[SPAN]
+    cdef Py_ssize_t r = k0 // A.cols, c = k0 - r * A.cols
+    cdef bint direct = (c + n <= A.cols and _unit(A.x, False) and _unit(A.y, False)
+                        and _unit(A.w, True) and _unit(A.pw, True) and _unit(A.out, False)
+                        and _unit(A.grad, False) and _unit(A.gout, False))
+    cdef const floating* px
+    cdef const floating* py
+    cdef const floating* pw = NULL
+    cdef const floating* ppw = NULL
+    cdef const floating* pg = NULL
+    cdef floating* po = NULL
+    cdef floating* pgr = NULL
+    cdef floating wsc = 1.0, pwsc = 1.0
     cdef double acc
-    cdef bint simd = False
-    if floating is float:  # vectorised when every operand is unit-stride (or broadcast) along cols
-        simd = (x.strides[1] == 4 and y.strides[1] == 4
-                and (not has_w or w.strides[1] in (0, 4))
-                and (not has_pw or pos_weight.strides[1] in (0, 4))
-                and (not write_out or out.strides[1] == 4)
-                and (not want_grad or grad.strides[1] == 4)
-                and (not has_gout or gout.strides[1] == 4))
-    for t in prange(x.shape[0] * nchunks, nogil=True, schedule="static", use_threads_if=use_threads):
-        r = t // nchunks
-        j0 = (t - r * nchunks) * CHUNK
-        j1 = min(j0 + CHUNK, ncols)
+    if direct:
+        px = <const floating*>A.x.p + r * A.x.s0 + c
+        py = <const floating*>A.y.p + r * A.y.s0 + c
+        if A.w.p != NULL:
+            if A.w.s1 == 0:
+                wsc = (<const floating*>A.w.p)[r * A.w.s0]
+            else:
+                pw = <const floating*>A.w.p + r * A.w.s0 + c
+        if A.pw.p != NULL:
+            if A.pw.s1 == 0:
+                pwsc = (<const floating*>A.pw.p)[r * A.pw.s0]
+            else:
+                ppw = <const floating*>A.pw.p + r * A.pw.s0 + c
+        if A.out.p != NULL:
+            po = <floating*>A.out.p + r * A.out.s0 + c
+        if A.grad.p != NULL:
+            pgr = <floating*>A.grad.p + r * A.grad.s0 + c
+        if A.gout.p != NULL:
+            pg = <const floating*>A.gout.p + r * A.gout.s0 + c
+    else:
+        _gather(A.x, r, c, A.cols, n, xb)
+        _gather(A.y, r, c, A.cols, n, yb)
+        px, py = xb, yb
+        if A.w.p != NULL:
+            _gather(A.w, r, c, A.cols, n, wb)
+            pw = wb
+        if A.pw.p != NULL:
+            _gather(A.pw, r, c, A.cols, n, pb)
+            ppw = pb
+        if A.gout.p != NULL:
+            _gather(A.gout, r, c, A.cols, n, ub)
+            pg = ub
+        if A.out.p != NULL:
+            po = ob
+        if A.grad.p != NULL:
+            pgr = gb
+    if A.logits:
         if floating is float:
-            if simd:
-                acc = _bce_logits_span(x, y, w, pos_weight, out, grad, gout, r, j0, j1, has_w,
-                                       has_pw, write_out, want_grad, has_gout, scale)
-                if not write_out:
-                    partial[t] = acc
-                continue
-        acc = _bce_logits_task(x, y, w, pos_weight, out, grad, gout, r, j0, j1, has_w, has_pw,
-                               write_out, want_grad, has_gout, scale)
-        if not write_out:
-            partial[t] = acc
-
-
-cdef double _bce_logits_task(const floating[:, :] x, const floating[:, :] y,
-                             const floating[:, :] w, const floating[:, :] pos_weight,
-                             floating[:, :] out, floating[:, :] grad, const floating[:, :] gout,
-                             Py_ssize_t r, Py_ssize_t j0, Py_ssize_t j1, bint has_w, bint has_pw,
-                             bint write_out, bint want_grad, bint has_gout,
-                             double scale) noexcept nogil:
-    # The general element loop of bce_logits_2d over columns [j0, j1) of row r (any strides, or
-    # float64).  Contiguous float64 logits get log_sigmoid and sigmoid from the vectorised kernel,
-    # LOG_SPAN at a time; otherwise libm.
-    cdef double ls[LOG_SPAN]
-    cdef double sg[LOG_SPAN]
-    cdef bint unit = floating is double and x.strides[1] == sizeof(double)
-    cdef Py_ssize_t j, jb = j0, je
-    cdef double xv, yv, v, acc = 0.0, log_sig, sig, pw, wv, gs
-    while jb < j1:
-        je = min(jb + LOG_SPAN, j1)
-        if floating is double:
-            if unit:
-                cx_kernels_d().sigmoid(&x[r, jb], je - jb, ls, 1)
-                if want_grad:
-                    cx_kernels_d().sigmoid(&x[r, jb], je - jb, sg, 0)
-        for j in range(jb, je):
-            xv = x[r, j]
-            yv = y[r, j]
-            if unit:
-                log_sig = ls[j - jb]
-            else:
-                log_sig = fmin(xv, 0.0) - log1p(exp(-fabs(xv)))
-            if has_pw:
-                pw = pos_weight[r, j]
-                v = (1.0 - yv) * xv - (1.0 + (pw - 1.0) * yv) * log_sig
-            else:
-                pw = 1.0
-                v = (1.0 - yv) * xv - log_sig
-            wv = w[r, j] if has_w else 1.0
-            if has_w:
-                v = v * wv
-            if want_grad:
-                gs = scale * gout[r, j] if has_gout else scale
-                sig = sg[j - jb] if unit else 1.0 / (1.0 + exp(-xv))
-                grad[r, j] = <floating>(gs * wv * ((1.0 + (pw - 1.0) * yv) * sig - pw * yv))
-            if write_out:
-                out[r, j] = <floating>v
-            else:
-                acc = acc + v
-        jb = je
+            acc = table_f().bce_logits(px, py, n, pw, wsc, ppw, pwsc, A.pw.p != NULL, po, pgr, pg,
+                                       <float>A.scale)
+        else:
+            acc = table_d().bce_logits(px, py, n, pw, wsc, ppw, pwsc, A.pw.p != NULL, po, pgr, pg,
+                                       A.scale)
+    else:
+        acc = _bce_probs(px, py, n, pw, wsc, po, pgr, pg, A.scale, bad)
+    if not direct:
+        if A.out.p != NULL:
+            _scatter(A.out, r, c, A.cols, n, ob)
+        if A.grad.p != NULL:
+            _scatter(A.grad, r, c, A.cols, n, gb)
     return acc
 
 
-cdef inline double _bce_logits_span(const float[:, :] x, const float[:, :] y, const float[:, :] w,
-                                    const float[:, :] pw, float[:, :] out, float[:, :] grad,
-                                    const float[:, :] gout, Py_ssize_t r, Py_ssize_t j0,
-                                    Py_ssize_t j1, bint has_w, bint has_pw, bint write_out,
-                                    bint want_grad, bint has_gout, double scale) noexcept nogil:
-    # one row-chunk on the vectorised kernel; a zero-stride weight is passed as a scalar
-    cdef const float* wp = NULL
-    cdef const float* pp = NULL
-    cdef float wsc = 1.0, psc = 1.0
-    if has_w:
-        if w.strides[1] == 0:
-            wsc = w[r, j0]
-        else:
-            wp = &w[r, j0]
-    if has_pw:
-        if pw.strides[1] == 0:
-            psc = pw[r, j0]
-        else:
-            pp = &pw[r, j0]
-    return cx_kernels().bce_logits(&x[r, j0], &y[r, j0], j1 - j0, wp, wsc, pp, psc, has_pw,
-                                   &out[r, j0] if write_out else NULL,
-                                   &grad[r, j0] if want_grad else NULL,
-                                   &gout[r, j0] if has_gout else NULL, <float>scale)
+cdef double _bce_probs(const floating* p, const floating* y, Py_ssize_t n, const floating* w,
+                       floating wsc, floating* out, floating* grad, const floating* gout,
+                       double scale, Py_ssize_t* bad) noexcept nogil:
+    # BCE over a contiguous span (note C): both logs from the vectorised kernel, then the element
+    # loop in double; counts out-of-range values into bad[0] (input) and bad[1] (target)
+    cdef double lp[SPAN]
+    cdef double l1p[SPAN]
+    cdef Py_ssize_t j
+    cdef double pv, yv, v, wv, gs, acc = 0.0
+    if floating is float:
+        table_f().bce_logs(p, n, lp, l1p)
+    else:
+        table_d().bce_logs(p, n, lp, l1p)
+    for j in range(n):
+        pv = p[j]
+        yv = y[j]
+        wv = w[j] if w != NULL else wsc
+        if not (pv >= 0.0 and pv <= 1.0):
+            bad[0] += 1
+        if not (yv >= 0.0 and yv <= 1.0):
+            bad[1] += 1
+        v = ((yv - 1.0) * l1p[j] - yv * lp[j]) * wv
+        if grad != NULL:
+            gs = scale * gout[j] if gout != NULL else scale
+            grad[j] = <floating>(gs * wv * (pv - yv) / fmax(pv * (1.0 - pv), BCE_EPS))
+        if out != NULL:
+            out[j] = <floating>v
+        acc = acc + v
+    return acc

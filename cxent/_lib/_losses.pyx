@@ -1,49 +1,70 @@
 """Kernels of nll_loss and cross_entropy (class-index and probability targets), with gradients.
 
-A. Layout: logits/log-probabilities as ``(N, C, inner)`` views with any strides (class axis in the
-   middle, ``inner`` = product of the spatial dims d1..dk); targets and per-row outputs as
-   ``(N, inner)``; the gradient, when asked for, as a view like the input's (it may BE the input).
+A. Layout: logits/log-probabilities and the gradient as ``(N, C, inner)`` operands with any strides
+   (class axis in the middle, ``inner`` = product of d1..dk); targets and per-row outputs as
+   ``(N, inner)``.  Rows go through the row engine in tiles (``_rows.pyx`` notes B-D): the same bits
+   for every layout, a gradient buffer of any layout, or the input itself (in place).
 B. Per-row results only: each kernel writes the loss of every (n, i) position in double, plus (index
    targets) the weight w[y] that position adds to the mean's denominator.  The batch reduction happens
    once, in Python, in a fixed order: results are bitwise identical for any thread count.  The loss
-   and the gradient come from the same row routine, so ``*_and_grad`` returns the plain loss bit for
+   and the gradient come from the same row program, so ``*_and_grad`` returns the plain loss bit for
    bit.
 C. Targets are range-checked here, before any read at ``x[y]``: a bad target is counted, its row is
-   skipped, and the Python layer raises IndexError.  An ignored target is tested first, so an
-   ignore_index outside [0, C) is fine (torch's order).  ``target_weights`` is the same check alone,
-   run before a gradient kernel so that nothing is written for a bad target (the mean's denominator
-   must be known before the gradient is written, too).
-D. Cross-entropy never materialises log-probabilities: per row, one max pass and one sum-of-exp pass
-   in double (``_rows.pxd``), then ``-lp[y] = L - (x[y] - m)``; label smoothing needs only
-   ``sum_c w_c (x_c - m)``.  Torch's smoothing weighting (pytorch#104776):
+   skipped (loss nan, gradient row 0), and the Python layer raises IndexError.  An ignored target is
+   tested first, so an ignore_index outside [0, C) is fine (torch's order).  ``target_weights`` is
+   the same check alone, run before a gradient kernel so that nothing is written for a bad target
+   (the mean's denominator must be known before the gradient is written, too).
+D. Cross-entropy never materialises log-probabilities: per row the log-normaliser L (``_rows.pyx``
+   note E), then ``-lp[y] = L - (x[y] - m)``; label smoothing needs only ``sum_c w_c (x_c - m)``.
+   Torch's smoothing weighting (pytorch#104776):
    ``row = (1-eps) w[y] (-lp[y]) + eps/C sum_c w_c (-lp[c])``, divided by sum w[y] for the mean.
-   z-loss adds ``z w[y] lse^2``.  The gradient pass (a third read of the row, from cache) writes
-   ``scale * [(1-eps) w[y] (p - onehot) + eps/C (W p - w) + 2 z w[y] lse p]`` with ``W = sum_c w_c``;
-   each element is read before it is written, so the gradient may overwrite the logits.
-E. Probability targets: ``row = sum_c w_c q_c lp_c`` (+ ``z lse^2``, unweighted) with
-   ``q = t (1-eps) + eps/C``; the sign and the mean over N*inner are applied in Python (torch's N=0
-   sum is -0.0).  Gradient: ``scale * [p sum_k w_k q_k - w q + 2 z lse p]``.  0 * -inf = nan as torch.
+   z-loss adds ``z w[y] lse^2``.  The gradient ``scale * [(1-eps) w[y] (p - onehot) + eps/C (W p - w)
+   + 2 z w[y] lse p]`` (``W = sum_c w_c``) is ``a exp(x - m) - k w`` per element (one exp each), its
+   target entry recomputed in double with expm1 (p_y - 1 without cancellation).
+E. Probability targets (row arithmetic for every C): ``row = sum_c w_c q_c lp_c`` (+ ``z lse^2``,
+   unweighted) with ``q = t (1-eps) + eps/C``, sums in class order in double; the sign and the mean
+   over N*inner are applied in Python (torch's N=0 sum is -0.0).  Gradient: ``scale * [p sum_k w_k
+   q_k - w q + 2 z lse p]``.  0 * -inf = nan as torch.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from cython cimport floating
 import numpy as np
 from libc.stdint cimport int64_t
 from libc.math cimport NAN, exp, expm1, log1p
-
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (cx_kernels, cx_kernels_t, row_affine, row_argmax, row_log_norm,
-                               row_sumexp_store, row_wdot)
+from cxent._lib._rows cimport (CX_LANES, CX_SHORT, operand, operand2, operand3, geometry, tile,
+                               make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
+                               col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
 cnp.import_array()
 
-cx_kernels()  # choose the SIMD table once, at import
 
-cdef enum:
-    SHORT_ROW = 32  # float32 rows up to this length go through cx_kernels().lognorm_rows
+cdef extern from "_omp_shim.h":
+    int cxent_max_threads() noexcept nogil
+
+
+ctypedef struct index_opts:
+    bint has_ignore
+    int64_t ignore
+    bint logits  # False: nll_loss (x holds log-probabilities)
+    double eps
+    double zloss
+    double wtot  # sum of the class weights
+    double scale
+
+
+cdef inline operand _targets(const int64_t[:, :] t):
+    cdef operand v
+    v.p = <void*>&t[0, 0]
+    v.s0 = t.strides[0] // sizeof(int64_t)
+    v.s1 = 0
+    v.s2 = t.strides[1] // sizeof(int64_t)
+    return v
 
 
 def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint has_ignore,
@@ -70,174 +91,211 @@ def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint 
 def class_index_rows(const floating[:, :, :] x, const int64_t[:, :] target,
                      const floating[::1] weight, bint has_ignore, int64_t ignore_index,
                      bint logits, double eps, double zloss, double[:, :] loss_out,
-                     double[:, :] wsum_out, floating[:, :, :] grad_out, bint want_grad,
-                     double scale, const double[:, :] row_scale, bint has_row_scale,
-                     bint use_threads):
+                     double[:, :] wsum_out, floating[:, :, :] grad_out, double scale,
+                     const double[:, :] row_scale, bint use_threads):
     """Per-row loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy.
 
-    Writes ``loss_out[n, i]`` and ``wsum_out[n, i]`` (w[y], or 0 for an ignored row) and, with
-    ``want_grad``, the gradient times ``scale`` (times ``row_scale[n, i]`` if given) into
+    Writes ``loss_out[n, i]`` and ``wsum_out[n, i]`` (w[y], or 0 for an ignored row) and, unless
+    ``grad_out`` is None, the gradient times ``scale`` (times ``row_scale[n, i]`` unless None) into
     ``grad_out``.  Returns the number of rows whose target is out of range (left as nan).
     """
-    cdef Py_ssize_t inner = x.shape[2], n = x.shape[1], nrows = x.shape[0] * x.shape[2]
-    cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
-    cdef Py_ssize_t xs2 = x.strides[2] // sizeof(floating)
-    cdef Py_ssize_t gs0 = grad_out.strides[0] // sizeof(floating)
-    cdef Py_ssize_t gs1 = grad_out.strides[1] // sizeof(floating)
-    cdef Py_ssize_t gs2 = grad_out.strides[2] // sizeof(floating)
-    cdef const floating* xp = &x[0, 0, 0]
-    cdef floating* gp = &grad_out[0, 0, 0] if want_grad else NULL
-    cdef floating* grow
-    cdef double wtot = 0.0, rs
-    cdef Py_ssize_t r, o, i, c, nbad = 0
-    cdef int64_t y
-    for c in range(n):
-        wtot += weight[c]
-    for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
-        o = r // inner
-        i = r - o * inner
-        y = target[o, i]
-        grow = gp + o * gs0 + i * gs2 if want_grad else NULL
-        rs = scale * row_scale[o, i] if has_row_scale else scale
-        if (has_ignore and y == ignore_index) or y < 0 or y >= n:
-            if has_ignore and y == ignore_index:
-                loss_out[o, i] = 0.0
-                wsum_out[o, i] = 0.0
-            else:
-                loss_out[o, i] = NAN
-                wsum_out[o, i] = NAN
-                nbad += 1
-            if want_grad:
-                for c in range(n):
-                    grow[c * gs1] = 0.0
-        else:
-            wsum_out[o, i] = weight[y]
-            if logits:
-                loss_out[o, i] = _xent_row(xp + o * xs0 + i * xs2, n, xs1, y, &weight[0], eps,
-                                           wtot, zloss, grow, gs1, rs)
-            else:
-                loss_out[o, i] = _nll_row(xp + o * xs0 + i * xs2, n, xs1, y, weight[y], grow,
-                                          gs1, rs)
+    cdef index_opts op
+    cdef Py_ssize_t c
+    op.has_ignore = has_ignore
+    op.ignore = ignore_index
+    op.logits = logits
+    op.eps = eps
+    op.zloss = zloss
+    op.scale = scale
+    op.wtot = 0.0
+    for c in range(weight.shape[0]):
+        op.wtot += weight[c]
+    cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
+    return _index_run(operand3(x), _targets(target), &weight[0], &op, operand2(loss_out),
+                      operand2(wsum_out), operand3(grad_out), operand2(row_scale), &g, use_threads)
+
+
+cdef Py_ssize_t _index_run(operand x, operand tgt, const floating* w, const index_opts* op,
+                           operand loss, operand wsum, operand grad, operand rsc,
+                           const geometry* g, bint use_threads):
+    cdef Py_ssize_t per = 0 if (g.n <= CX_SHORT or not op.logits) else g.height * g.n
+    cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
+    cdef floating[::1] sc = np.empty(max(1, per * threads),
+                                     dtype=np.float32 if floating is float else np.float64)
+    cdef Py_ssize_t t, nbad = 0
+    for t in prange(n_tiles(g), nogil=True, schedule="static", use_threads_if=use_threads):
+        nbad += _index_tile(x, tgt, w, op, loss, wsum, grad, rsc, g, t, &sc[0] + threadid() * per)
     return nbad
 
 
-cdef inline double _nll_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t y,
-                            double wy, floating* g, Py_ssize_t gs, double scale) noexcept nogil:
-    cdef double loss = -(wy * <double>x[y * s])
-    cdef Py_ssize_t c
-    if g != NULL:  # only the target entry has a gradient: -w[y]
-        for c in range(n):
-            g[c * gs] = 0.0
-        g[y * gs] = <floating>(-scale * wy)
-    return loss
-
-
-cdef inline double _xent_row(const floating* x, Py_ssize_t n, Py_ssize_t s, Py_ssize_t y,
-                             const floating* w, double eps, double wtot, double zloss,
-                             floating* g, Py_ssize_t gs, double scale) noexcept nogil:
-    # loss and (if g) gradient of one row; note D.  x may alias g: x[c] is read before g[c] is set.
-    if s == 1 and (g == NULL or gs == 1):
-        return _xent_row_unit(x, n, y, w, eps, wtot, zloss, g, scale)
-    cdef Py_ssize_t c, am = row_argmax(x, n, s)
-    cdef floating m = x[am * s]
-    cdef floating d = x[y * s] - m
-    cdef double lnorm = row_log_norm(x, n, s, am), wd = 0.0, lse = <double>m + lnorm
-    cdef double loss = -(w[y] * (<double>d - lnorm)), inv, p, gc, wy = w[y]
-    cdef double zcoef = 2.0 * zloss * wy * lse
-    if g != NULL:
-        inv = exp(-lnorm)
-        for c in range(n):
-            d = x[c * s] - m
-            p = exp(d) * inv
-            gc = (1.0 - eps) * wy * p
-            if eps > 0.0:
-                wd += w[c] * <double>d
-                gc = gc + (eps / n) * (wtot * p - w[c])
-            if zloss != 0.0:
-                gc = gc + zcoef * p
-            if c == y:
-                gc = gc - (1.0 - eps) * wy
-            g[c * gs] = <floating>(scale * gc)
-    elif eps > 0.0:
-        for c in range(n):
-            d = x[c * s] - m
-            wd += w[c] * <double>d
-    if eps > 0.0:
-        loss = (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
-    if zloss != 0.0:
-        loss = loss + zloss * wy * lse * lse
-    return loss
-
-
-cdef inline double _xent_row_unit(const floating* x, Py_ssize_t n, Py_ssize_t y,
-                                  const floating* w, double eps, double wtot, double zloss,
-                                  floating* g, double scale) noexcept nogil:
-    # _xent_row for a contiguous row, on the vectorised kernels of _simd.h.  With a gradient, one
-    # exp per element: the sum-of-exp pass stores e_c = exp(x_c - m) into g (the sum is the
-    # unstored one bit for bit, so the loss is the plain loss), and a second pass from cache turns
-    # it into a * e_c - k * w_c; the target entry is then recomputed in double with expm1
-    # (p_y - 1 without cancellation).  Everything read from x (x[y], the smoothing dot) is read
-    # before the store pass, so g may be x.  Short float32 rows use the row-batched kernel's
-    # arithmetic, so that xent_small agrees with this bit for bit.
-    cdef Py_ssize_t am = 0
-    cdef floating m, d, dam
-    cdef double lnorm, lse, wy = w[y], loss, wd = 0.0, coef, py, gy, rest
-    cdef bint short_row = floating is float and n <= SHORT_ROW
-    if short_row:
-        cx_kernels().lognorm_rows(<const float*>x, 1, n, <float*>&m, &lnorm)
-    else:
-        am = row_argmax(x, n, 1)
-        m = x[am]
-    d = x[y] - m
-    if eps > 0.0:
-        wd = row_wdot(x, n, m, w)
-    if not short_row:
-        if g == NULL:
-            lnorm = row_log_norm(x, n, 1, am)
+cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const index_opts* op,
+                            operand loss, operand wsum, operand grad, operand rsc,
+                            const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
+    # One tile of class_index_rows: targets checked per row (note C), then the nll gather, the
+    # column program (C <= CX_SHORT) or the row program.  Returns the count of bad targets.
+    cdef tile tl
+    cdef int64_t y[8]
+    cdef double rs[8]
+    cdef int state[8]  # 0: compute, 1: ignored, 2: out of range
+    cdef Py_ssize_t nbad = 0, off, c, n = g.n
+    cdef double* lp = <double*>loss.p
+    cdef double* wp = <double*>wsum.p
+    cdef floating* gp = <floating*>grad.p
+    cdef int j
+    tile_at(g, t, &tl)
+    for j in range(tl.nr):
+        y[j] = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
+        rs[j] = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] if rsc.p != NULL else op.scale
+        off = lane_offset(loss, &tl, j)
+        if op.has_ignore and y[j] == op.ignore:
+            state[j] = 1
+            lp[off] = 0.0
+            wp[lane_offset(wsum, &tl, j)] = 0.0
+        elif y[j] < 0 or y[j] >= n:
+            state[j] = 2
+            lp[off] = NAN
+            wp[lane_offset(wsum, &tl, j)] = NAN
+            nbad += 1
         else:
-            dam = x[am] - m  # 0, or nan when the maximum is infinite (_rows.pxd note C)
-            rest = row_sumexp_store(x, n, m, am, g) + <double>(dam - dam)
-            lnorm = log1p(rest)
-    lse = <double>m + lnorm
-    loss = -(wy * (<double>d - lnorm))
-    if g != NULL:
-        coef = (1.0 - eps) * wy + (eps / n) * wtot
-        if zloss != 0.0:
-            coef = coef + 2.0 * zloss * wy * lse
-        if short_row:
-            cx_kernels().grad_out(<const float*>x, n, m, <float>(scale * coef * exp(-lnorm)),
-                                  <float>(scale * eps / n), <const float*>w, <float*>g)
-        else:  # g holds exp(x - m)
-            row_affine(g, n, scale * coef * exp(-lnorm), scale * eps / n, w)
+            state[j] = 0
+            wp[lane_offset(wsum, &tl, j)] = w[y[j]]
+    if not op.logits:  # nll: one element per row; the gradient is -w[y] at the target only
+        for j in range(tl.nr):
+            off = lane_offset(x, &tl, j)
+            if state[j] == 0:
+                lp[lane_offset(loss, &tl, j)] = -(w[y[j]] * <double>(<const floating*>x.p)[off + y[j] * x.s1])
+            if gp != NULL:
+                off = lane_offset(grad, &tl, j)
+                for c in range(n):
+                    gp[off + c * grad.s1] = 0.0
+                if state[j] == 0:
+                    gp[off + y[j] * grad.s1] = <floating>(-rs[j] * w[y[j]])
+        return nbad
+    if n <= CX_SHORT:
+        _xent_cols(x, w, op, loss, grad, g, &tl, y, rs, state)
+    else:
+        _xent_rows(x, w, op, loss, grad, g, &tl, y, rs, state, scratch)
+    return nbad
+
+
+cdef void _xent_cols(operand x, const floating* w, const index_opts* op, operand loss,
+                     operand grad, const geometry* g, const tile* tl, const int64_t* y,
+                     const double* rs, const int* state) noexcept nogil:
+    # cross-entropy of a tile of short rows, 8 rows per vector (note D)
+    cdef floating xs[CX_LANES * CX_SHORT]
+    cdef floating gs[CX_LANES * CX_SHORT]
+    cdef floating m[8]
+    cdef floating a[8]
+    cdef floating k[8]
+    cdef floating dy[8]
+    cdef double rest[8]
+    cdef double lnorm[8]
+    cdef double lse[8]
+    cdef Py_ssize_t cs, gcs, c, n = g.n
+    cdef const floating* xt = cols_in(x, g, tl, xs, &cs)
+    cdef floating* gt
+    cdef double wy, lv, wd, coef, py, gy, eps = op.eps, z = op.zloss
+    cdef int j
+    col_lognorm(xt, cs, n, m, rest, lnorm)
+    for j in range(CX_LANES):
+        a[j] = 0.0
+        k[j] = 0.0
+        if j >= tl.nr or state[j] != 0:
+            continue
+        dy[j] = xt[y[j] * cs + j] - m[j]
+        wy = w[y[j]]
+        lse[j] = <double>m[j] + lnorm[j]
+        lv = -(wy * (<double>dy[j] - lnorm[j]))
+        if eps > 0.0:
+            wd = 0.0
+            for c in range(n):
+                wd += w[c] * <double>(xt[c * cs + j] - m[j])
+            lv = (1.0 - eps) * lv + (eps / n) * (lnorm[j] * op.wtot - wd)
+        if z != 0.0:
+            lv = lv + z * wy * lse[j] * lse[j]
+        (<double*>loss.p)[lane_offset(loss, tl, j)] = lv
+        coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse[j]
+        a[j] = <floating>(rs[j] * coef * exp(-lnorm[j]))
+        k[j] = <floating>(rs[j] * eps / n)
+    if grad.p == NULL:
+        return
+    gt = cols_out(grad, tl, gs, &gcs)
+    col_map(xt, cs, n, m, a, k, w, gt, gcs, False)
+    for j in range(tl.nr):
+        if state[j] != 0:
+            for c in range(n):
+                gt[c * gcs + j] = 0.0
+            continue
+        wy = w[y[j]]
+        py = exp(<double>dy[j] - lnorm[j])
+        gy = (1.0 - eps) * wy * expm1(<double>dy[j] - lnorm[j])
+        if eps > 0.0:
+            gy = gy + (eps / n) * (op.wtot * py - wy)
+        if z != 0.0:
+            gy = gy + 2.0 * z * wy * lse[j] * py
+        gt[y[j] * gcs + j] = <floating>(rs[j] * gy)
+    cols_flush(grad, g, tl, gt)
+
+
+cdef void _xent_rows(operand x, const floating* w, const index_opts* op, operand loss,
+                     operand grad, const geometry* g, const tile* tl, const int64_t* y,
+                     const double* rs, const int* state, floating* scratch) noexcept nogil:
+    # cross-entropy of a tile of long rows, row by row on unit-stride rows (note D).  With a
+    # gradient the sum-of-exp pass stores exp(x - m) into it and a pass from cache scales it; what
+    # the loss needs of x is read before that store, so the gradient may overwrite x.
+    cdef const floating* xr[8]
+    cdef floating* gr[8]
+    cdef Py_ssize_t am, c, n = g.n
+    cdef floating mv, d
+    cdef double lnorm, lse, wy, lv, wd = 0.0, coef, py, gy, eps = op.eps, z = op.zloss
+    cdef int j
+    rows_in(x, g, tl, scratch, xr)
+    if grad.p != NULL:
+        rows_out(grad, g, tl, scratch, gr)  # a gathered row is overwritten by its gradient
+    for j in range(tl.nr):
+        if state[j] != 0:
+            if grad.p != NULL:
+                for c in range(n):
+                    gr[j][c] = 0.0
+            continue
+        am = row_argmax(xr[j], n)
+        mv = xr[j][am]
+        d = xr[j][y[j]] - mv
+        wy = w[y[j]]
+        if eps > 0.0:
+            wd = row_wdot(xr[j], n, mv, w)
+        lnorm = log1p(row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL))
+        lse = <double>mv + lnorm
+        lv = -(wy * (<double>d - lnorm))
+        if eps > 0.0:
+            lv = (1.0 - eps) * lv + (eps / n) * (lnorm * op.wtot - wd)
+        if z != 0.0:
+            lv = lv + z * wy * lse * lse
+        (<double*>loss.p)[lane_offset(loss, tl, j)] = lv
+        if grad.p == NULL:
+            continue
+        coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse
+        row_affine(gr[j], n, rs[j] * coef * exp(-lnorm), rs[j] * eps / n, w)  # gr holds exp(x - m)
         py = exp(<double>d - lnorm)
         gy = (1.0 - eps) * wy * expm1(<double>d - lnorm)
         if eps > 0.0:
-            gy = gy + (eps / n) * (wtot * py - wy)
-        if zloss != 0.0:
-            gy = gy + 2.0 * zloss * wy * lse * py
-        g[y] = <floating>(scale * gy)
-    if eps > 0.0:
-        loss = (1.0 - eps) * loss + (eps / n) * (lnorm * wtot - wd)
-    if zloss != 0.0:
-        loss = loss + zloss * wy * lse * lse
-    return loss
+            gy = gy + (eps / n) * (op.wtot * py - wy)
+        if z != 0.0:
+            gy = gy + 2.0 * z * wy * lse * py
+        gr[j][y[j]] = <floating>(rs[j] * gy)
+    if grad.p != NULL:
+        rows_flush(grad, g, tl, scratch)
 
 
 def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
                bint logits=True):
-    """``cross_entropy`` (or, ``logits=False``, ``nll_loss``) of the most common small call, without
-    the Python layer's general machinery.
-
-    Serves an exact ``ndarray`` of shape ``(N, C)``, float32 or float64, C-contiguous, aligned and in
-    native byte order, with int64 targets of shape ``(N,)``, no weight, no smoothing, no z-loss,
-    ``'mean'`` or ``'sum'``, and fewer than ``_config.PARALLEL_THRESHOLD`` elements read (N * C;
-    N for nll_loss): the serial range, where the per-call overhead matters.  It runs the same row
-    routines as ``class_index_rows`` and the same reduction as the Python layer, so the result is
-    the general path's bit for bit.  Returns the loss as a NumPy scalar, or None for any other call
-    (and for a target out of range, which the general path reports): the caller then takes the
-    general path.
-    """
-    cdef int64_t ign
+    """The gate of the most common small call of ``cross_entropy`` (``logits=False``:
+    ``nll_loss``): a plain C-contiguous ``(N, C)`` float32/float64 ``ndarray`` in native byte
+    order, int64 targets of shape ``(N,)``, default options, fewer than
+    ``_config.PARALLEL_THRESHOLD`` elements read.  It checks that much in C and runs the same tile
+    program and the same pairwise reduction as the general path, serially, skipping the Python
+    layer's set-up.  Returns the loss as a NumPy scalar, or None for any other call (and for a
+    target out of range, which the general path reports)."""
     cdef bint mean
     if (type(input) is not cnp.ndarray or type(target) is not cnp.ndarray or weight is not None
             or type(ignore_index) is not int or type(label_smoothing) is not float
@@ -249,174 +307,140 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
         mean = False
     else:
         return None
-    cdef cnp.ndarray x = input, t = target
-    if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_NDIM(t) != 1:
+    cdef cnp.ndarray xa = input, ta = target
+    if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(ta) != 1:
         return None
-    cdef int xtype = cnp.PyArray_TYPE(x)
+    cdef int xtype = cnp.PyArray_TYPE(xa)
     if ((xtype != cnp.NPY_FLOAT32 and xtype != cnp.NPY_FLOAT64)
-            or cnp.PyArray_TYPE(t) != cnp.NPY_INT64
-            or not cnp.PyArray_ISCARRAY_RO(x) or not cnp.PyArray_ISNOTSWAPPED(x)
-            or not cnp.PyArray_ISALIGNED(t) or not cnp.PyArray_ISNOTSWAPPED(t)):
+            or cnp.PyArray_TYPE(ta) != cnp.NPY_INT64
+            or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa)
+            or not cnp.PyArray_ISALIGNED(ta) or not cnp.PyArray_ISNOTSWAPPED(ta)):
         return None
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
-    if (nrows == 0 or n == 0 or cnp.PyArray_DIM(t, 0) != nrows
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1)
+    if (nrows == 0 or n == 0 or cnp.PyArray_DIM(ta, 0) != nrows
             or (nrows * n if logits else nrows) >= _config.PARALLEL_THRESHOLD):
         return None
     if not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807):
         return None
-    ign = ignore_index
-    cdef double* loss = <double*>malloc(nrows * sizeof(double))
-    if loss == NULL:
+    cdef index_opts op
+    op.has_ignore = True
+    op.ignore = ignore_index
+    op.logits = logits
+    op.eps = 0.0
+    op.zloss = 0.0
+    op.wtot = <double>n
+    op.scale = 1.0
+    cdef geometry g = make_geometry(nrows, n, 1)
+    cdef operand xo, to, lo, wo, none
+    xo.p = cnp.PyArray_DATA(xa)
+    xo.s0, xo.s1, xo.s2 = n, 1, 0
+    to.p = cnp.PyArray_DATA(ta)
+    to.s0, to.s1, to.s2 = cnp.PyArray_STRIDE(ta, 0) // 8, 0, 0
+    none.p = NULL
+    cdef double* buf = <double*>malloc(2 * nrows * sizeof(double))
+    if buf == NULL:
         raise MemoryError()
-    cdef Py_ssize_t count
-    cdef double total
-    with nogil:
+    lo.p, lo.s0, lo.s1, lo.s2 = buf, 1, 0, 0
+    wo.p, wo.s0, wo.s1, wo.s2 = buf + nrows, 1, 0, 0
+    cdef Py_ssize_t nbad, r
+    cdef double total, count = 0.0
+    try:
         if xtype == cnp.NPY_FLOAT32:
-            count = _xent_serial(<const float*>cnp.PyArray_DATA(x), nrows, n,
-                                 <const char*>cnp.PyArray_DATA(t), cnp.PyArray_STRIDE(t, 0), ign,
-                                 logits, loss)
+            nbad = _index_run(xo, to, <const float*>_ones(n, True), &op, lo, wo, none, none, &g, False)
         else:
-            count = _xent_serial(<const double*>cnp.PyArray_DATA(x), nrows, n,
-                                 <const char*>cnp.PyArray_DATA(t), cnp.PyArray_STRIDE(t, 0), ign,
-                                 logits, loss)
-        if count >= 0:
-            total = _pairwise(loss, nrows) + 0.0  # + 0.0: from +0, as the Python layer's _reduce
-    free(loss)
-    if count < 0:
-        return None
-    if mean:
-        total = total / count if count else NAN  # all rows ignored: 0 / 0
+            nbad = _index_run(xo, to, <const double*>_ones(n, False), &op, lo, wo, none, none, &g, False)
+        if nbad:
+            return None
+        total = _pairwise(buf, nrows) + 0.0  # + 0.0: from +0, as the Python layer's _reduce
+        if mean:
+            count = _pairwise(buf + nrows, nrows)
+            total = total / count if count else NAN  # all rows ignored: 0 / 0
+    finally:
+        free(buf)
     return (np.float32 if xtype == cnp.NPY_FLOAT32 else np.float64)(total)
 
 
-cdef Py_ssize_t _xent_serial(const floating* x, Py_ssize_t nrows, Py_ssize_t n, const char* tp,
-                             Py_ssize_t ts, int64_t ign, bint logits, double* loss) noexcept nogil:
-    # Per-row losses of xent_small (unit weights); returns the number of rows not ignored, or -1
-    # for a target out of range.  Short float32 rows go through lognorm_rows 256 rows at a time
-    # (the same per-row arithmetic as _xent_row_unit, which runs it one row at a time).
-    cdef Py_ssize_t r, r0, nr, count = 0
-    cdef int64_t y
-    cdef float mb[256]
-    cdef double lb[256]
-    cdef floating* ones
-    cdef float d
-    if not logits:  # nll_loss: as _nll_row with w[y] = 1
-        for r in range(nrows):
-            y = (<const int64_t*>(tp + r * ts))[0]
-            if y == ign:
-                loss[r] = 0.0
-            elif y < 0 or y >= n:
-                return -1
-            else:
-                loss[r] = -(1.0 * <double>x[r * n + y])
-                count += 1
-        return count
-    if floating is float:
-        if n <= SHORT_ROW:
-            for r0 in range(0, nrows, 256):
-                nr = min(256, nrows - r0)
-                cx_kernels().lognorm_rows(x + r0 * n, nr, n, mb, lb)
-                for r in range(r0, r0 + nr):
-                    y = (<const int64_t*>(tp + r * ts))[0]
-                    if y == ign:
-                        loss[r] = 0.0
-                        continue
-                    if y < 0 or y >= n:
-                        return -1
-                    d = x[r * n + y] - mb[r - r0]
-                    loss[r] = -(1.0 * (<double>d - lb[r - r0]))
-                    count += 1
-            return count
-    ones = <floating*>malloc(n * sizeof(floating))
-    if ones == NULL:
-        return -1
-    for r in range(n):
-        ones[r] = 1.0
-    for r in range(nrows):
-        y = (<const int64_t*>(tp + r * ts))[0]
-        if y == ign:
-            loss[r] = 0.0
-            continue
-        if y < 0 or y >= n:
-            count = -1
-            break
-        loss[r] = _xent_row(x + r * n, n, 1, y, ones, 0.0, <double>n, 0.0, NULL, 1, 1.0)
-        count += 1
-    free(ones)
-    return count
+cdef cnp.ndarray _ONES_F = np.ones(0, np.float32)
+cdef cnp.ndarray _ONES_D = np.ones(0, np.float64)
+
+
+cdef void* _ones(Py_ssize_t n, bint f32):
+    """Unit class weights of length >= n (cached, grown on demand)."""
+    global _ONES_F, _ONES_D
+    if f32:
+        if _ONES_F.shape[0] < n:
+            _ONES_F = np.ones(max(n, 64), np.float32)
+        return cnp.PyArray_DATA(_ONES_F)
+    if _ONES_D.shape[0] < n:
+        _ONES_D = np.ones(max(n, 64), np.float64)
+    return cnp.PyArray_DATA(_ONES_D)
 
 
 def class_prob_rows(const floating[:, :, :] x, const floating[:, :, :] target,
                     const floating[::1] weight, double eps, double zloss, double[:, :] loss_out,
-                    floating[:, :, :] grad_out, bint want_grad, double scale,
-                    const double[:, :] row_scale, bint has_row_scale, bint use_threads):
-    """loss_out[n, i] = sum_c w_c q_c lp_c - z lse^2 (not negated; note E), and the gradient of
-    the negated value times ``scale`` (times ``row_scale``) if ``want_grad``."""
-    cdef Py_ssize_t inner = x.shape[2], n = x.shape[1], nrows = x.shape[0] * x.shape[2]
-    cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
-    cdef Py_ssize_t xs2 = x.strides[2] // sizeof(floating)
-    cdef Py_ssize_t ts0 = target.strides[0] // sizeof(floating)
-    cdef Py_ssize_t ts1 = target.strides[1] // sizeof(floating)
-    cdef Py_ssize_t ts2 = target.strides[2] // sizeof(floating)
-    cdef Py_ssize_t gs0 = grad_out.strides[0] // sizeof(floating)
-    cdef Py_ssize_t gs1 = grad_out.strides[1] // sizeof(floating)
-    cdef Py_ssize_t gs2 = grad_out.strides[2] // sizeof(floating)
-    cdef const floating* xp = &x[0, 0, 0]
-    cdef const floating* tp = &target[0, 0, 0]
-    cdef floating* gp = &grad_out[0, 0, 0] if want_grad else NULL
-    cdef Py_ssize_t r, o, i
+                    floating[:, :, :] grad_out, double scale, const double[:, :] row_scale,
+                    bint use_threads):
+    """loss_out[n, i] = sum_c w_c q_c lp_c - z lse^2 (not negated; note E), and, unless
+    ``grad_out`` is None, the gradient of the negated value times ``scale`` (times ``row_scale``
+    unless None)."""
+    cdef operand xo = operand3(x), to = operand3(target), go = operand3(grad_out)
+    cdef operand lo = operand2(loss_out), ro = operand2(row_scale)
+    cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
+    cdef Py_ssize_t per = 2 * g.height * g.n, t
+    cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
+    cdef floating[::1] sc = np.empty(per * threads, dtype=np.float32 if floating is float else np.float64)
+    for t in prange(n_tiles(&g), nogil=True, schedule="static", use_threads_if=use_threads):
+        _prob_tile(xo, to, &weight[0], eps, zloss, lo, go, scale, ro, &g, t,
+                   &sc[0] + threadid() * per)
+
+
+cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, double zloss,
+                     operand loss, operand grad, double scale, operand rsc, const geometry* g,
+                     Py_ssize_t t, floating* scratch) noexcept nogil:
+    cdef tile tl
+    cdef const floating* xr[8]
+    cdef const floating* tr[8]
+    cdef floating* gr[8]
     cdef double rs
-    for r in prange(nrows, nogil=True, schedule="static", use_threads_if=use_threads):
-        o = r // inner
-        i = r - o * inner
-        rs = scale * row_scale[o, i] if has_row_scale else scale
-        loss_out[o, i] = _prob_row(xp + o * xs0 + i * xs2, n, xs1, tp + o * ts0 + i * ts2, ts1,
-                                   &weight[0], eps, zloss,
-                                   gp + o * gs0 + i * gs2 if want_grad else NULL, gs1, rs)
+    cdef int j
+    tile_at(g, t, &tl)
+    rows_in(x, g, &tl, scratch, xr)
+    rows_in(tg, g, &tl, scratch + g.height * g.n, tr)
+    if grad.p != NULL:
+        rows_out(grad, g, &tl, scratch, gr)
+    for j in range(tl.nr):
+        rs = scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] if rsc.p != NULL else scale
+        (<double*>loss.p)[lane_offset(loss, &tl, j)] = _prob_row(
+            xr[j], g.n, tr[j], w, eps, zloss, gr[j] if grad.p != NULL else NULL, rs)
+    if grad.p != NULL:
+        rows_flush(grad, g, &tl, scratch)
 
 
-cdef inline double _prob_row(const floating* x, Py_ssize_t n, Py_ssize_t s, const floating* t,
-                             Py_ssize_t ts, const floating* w, double eps, double zloss,
-                             floating* g, Py_ssize_t gs, double scale) noexcept nogil:
-    # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c
-    cdef Py_ssize_t c, am = row_argmax(x, n, s)
-    cdef floating m = x[am * s]
+cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const floating* w,
+                      double eps, double zloss, floating* g, double scale) noexcept nogil:
+    # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
+    # Everything read from x is read before the store pass, so g may be x.
+    cdef Py_ssize_t c, am = row_argmax(x, n)
+    cdef floating m = x[am]
     cdef floating d
-    cdef double lnorm = 0.0, q, wqd = 0.0, wq = 0.0, inv, lse, pcoef
-    cdef bint store = g != NULL and s == 1 and gs == 1
-    if not store:
-        lnorm = row_log_norm(x, n, s, am)
+    cdef double lnorm, q, wqd = 0.0, wq = 0.0, inv, lse, pcoef
     for c in range(n):
-        q = t[c * ts]
+        q = t[c]
         if eps > 0.0:
             q = q * (1.0 - eps) + eps / n
-        d = x[c * s] - m
+        d = x[c] - m
         wqd += w[c] * q * <double>d
         wq += w[c] * q
-    if store:
-        # contiguous: exp(x - m) stored by the vectorised sum-of-exp pass (whose sum is
-        # row_log_norm's bit for bit), then scaled in place; x was read above, so g may be x
-        d = x[am] - m
-        lnorm = log1p(row_sumexp_store(x, n, m, am, g) + <double>(d - d))
-        lse = <double>m + lnorm
+    lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
+    lse = <double>m + lnorm
+    if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
         inv = exp(-lnorm)
         pcoef = wq + 2.0 * zloss * lse if zloss != 0.0 else wq
         for c in range(n):
-            q = t[c * ts]
+            q = t[c]
             if eps > 0.0:
                 q = q * (1.0 - eps) + eps / n
             g[c] = <floating>(scale * (g[c] * inv * pcoef - w[c] * q))
-    else:
-        lse = <double>m + lnorm
-    if g != NULL and not store:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
-        inv = exp(-lnorm)
-        pcoef = wq + 2.0 * zloss * lse if zloss != 0.0 else wq
-        for c in range(n):
-            q = t[c * ts]
-            if eps > 0.0:
-                q = q * (1.0 - eps) + eps / n
-            d = x[c * s] - m
-            g[c * gs] = <floating>(scale * (exp(d) * inv * pcoef - w[c] * q))
     if zloss != 0.0:
         return wqd - lnorm * wq - zloss * lse * lse
     return wqd - lnorm * wq

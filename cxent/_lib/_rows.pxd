@@ -1,131 +1,173 @@
 # cython: language_level=3
-"""Row primitives shared by the kernels (inline, nogil; one fused source for float32/float64).
+"""The row engine shared by the kernel modules (declarations; the code is in ``_rows.pyx``).
 
-A "row" is the C values along the class axis of one (outer, inner) position: a pointer and a stride in
-elements.  Design notes:
-
-A. Shift by the row maximum first (``d = x - m`` in the input dtype, the order of pytorch#11752), so
-   exp never overflows and torch's inf/nan semantics fall out of IEEE arithmetic (``inf - inf = nan``).
-B. Sums of exp(d) accumulate in double (float32: float partials over short blocks, added in double;
-   ``_simd.h`` note D), so the error does not grow with C as torch's float32 lane sums do.
-C. The log-normaliser is ``log1p(rest)`` where ``rest`` excludes the (first) arg-max term, which is
-   exactly exp(0) = 1 for a finite maximum: a dominant logit then gives a loss of ~exp(-gap) instead of
-   0 (scipy#19521).  The arg-max term enters as ``d - d`` with ``d = x[am] - m``: 0 for a finite
-   maximum and nan for an infinite one (inf - inf), so +inf/-inf rows stay nan exactly as in torch.
-D. Rows with unit stride (the common, contiguous case) run the vectorised kernels of ``_simd.h``
-   (AVX2+FMA or portable, chosen at run time; float32 and float64 tables); strided rows the scalar
-   loops here.
+Operands of the class-axis functions are ``(outer, C, inner)`` views, each with its own element
+strides (``operand``); row ``r`` is position ``(r // inner, r % inner)``.  Rows are processed in tiles
+of ``CX_LANES`` consecutive rows (``tile``).  The arithmetic of a row depends only on C
+(``_rows.pyx`` note B), never on where the row sits in memory: that is what makes results bitwise
+independent of the layout.
 """
 
-from libc.math cimport exp, log1p
 from cython cimport floating
 
-
-cdef extern from "_simd.h" nogil:
-    ctypedef struct cx_kernels_t:
+cdef extern from "_simd_api.h" nogil:
+    enum:
+        CX_LANES
+        CX_SHORT
+    ctypedef struct cx_table_f:
         const char* name
         Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
         double (*sumexp)(const float* x, Py_ssize_t n, float m, Py_ssize_t skip) noexcept nogil
-        double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
-        void (*softmax_out)(const float* x, Py_ssize_t n, float m, float inv,
-                            float* y) noexcept nogil
-        void (*logsoftmax_out)(const float* x, Py_ssize_t n, float m, float lnorm,
-                               float* y) noexcept nogil
-        void (*grad_out)(const float* x, Py_ssize_t n, float m, float a, float k, const float* w,
-                         float* g) noexcept nogil
         double (*sumexp_store)(const float* x, Py_ssize_t n, float m, Py_ssize_t skip,
                                float* y) noexcept nogil
+        double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
+        void (*logsoftmax_out)(const float* x, Py_ssize_t n, float m, float lnorm,
+                               float* y) noexcept nogil
         void (*affine)(float* g, Py_ssize_t n, float a, float k, const float* w) noexcept nogil
+        void (*softmax_bwd)(const float* g, const float* y, Py_ssize_t n, float* out,
+                            int log_out) noexcept nogil
+        void (*col_lognorm)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* m, double* rest,
+                            double* lnorm) noexcept nogil
+        void (*col_map)(const float* x, Py_ssize_t cs, Py_ssize_t n, const float* m,
+                        const float* a, const float* k, const float* w, float* y, Py_ssize_t ycs,
+                        int log_mode) noexcept nogil
         void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
+        void (*bce_logs)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
                              float wsc, const float* pw, float pwsc, int has_pw, float* out,
                              float* g, const float* gout, float gsc) noexcept nogil
-        void (*softmax_bwd)(const float* g, const float* y, Py_ssize_t n, float* out,
-                            int log_out) noexcept nogil
-        double (*read_sum)(const float* x, Py_ssize_t n) noexcept nogil
-        void (*lognorm_rows)(const float* x, Py_ssize_t nrows, Py_ssize_t n, float* m,
-                             double* lnorm) noexcept nogil
-    const cx_kernels_t* cx_kernels() noexcept
-    ctypedef struct cx_kernels_d_t:
+    ctypedef struct cx_table_d:
+        const char* name
         Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
         double (*sumexp)(const double* x, Py_ssize_t n, double m, Py_ssize_t skip) noexcept nogil
         double (*sumexp_store)(const double* x, Py_ssize_t n, double m, Py_ssize_t skip,
                                double* y) noexcept nogil
+        double (*wdot)(const double* x, Py_ssize_t n, double m, const double* w) noexcept nogil
+        void (*logsoftmax_out)(const double* x, Py_ssize_t n, double m, double lnorm,
+                               double* y) noexcept nogil
         void (*affine)(double* g, Py_ssize_t n, double a, double k, const double* w) noexcept nogil
-        void (*bce_logs_f)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
-        void (*bce_logs_d)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
-        void (*sigmoid)(const double* x, Py_ssize_t n, double* y, int log_out) noexcept nogil
         void (*softmax_bwd)(const double* g, const double* y, Py_ssize_t n, double* out,
                             int log_out) noexcept nogil
-    const cx_kernels_d_t* cx_kernels_d() noexcept
+        void (*col_lognorm)(const double* x, Py_ssize_t cs, Py_ssize_t n, double* m,
+                            double* rest, double* lnorm) noexcept nogil
+        void (*col_map)(const double* x, Py_ssize_t cs, Py_ssize_t n, const double* m,
+                        const double* a, const double* k, const double* w, double* y,
+                        Py_ssize_t ycs, int log_mode) noexcept nogil
+        void (*sigmoid)(const double* x, Py_ssize_t n, double* y, int log_out) noexcept nogil
+        void (*bce_logs)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
+        double (*bce_logits)(const double* x, const double* y, Py_ssize_t n, const double* w,
+                             double wsc, const double* pw, double pwsc, int has_pw, double* out,
+                             double* g, const double* gout, double gsc) noexcept nogil
+
+ctypedef struct operand:
+    void* p  # NULL: absent (an optional operand)
+    Py_ssize_t s0, s1, s2  # element strides of (outer, C, inner)
+
+ctypedef struct geometry:
+    Py_ssize_t n  # classes
+    Py_ssize_t inner
+    Py_ssize_t nrows  # outer * inner
+    int height  # rows per tile: CX_LANES, or 1 for long rows too large to gather 8 at a time
+
+ctypedef struct tile:
+    int nr  # rows in this tile (<= height)
+    Py_ssize_t o[8]
+    Py_ssize_t i[8]
+
+cdef const cx_table_f* table_f() noexcept nogil
+cdef const cx_table_d* table_d() noexcept nogil
+cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil
+cdef Py_ssize_t n_tiles(const geometry* g) noexcept nogil
+cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil
+cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil
+cdef const floating* cols_in(operand a, const geometry* g, const tile* tl, floating* scratch,
+                             Py_ssize_t* cs) noexcept nogil
+cdef floating* cols_out(operand a, const tile* tl, floating* scratch, Py_ssize_t* cs) noexcept nogil
+cdef void cols_flush(operand a, const geometry* g, const tile* tl, const floating* buf) noexcept nogil
+cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratch,
+                  const floating** rows) noexcept nogil
+cdef void rows_out(operand a, const geometry* g, const tile* tl, floating* scratch,
+                   floating** rows) noexcept nogil
+cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floating* scratch) noexcept nogil
+cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil
+cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil
+cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil
 
 
-cdef inline Py_ssize_t row_argmax(const floating* x, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
-    """Index of the first maximum of a row of n >= 1 values (nan never wins a comparison)."""
-    cdef Py_ssize_t c, am = 0
-    cdef floating m = x[0]
-    if s == 1:
-        if floating is float:
-            return cx_kernels().argmax(x, n)
-        else:
-            return cx_kernels_d().argmax(x, n)
-    for c in range(1, n):
-        if x[c * s] > m:
-            m = x[c * s]
-            am = c
-    return am
+cdef inline operand operand3(const floating[:, :, :] a):
+    """The operand of an (outer, C, inner) memoryview; None (an absent operand) gives p = NULL."""
+    cdef operand v
+    v.p = NULL
+    v.s0 = v.s1 = v.s2 = 0
+    if a is not None:
+        v.p = <void*>&a[0, 0, 0]
+        v.s0 = a.strides[0] // sizeof(floating)
+        v.s1 = a.strides[1] // sizeof(floating)
+        v.s2 = a.strides[2] // sizeof(floating)
+    return v
 
 
-cdef inline double row_log_norm(const floating* x, Py_ssize_t n, Py_ssize_t s,
-                                Py_ssize_t am) noexcept nogil:
-    """log(sum_c exp(x_c - m)) with m = x[am], as log1p of the sum without the arg-max term (note C)."""
-    cdef Py_ssize_t c
-    cdef floating m = x[am * s]
-    cdef floating d
-    cdef double rest = 0.0
-    if s == 1:
-        if floating is float:
-            rest = cx_kernels().sumexp(x, n, m, am)
-        else:
-            rest = cx_kernels_d().sumexp(x, n, m, am)
-        d = x[am] - m  # 0, or nan when the maximum is infinite (note C)
-        return log1p(rest + <double>(d - d))
-    for c in range(n):
-        if c != am:
-            d = x[c * s] - m
-            rest += exp(d)
-    d = x[am * s] - m  # 0, or nan when the maximum is infinite (note C)
-    rest += <double>(d - d)
-    return log1p(rest)
+cdef inline operand operand2(const double[:, :] a):
+    """A per-row (outer, inner) float64 operand (s1 = 0); None gives p = NULL."""
+    cdef operand v
+    v.p = NULL
+    v.s0 = v.s1 = v.s2 = 0
+    if a is not None:
+        v.p = <void*>&a[0, 0]
+        v.s0 = a.strides[0] // sizeof(double)
+        v.s2 = a.strides[1] // sizeof(double)
+    return v
 
 
-cdef inline double row_sumexp_store(const floating* x, Py_ssize_t n, floating m, Py_ssize_t skip,
-                                    floating* y) noexcept nogil:
-    """y = exp(x - m) over a contiguous row, returning the sum ``row_log_norm`` forms without the
-    ``skip`` term (bit for bit)."""
+cdef inline Py_ssize_t lane_offset(operand a, const tile* tl, int j) noexcept nogil:
+    return tl.o[j] * a.s0 + tl.i[j] * a.s2
+
+
+cdef inline void col_lognorm(const floating* x, Py_ssize_t cs, Py_ssize_t n, floating* m,
+                             double* rest, double* lnorm) noexcept nogil:
     if floating is float:
-        return cx_kernels().sumexp_store(x, n, m, skip, y)
+        table_f().col_lognorm(x, cs, n, m, rest, lnorm)
     else:
-        return cx_kernels_d().sumexp_store(x, n, m, skip, y)
+        table_d().col_lognorm(x, cs, n, m, rest, lnorm)
 
 
-cdef inline void row_affine(floating* g, Py_ssize_t n, double a, double k,
-                            const floating* w) noexcept nogil:
-    """g = a g - k w over a contiguous row (w NULL: 1); a and k rounded to the row's dtype."""
+cdef inline void col_map(const floating* x, Py_ssize_t cs, Py_ssize_t n, const floating* m,
+                         const floating* a, const floating* k, const floating* w, floating* y,
+                         Py_ssize_t ycs, bint log_mode) noexcept nogil:
     if floating is float:
-        cx_kernels().affine(g, n, <float>a, <float>k, w)
+        table_f().col_map(x, cs, n, m, a, k, w, y, ycs, log_mode)
     else:
-        cx_kernels_d().affine(g, n, a, k, w)
+        table_d().col_map(x, cs, n, m, a, k, w, y, ycs, log_mode)
 
 
 cdef inline double row_wdot(const floating* x, Py_ssize_t n, floating m,
                             const floating* w) noexcept nogil:
-    """sum_c w_c (x_c - m) over a contiguous row, in double."""
-    cdef Py_ssize_t c
-    cdef double acc = 0.0
     if floating is float:
-        return cx_kernels().wdot(x, n, m, w)
+        return table_f().wdot(x, n, m, w)
     else:
-        for c in range(n):
-            acc += w[c] * <double>(x[c] - m)
-        return acc
+        return table_d().wdot(x, n, m, w)
+
+
+cdef inline void row_affine(floating* g, Py_ssize_t n, double a, double k,
+                            const floating* w) noexcept nogil:
+    """g = a g - k w over a unit-stride row (w NULL: 1); a and k rounded to the row's dtype."""
+    if floating is float:
+        table_f().affine(g, n, <float>a, <float>k, w)
+    else:
+        table_d().affine(g, n, a, k, w)
+
+
+cdef inline void row_logsoftmax_out(const floating* x, Py_ssize_t n, floating m, floating lnorm,
+                                    floating* y) noexcept nogil:
+    if floating is float:
+        table_f().logsoftmax_out(x, n, m, lnorm, y)
+    else:
+        table_d().logsoftmax_out(x, n, m, lnorm, y)
+
+
+cdef inline void row_softmax_bwd(const floating* g, const floating* y, Py_ssize_t n, floating* out,
+                                 bint log_out) noexcept nogil:
+    if floating is float:
+        table_f().softmax_bwd(g, y, n, out, log_out)
+    else:
+        table_d().softmax_bwd(g, y, n, out, log_out)

@@ -33,40 +33,7 @@
 
 #define CX_BLOCK 128
 
-typedef struct {
-    const char *name;
-    Py_ssize_t (*argmax)(const float *x, Py_ssize_t n);
-    /* sum of exp(x_c - m) over c != skip (the arg-max: _rows.pxd note C); the store variant also
-       writes y_c = exp(x_c - m) for every c, subnormals kept, and returns the same sum bit for bit */
-    double (*sumexp)(const float *x, Py_ssize_t n, float m, Py_ssize_t skip);
-    double (*wdot)(const float *x, Py_ssize_t n, float m, const float *w);
-    void (*softmax_out)(const float *x, Py_ssize_t n, float m, float inv, float *y);
-    void (*logsoftmax_out)(const float *x, Py_ssize_t n, float m, float lnorm, float *y);
-    void (*grad_out)(const float *x, Py_ssize_t n, float m, float a, float k, const float *w,
-                     float *g);
-    double (*sumexp_store)(const float *x, Py_ssize_t n, float m, Py_ssize_t skip, float *y);
-    void (*affine)(float *g, Py_ssize_t n, float a, float k, const float *w);
-    void (*sigmoid)(const float *x, Py_ssize_t n, float *y, int log_out);
-    double (*bce_logits)(const float *x, const float *y, Py_ssize_t n, const float *w, float wsc,
-                         const float *pw, float pwsc, int has_pw, float *out, float *g,
-                         const float *gout, float gsc);
-    void (*softmax_bwd)(const float *g, const float *y, Py_ssize_t n, float *out, int log_out);
-    double (*read_sum)(const float *x, Py_ssize_t n);
-    void (*lognorm_rows)(const float *x, Py_ssize_t nrows, Py_ssize_t n, float *m, double *lnorm);
-} cx_kernels_t;
-
-/* float64 row kernels (F): the same roles for double rows with unit stride. */
-typedef struct {
-    Py_ssize_t (*argmax)(const double *x, Py_ssize_t n);
-    double (*sumexp)(const double *x, Py_ssize_t n, double m, Py_ssize_t skip);
-    double (*sumexp_store)(const double *x, Py_ssize_t n, double m, Py_ssize_t skip, double *y);
-    void (*affine)(double *g, Py_ssize_t n, double a, double k, const double *w);
-    /* BCE's two logs of n probabilities, in double, clamped at -100 (torch's BCELoss) */
-    void (*bce_logs_f)(const float *p, Py_ssize_t n, double *lp, double *l1p);
-    void (*bce_logs_d)(const double *p, Py_ssize_t n, double *lp, double *l1p);
-    void (*sigmoid)(const double *x, Py_ssize_t n, double *y, int log_out);
-    void (*softmax_bwd)(const double *g, const double *y, Py_ssize_t n, double *out, int log_out);
-} cx_kernels_d_t;
+#include "_simd_api.h"
 
 /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4) on |r| <= ln2 / 2: a minimax fit of the relative
    error (3.1e-9), <= 1.22 ulp in all with the reduction and FMA (checked against double exp over
@@ -171,18 +138,6 @@ ATTR static double cx_wdot_##SUFFIX(const float *x, Py_ssize_t n, float m, const
     }                                                                                        \
     return acc;                                                                              \
 }                                                                                            \
-ATTR static void cx_softmax_out_##SUFFIX(const float *x, Py_ssize_t n, float m, float inv,  \
-                                         float *y) {                                         \
-    if (x == y) {                                                                            \
-        _Pragma("omp simd")                                                                  \
-        for (Py_ssize_t i = 0; i < n; i++) y[i] = cx_expf_##SUFFIX(y[i] - m) * inv;          \
-    } else {                                                                                 \
-        const float *restrict xr = x;                                                        \
-        float *restrict yr = y;                                                              \
-        _Pragma("omp simd")                                                                  \
-        for (Py_ssize_t i = 0; i < n; i++) yr[i] = cx_expf_##SUFFIX(xr[i] - m) * inv;        \
-    }                                                                                        \
-}                                                                                            \
 ATTR static void cx_logsoftmax_out_##SUFFIX(const float *x, Py_ssize_t n, float m,          \
                                             float lnorm, float *y) {                         \
     if (x == y) {                                                                            \
@@ -193,37 +148,6 @@ ATTR static void cx_logsoftmax_out_##SUFFIX(const float *x, Py_ssize_t n, float 
         float *restrict yr = y;                                                              \
         _Pragma("omp simd")                                                                  \
         for (Py_ssize_t i = 0; i < n; i++) yr[i] = (xr[i] - m) - lnorm;                      \
-    }                                                                                        \
-}                                                                                            \
-ATTR static void cx_grad_out_##SUFFIX(const float *x, Py_ssize_t n, float m, float a,       \
-                                      float k, const float *w, float *g) {                   \
-    /* g_c = a exp(x_c - m) - k w_c  (w NULL: w_c = 1; k = 0: no second term) */             \
-    if (x == g) {                                                                            \
-        if (k == 0.0f) {                                                                     \
-            _Pragma("omp simd")                                                              \
-            for (Py_ssize_t i = 0; i < n; i++) g[i] = a * cx_expf_##SUFFIX(g[i] - m);        \
-        } else if (w) {                                                                      \
-            _Pragma("omp simd")                                                              \
-            for (Py_ssize_t i = 0; i < n; i++)                                               \
-                g[i] = FMA(a, cx_expf_##SUFFIX(g[i] - m), -k * w[i]);                        \
-        } else {                                                                             \
-            _Pragma("omp simd")                                                              \
-            for (Py_ssize_t i = 0; i < n; i++) g[i] = FMA(a, cx_expf_##SUFFIX(g[i] - m), -k); \
-        }                                                                                    \
-    } else {                                                                                 \
-        const float *restrict xr = x;                                                        \
-        float *restrict gr = g;                                                              \
-        if (k == 0.0f) {                                                                     \
-            _Pragma("omp simd")                                                              \
-            for (Py_ssize_t i = 0; i < n; i++) gr[i] = a * cx_expf_##SUFFIX(xr[i] - m);      \
-        } else if (w) {                                                                      \
-            _Pragma("omp simd")                                                              \
-            for (Py_ssize_t i = 0; i < n; i++)                                               \
-                gr[i] = FMA(a, cx_expf_##SUFFIX(xr[i] - m), -k * w[i]);                      \
-        } else {                                                                             \
-            _Pragma("omp simd")                                                              \
-            for (Py_ssize_t i = 0; i < n; i++) gr[i] = FMA(a, cx_expf_##SUFFIX(xr[i] - m), -k); \
-        }                                                                                    \
     }                                                                                        \
 }                                                                                            \
 ATTR static double cx_sumexp_store_span_##SUFFIX(const float *x, Py_ssize_t n, float m,     \
@@ -421,41 +345,47 @@ ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssiz
         for (Py_ssize_t j = 0; j < n; j++) out[j] = y[j] * (g[j] - s);                       \
     }                                                                                        \
 }                                                                                            \
-ATTR static void cx_lognorm_rows_##SUFFIX(const float *x, Py_ssize_t nrows, Py_ssize_t n,     \
-                                          float *mo, double *lno) {                         \
-    /* Rows of a C-contiguous (nrows, n) block, n >= 1: mo[r] = max of row r (nan never wins over \
-       x[r, 0]), lno[r] = log(sum_c exp(x[r, c] - mo[r])) as log1p of the terms below the max   \
-       plus (number of maxima - 1) (_rows.pxd note C; an infinite max gives nan as d - d). */  \
-    for (Py_ssize_t r = 0; r < nrows; r++) {                                                 \
-        const float *row = x + r * n;                                                        \
-        float m = row[0];                                                                    \
-        for (Py_ssize_t c = 1; c < n; c++) m = row[c] > m ? row[c] : m;                      \
-        float rest = 0.0f, cnt = -1.0f;                                                      \
-        for (Py_ssize_t c = 0; c < n; c++) {                                                 \
-            float d = row[c] - m;                                                            \
-            if (d == 0.0f) cnt += 1.0f;                                                      \
-            else rest += cx_expf_nonpos_##SUFFIX(d);                                         \
+ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n,       \
+                                         float *mo, double *resto, double *lno) {            \
+    /* Column arithmetic (_simd_api.h): per lane j (a row, x[c * cs + j]) the max m (nan never \
+       wins over the first), rest = the sum of exp(x - m) over the terms below the max plus    \
+       (number of maxima - 1), in class order, and log1p(rest); an infinite max gives nan. */  \
+    float m[CX_LANES], rest[CX_LANES], cnt[CX_LANES];                                        \
+    for (int j = 0; j < CX_LANES; j++) {                                                     \
+        m[j] = x[j];                                                                         \
+        rest[j] = 0.0f;                                                                      \
+        cnt[j] = -1.0f;                                                                      \
+    }                                                                                        \
+    for (Py_ssize_t c = 1; c < n; c++)                                                       \
+        for (int j = 0; j < CX_LANES; j++) {                                                 \
+            float v = x[c * cs + j];                                                         \
+            m[j] = v > m[j] ? v : m[j];                                                      \
         }                                                                                    \
-        mo[r] = m;                                                                           \
-        lno[r] = log1p((double)(rest + cnt));                                                \
+    for (Py_ssize_t c = 0; c < n; c++)                                                       \
+        for (int j = 0; j < CX_LANES; j++) {                                                 \
+            float d = x[c * cs + j] - m[j], e = cx_expf_nonpos_##SUFFIX(d);                  \
+            rest[j] += d == 0.0f ? 0.0f : e;                                                 \
+            cnt[j] += d == 0.0f ? 1.0f : 0.0f;                                               \
+        }                                                                                    \
+    for (int j = 0; j < CX_LANES; j++) {                                                     \
+        float t = rest[j] + cnt[j];                                                          \
+        mo[j] = m[j];                                                                        \
+        resto[j] = t;                                                                        \
+        lno[j] = log1p((double)t);                                                           \
     }                                                                                        \
 }                                                                                            \
-ATTR static double cx_read_sum_##SUFFIX(const float *x, Py_ssize_t n) {                    \
-    /* a plain streaming read (the benchmark's bandwidth probe): 32 independent lanes */     \
-    float lane[32] = {0.0f};                                                                 \
-    Py_ssize_t i = 0;                                                                        \
-    for (; i + 32 <= n; i += 32)                                                             \
-        for (int j = 0; j < 32; j++) lane[j] += x[i + j];                                    \
-    double acc = 0.0;                                                                        \
-    for (; i < n; i++) acc += x[i];                                                          \
-    for (int j = 0; j < 32; j++) acc += lane[j];                                             \
-    return acc;                                                                              \
+ATTR static void cx_col_map_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n,           \
+                                     const float *m, const float *a, const float *k,         \
+                                     const float *w, float *y, Py_ssize_t ycs, int log_mode) { \
+    /* per lane j: y = (x - m_j) - a_j (log_mode), else a_j exp(x - m_j) - k_j w_c (k NULL: 0, \
+       w NULL: 1); element-wise, so y may be x (same cs) */                                  \
+    for (Py_ssize_t c = 0; c < n; c++)                                                       \
+        for (int j = 0; j < CX_LANES; j++) {                                                 \
+            float d = x[c * cs + j] - m[j];                                                  \
+            float kw = k ? k[j] * (w ? w[c] : 1.0f) : 0.0f;                                  \
+            y[c * ycs + j] = log_mode ? d - a[j] : FMA(a[j], cx_expf_##SUFFIX(d), -kw);      \
+        }                                                                                    \
 }                                                                                            \
-static const cx_kernels_t cx_table_##SUFFIX = {                                             \
-    #SUFFIX, cx_argmax_##SUFFIX, cx_sumexp_##SUFFIX, cx_wdot_##SUFFIX, \
-    cx_softmax_out_##SUFFIX, cx_logsoftmax_out_##SUFFIX, cx_grad_out_##SUFFIX,               \
-    cx_sumexp_store_##SUFFIX, cx_affine_##SUFFIX, cx_sigmoid_##SUFFIX, cx_bce_logits_##SUFFIX,    \
-    cx_softmax_bwd_##SUFFIX, cx_read_sum_##SUFFIX, cx_lognorm_rows_##SUFFIX};
 
 /* Portable float64 kernels: libm exp, sums in order (the scalar loops of _rows.pxd). */
 static Py_ssize_t cx_argmax_d_portable(const double *x, Py_ssize_t n) {
@@ -504,21 +434,80 @@ static void cx_softmax_bwd_d_portable(const double *g, const double *y, Py_ssize
     for (Py_ssize_t i = 0; i < n; i++) acc += log_out ? g[i] : g[i] * y[i];
     for (Py_ssize_t i = 0; i < n; i++) out[i] = log_out ? g[i] - exp(y[i]) * acc : y[i] * (g[i] - acc);
 }
-static const cx_kernels_d_t cx_table_d_portable = {
-    cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_affine_d_portable,
-    cx_bce_logs_f_portable, cx_bce_logs_d_portable, cx_sigmoid_d_portable,
-    cx_softmax_bwd_d_portable};
+static double cx_wdot_d(const double *x, Py_ssize_t n, double m, const double *w) {
+    /* sum_c w_c (x_c - m) (w NULL: 1), in order (both paths) */
+    double acc = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) acc += (w ? w[i] : 1.0) * (x[i] - m);
+    return acc;
+}
+static void cx_logsoftmax_out_d(const double *x, Py_ssize_t n, double m, double lnorm, double *y) {
+    for (Py_ssize_t i = 0; i < n; i++) y[i] = (x[i] - m) - lnorm; /* y may be x */
+}
+static void cx_col_lognorm_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, double *mo,
+                                      double *resto, double *lno) {
+    /* the column arithmetic of cx_col_lognorm_portable in double, with libm */
+    for (int j = 0; j < CX_LANES; j++) {
+        double m = x[j], rest = 0.0, cnt = -1.0;
+        for (Py_ssize_t c = 1; c < n; c++) m = x[c * cs + j] > m ? x[c * cs + j] : m;
+        for (Py_ssize_t c = 0; c < n; c++) {
+            double d = x[c * cs + j] - m;
+            rest += d == 0.0 ? 0.0 : exp(d);
+            cnt += d == 0.0 ? 1.0 : 0.0;
+        }
+        mo[j] = m;
+        resto[j] = rest + cnt;
+        lno[j] = log1p(rest + cnt);
+    }
+}
+static void cx_col_map_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,
+                                  const double *a, const double *k, const double *w, double *y,
+                                  Py_ssize_t ycs, int log_mode) {
+    for (Py_ssize_t c = 0; c < n; c++)
+        for (int j = 0; j < CX_LANES; j++) {
+            double d = x[c * cs + j] - m[j], kw = k ? k[j] * (w ? w[c] : 1.0) : 0.0;
+            y[c * ycs + j] = log_mode ? d - a[j] : a[j] * exp(d) - kw;
+        }
+}
+
+/* BCE-with-logits in double over a span (the float32 kernel's contract): log_sigmoid and sigmoid
+   from the table's sigmoid kernel 256 at a time, then torch's formula element by element. */
+#define CX_DEFINE_BCE_LOGITS_D(SUFFIX, SIGMOID)                                                \
+static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssize_t n,        \
+        const double *w, double wsc, const double *pw, double pwsc, int has_pw, double *out,   \
+        double *g, const double *gout, double gsc) {                                           \
+    double ls[256], sg[256], acc = 0.0;                                                        \
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                               \
+        Py_ssize_t m = n - i0 < 256 ? n - i0 : 256;                                            \
+        SIGMOID(x + i0, m, ls, 1);                                                             \
+        if (g) SIGMOID(x + i0, m, sg, 0);                                                      \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                   \
+            double xv = x[i0 + j], yv = y[i0 + j];                                             \
+            double pv = has_pw ? (pw ? pw[i0 + j] : pwsc) : 1.0, lw = 1.0 + (pv - 1.0) * yv;   \
+            double v = has_pw ? (1.0 - yv) * xv - lw * ls[j] : (1.0 - yv) * xv - ls[j];        \
+            double wv = w ? w[i0 + j] : wsc;                                                   \
+            v = v * wv;                                                                        \
+            if (g) {                                                                           \
+                double gs = gout ? gsc * gout[i0 + j] : gsc;                                   \
+                g[i0 + j] = gs * wv * (lw * sg[j] - pv * yv);                                  \
+            }                                                                                  \
+            if (out) out[i0 + j] = v;                                                          \
+            acc = acc + v;                                                                     \
+        }                                                                                      \
+    }                                                                                          \
+    return acc;                                                                                \
+}
+CX_DEFINE_BCE_LOGITS_D(portable, cx_sigmoid_d_portable)
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
 
-CX_DEFINE_KERNELS(portable, , CX_FMA_SW)
+CX_DEFINE_KERNELS(portable, __attribute__((unused)), CX_FMA_SW)
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define CX_HAVE_V3 1
 #include <immintrin.h>
 #define CX_V3 __attribute__((target("avx2,fma")))
-CX_DEFINE_KERNELS(avx2_fma, CX_V3, CX_FMA_HW)
+CX_DEFINE_KERNELS(avx2_fma, CX_V3 __attribute__((unused)), CX_FMA_HW)
 
 /* Hand-written AVX2+FMA versions of the hottest loops (E): the same polynomial as cx_expf, for
    arguments d <= 0 (or nan), which is every exp in these kernels (x - max, -|x|). */
@@ -669,39 +658,6 @@ CX_V3 static double cx_sumexp_store_avx2(const float *x, Py_ssize_t n, float m, 
            + cx_sumexp_impl_avx2(x + skip + 1, n - skip - 1, m, y + skip + 1, n);
 }
 
-CX_V3 static void cx_grad_out_avx2(const float *x, Py_ssize_t n, float m, float a, float k,
-                                   const float *w, float *g) {
-    /* g = a exp(x - m) - k w (w NULL: w = 1); element-wise, so g may be x.  The branches on k
-       and w are hoisted; only the tail uses (slow on AMD) masked loads and stores. */
-    const __m256 vm = _mm256_set1_ps(m), va = _mm256_set1_ps(a), vk = _mm256_set1_ps(-k);
-    Py_ssize_t i = 0;
-    if (k == 0.0f) {
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(g + i, _mm256_mul_ps(
-                va, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 1)));
-    } else if (w) {
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(g + i, _mm256_fmadd_ps(
-                va, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 1),
-                _mm256_mul_ps(vk, _mm256_loadu_ps(w + i))));
-    } else {
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(g + i, _mm256_fmadd_ps(
-                va, cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), 1), vk));
-    }
-    if (i < n) {
-        __m256i mask = cx_tail_mask(n - i);
-        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm), 1);
-        __m256 wv = w ? _mm256_maskload_ps(w + i, mask) : _mm256_set1_ps(1.0f);
-        __m256 r = k == 0.0f ? _mm256_mul_ps(va, e) : _mm256_fmadd_ps(va, e, _mm256_mul_ps(vk, wv));
-        _mm256_maskstore_ps(g + i, mask, r);
-    }
-}
-
-CX_V3 static void cx_softmax_out_avx2(const float *x, Py_ssize_t n, float m, float inv, float *y) {
-    cx_grad_out_avx2(x, n, m, inv, 0.0f, NULL, y);
-}
-
 CX_V3 static inline __m256d cx_log4_pd(__m256d u) {
     /* log(u) for normal u > 0 in double, to a few ulp: u = 2^k f with f in [sqrt(1/2), sqrt(2)),
        log f = 2 atanh(z) with z = (f - 1) / (f + 1), |z| <= 0.172, by its series to z^21.  u = 0
@@ -747,42 +703,46 @@ CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
     return _mm256_blendv_pd(res, t, _mm256_cmp_pd(um1, _mm256_setzero_pd(), _CMP_EQ_OQ));
 }
 
-CX_V3 static void cx_lognorm_rows_avx2(const float *x, Py_ssize_t nrows, Py_ssize_t n, float *mo,
-                                      double *lno) {
-    /* cx_lognorm_rows for short rows (the batch is what is long): 8 rows at a time, one per lane,
-       columns gathered; log1p in double, 4 wide.  Long rows: row by row. */
-    if (n > 32 || n * nrows > INT32_MAX / 2) {
-        cx_lognorm_rows_avx2_fma(x, nrows, n, mo, lno);
+CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
+                                     double *resto, double *lno) {
+    /* cx_col_lognorm's column arithmetic, one lane per row: max(v, m) keeps m when v is nan;
+       log1p in double, 4 wide */
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    __m256 m = _mm256_loadu_ps(x);
+    for (Py_ssize_t c = 1; c < n; c++) m = _mm256_max_ps(_mm256_loadu_ps(x + c * cs), m);
+    __m256 rest = zero, cnt = _mm256_set1_ps(-1.0f);
+    for (Py_ssize_t c = 0; c < n; c++) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * cs), m);
+        __m256 eq = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);
+        rest = _mm256_add_ps(rest, _mm256_andnot_ps(eq, cx_exp8_nonpos(d, 0)));
+        cnt = _mm256_add_ps(cnt, _mm256_and_ps(eq, one));
+    }
+    __m256 t = _mm256_add_ps(rest, cnt);
+    __m256d t0 = _mm256_cvtps_pd(_mm256_castps256_ps128(t));
+    __m256d t1 = _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1));
+    _mm256_storeu_pd(resto, t0);
+    _mm256_storeu_pd(resto + 4, t1);
+    _mm256_storeu_pd(lno, cx_log1p4_pd(t0));
+    _mm256_storeu_pd(lno + 4, cx_log1p4_pd(t1));
+    _mm256_storeu_ps(mo, m);
+}
+
+CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
+                                 const float *a, const float *k, const float *w, float *y,
+                                 Py_ssize_t ycs, int log_mode) {
+    /* cx_col_map, one lane per row */
+    const __m256 vm = _mm256_loadu_ps(m), va = _mm256_loadu_ps(a);
+    if (log_mode) {
+        for (Py_ssize_t c = 0; c < n; c++)
+            _mm256_storeu_ps(y + c * ycs, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs), vm),
+                                                        va));
         return;
     }
-    const __m256i step = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                            _mm256_set1_epi32((int)n));
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    for (Py_ssize_t r0 = 0; r0 < nrows; r0 += 8) {
-        Py_ssize_t nr = nrows - r0 < 8 ? nrows - r0 : 8;
-        const float *base = x + r0 * n;
-        /* a partial block repeats its last row in the spare lanes */
-        __m256i idx = _mm256_min_epi32(step, _mm256_set1_epi32((int)((nr - 1) * n)));
-        __m256 m = _mm256_i32gather_ps(base, idx, 4);
-        for (Py_ssize_t c = 1; c < n; c++) /* max(v, m) keeps m when v is nan */
-            m = _mm256_max_ps(_mm256_i32gather_ps(base + c, idx, 4), m);
-        __m256 rest = zero, cnt = _mm256_set1_ps(-1.0f);
-        for (Py_ssize_t c = 0; c < n; c++) {
-            __m256 d = _mm256_sub_ps(_mm256_i32gather_ps(base + c, idx, 4), m);
-            __m256 eq = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);
-            rest = _mm256_add_ps(rest, _mm256_andnot_ps(eq, cx_exp8_nonpos(d, 0)));
-            cnt = _mm256_add_ps(cnt, _mm256_and_ps(eq, one));
-        }
-        __m256 t = _mm256_add_ps(rest, cnt);
-        double lb[8];
-        float mb[8];
-        _mm256_storeu_pd(lb, cx_log1p4_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(t))));
-        _mm256_storeu_pd(lb + 4, cx_log1p4_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(t, 1))));
-        _mm256_storeu_ps(mb, m);
-        for (Py_ssize_t j = 0; j < nr; j++) {
-            mo[r0 + j] = mb[j];
-            lno[r0 + j] = lb[j];
-        }
+    const __m256 nk = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k)) : _mm256_setzero_ps();
+    for (Py_ssize_t c = 0; c < n; c++) {
+        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs), vm), 1);
+        __m256 nkw = w ? _mm256_mul_ps(nk, _mm256_set1_ps(w[c])) : nk;
+        _mm256_storeu_ps(y + c * ycs, _mm256_fmadd_ps(va, e, nkw));
     }
 }
 
@@ -925,33 +885,45 @@ CX_V3 static void cx_bce_logs_f_avx2(const float *p, Py_ssize_t n, double *lp, d
     Py_ssize_t i = 0;
     for (; i + 4 <= n; i += 4)
         cx_bce_logs4(_mm256_cvtps_pd(_mm_loadu_ps(p + i)), lp + i, l1p + i);
-    if (i < n) cx_bce_logs_f_portable(p + i, n - i, lp + i, l1p + i);
+    if (i < n) { /* the tail through the same vector code, on a padded copy */
+        float pb[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+        double lb[4], l1b[4];
+        memcpy(pb, p + i, (size_t)(n - i) * sizeof(float));
+        cx_bce_logs4(_mm256_cvtps_pd(_mm_loadu_ps(pb)), lb, l1b);
+        memcpy(lp + i, lb, (size_t)(n - i) * sizeof(double));
+        memcpy(l1p + i, l1b, (size_t)(n - i) * sizeof(double));
+    }
 }
 
 CX_V3 static void cx_bce_logs_d_avx2(const double *p, Py_ssize_t n, double *lp, double *l1p) {
     Py_ssize_t i = 0;
     for (; i + 4 <= n; i += 4) cx_bce_logs4(_mm256_loadu_pd(p + i), lp + i, l1p + i);
-    if (i < n) cx_bce_logs_d_portable(p + i, n - i, lp + i, l1p + i);
+    if (i < n) { /* the tail through the same vector code, on a padded copy */
+        double pb[4] = {0.5, 0.5, 0.5, 0.5}, lb[4], l1b[4];
+        memcpy(pb, p + i, (size_t)(n - i) * sizeof(double));
+        cx_bce_logs4(_mm256_loadu_pd(pb), lb, l1b);
+        memcpy(lp + i, lb, (size_t)(n - i) * sizeof(double));
+        memcpy(l1p + i, l1b, (size_t)(n - i) * sizeof(double));
+    }
+}
+
+CX_V3 static inline __m256d cx_sigmoid4_pd(__m256d v, int log_out) {
+    /* as cx_sigmoid8: e = exp(-|x|); sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below;
+       log_sigmoid = min(x, 0) - log1p(e); nan propagates through e */
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    __m256d e = cx_exp4_nonpos(_mm256_or_pd(v, _mm256_set1_pd(-0.0))); /* -|v| */
+    if (log_out) return _mm256_sub_pd(_mm256_min_pd(v, zero), cx_log1p4_pd(e));
+    __m256d r = _mm256_div_pd(one, _mm256_add_pd(one, e));
+    return _mm256_blendv_pd(_mm256_mul_pd(e, r), r, _mm256_cmp_pd(v, zero, _CMP_GE_OQ));
 }
 
 CX_V3 static void cx_sigmoid_d_avx2(const double *x, Py_ssize_t n, double *y, int log_out) {
-    /* as the float32 kernel: e = exp(-|x|); sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below;
-       log_sigmoid = min(x, 0) - log1p(e); nan propagates through e */
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    const __m256d sign = _mm256_set1_pd(-0.0);
-    Py_ssize_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d v = _mm256_loadu_pd(x + i);
-        __m256d e = cx_exp4_nonpos(_mm256_or_pd(v, sign)); /* -|v| */
-        if (log_out) {
-            _mm256_storeu_pd(y + i, _mm256_sub_pd(_mm256_min_pd(v, zero), cx_log1p4_pd(e)));
-        } else {
-            __m256d r = _mm256_div_pd(one, _mm256_add_pd(one, e));
-            _mm256_storeu_pd(y + i, _mm256_blendv_pd(_mm256_mul_pd(e, r), r,
-                                                     _mm256_cmp_pd(v, zero, _CMP_GE_OQ)));
-        }
+    Py_ssize_t i = 0; /* the tail through the same vector code (masked) */
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, cx_sigmoid4_pd(_mm256_loadu_pd(x + i), log_out));
+    if (i < n) {
+        __m256i mask = cx_tail_mask_pd(n - i);
+        _mm256_maskstore_pd(y + i, mask, cx_sigmoid4_pd(_mm256_maskload_pd(x + i, mask), log_out));
     }
-    if (i < n) cx_sigmoid_d_portable(x + i, n - i, y + i, log_out);
 }
 
 CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssize_t n,
@@ -987,58 +959,151 @@ CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssi
     for (; i < n; i++) out[i] = log_out ? g[i] - exp(y[i]) * acc : y[i] * (g[i] - acc);
 }
 
-static const cx_kernels_d_t cx_table_d_avx2 = {
-    cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_affine_d_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logs_d_avx2, cx_sigmoid_d_avx2, cx_softmax_bwd_d_avx2};
-
-CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int log_out) {
-    /* cx_sigmoid's sigmoid with the intrinsic exp (log_sigmoid: the compiled template) */
-    if (log_out) {
-        cx_sigmoid_avx2_fma(x, n, y, log_out);
-        return;
+CX_V3 static void cx_col_lognorm_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n,
+                                       double *mo, double *resto, double *lno) {
+    /* the column arithmetic in double, lanes 4 at a time */
+    const __m256d one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
+    for (int h = 0; h < CX_LANES; h += 4) {
+        __m256d m = _mm256_loadu_pd(x + h);
+        for (Py_ssize_t c = 1; c < n; c++) m = _mm256_max_pd(_mm256_loadu_pd(x + c * cs + h), m);
+        __m256d rest = zero, cnt = _mm256_set1_pd(-1.0);
+        for (Py_ssize_t c = 0; c < n; c++) {
+            __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + c * cs + h), m);
+            __m256d eq = _mm256_cmp_pd(d, zero, _CMP_EQ_OQ);
+            rest = _mm256_add_pd(rest, _mm256_andnot_pd(eq, cx_exp4_nonpos(d)));
+            cnt = _mm256_add_pd(cnt, _mm256_and_pd(eq, one));
+        }
+        __m256d t = _mm256_add_pd(rest, cnt);
+        _mm256_storeu_pd(resto + h, t);
+        _mm256_storeu_pd(lno + h, cx_log1p4_pd(t));
+        _mm256_storeu_pd(mo + h, m);
     }
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 e = cx_exp8_nonpos(_mm256_or_ps(v, sign), 1); /* exp(-|v|), nan kept */
-        __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));
-        _mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_mul_ps(e, r), r,
-                                                 _mm256_cmp_ps(v, zero, _CMP_GE_OQ)));
-    }
-    if (i < n) cx_sigmoid_avx2_fma(x + i, n - i, y + i, log_out);
 }
 
-static const cx_kernels_t cx_table_avx2_intrinsics = {
-    "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma,
-    cx_softmax_out_avx2, cx_logsoftmax_out_avx2_fma, cx_grad_out_avx2,
-    cx_sumexp_store_avx2, cx_affine_avx2_fma, cx_sigmoid_avx2, cx_bce_logits_avx2_fma,
-    cx_softmax_bwd_avx2_fma, cx_read_sum_avx2_fma, cx_lognorm_rows_avx2};
+CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,
+                                   const double *a, const double *k, const double *w, double *y,
+                                   Py_ssize_t ycs, int log_mode) {
+    for (int h = 0; h < CX_LANES; h += 4) {
+        const __m256d vm = _mm256_loadu_pd(m + h), va = _mm256_loadu_pd(a + h);
+        const __m256d nk = k ? _mm256_sub_pd(_mm256_setzero_pd(), _mm256_loadu_pd(k + h))
+                             : _mm256_setzero_pd();
+        for (Py_ssize_t c = 0; c < n; c++) {
+            __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + c * cs + h), vm), r;
+            if (log_mode) {
+                r = _mm256_sub_pd(d, va);
+            } else {
+                __m256d nkw = w ? _mm256_mul_pd(nk, _mm256_set1_pd(w[c])) : nk;
+                r = _mm256_fmadd_pd(va, cx_exp4_nonpos(d), nkw);
+            }
+            _mm256_storeu_pd(y + c * ycs + h, r);
+        }
+    }
+}
+
+CX_DEFINE_BCE_LOGITS_D(avx2, cx_sigmoid_d_avx2)
+
+CX_V3 static inline __m256 cx_log1p8_ps(__m256 t) {
+    /* cx_log1pf, 8 wide: log1p(t) for t in [0, 1] (or nan) */
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 u = _mm256_add_ps(one, t);
+    __m256i bits = _mm256_castps_si256(u);
+    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xff)),
+                                 _mm256_set1_epi32(126));
+    __m256 mant = _mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
+    __m256 small = _mm256_cmp_ps(mant, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    e = _mm256_sub_epi32(e, _mm256_and_si256(_mm256_castps_si256(small), _mm256_set1_epi32(1)));
+    __m256 x = _mm256_blendv_ps(_mm256_sub_ps(mant, one),
+                                _mm256_sub_ps(_mm256_add_ps(mant, mant), one), small);
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(7.0376836292E-2f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-1.1514610310E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.1676998740E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-1.2420140846E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.4249322787E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-1.6668057665E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(2.0000714765E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-2.4999993993E-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(3.3333331174E-1f));
+    __m256 fe = _mm256_cvtepi32_ps(e);
+    __m256 r = _mm256_fmadd_ps(_mm256_mul_ps(p, x), z,
+                               _mm256_fmadd_ps(_mm256_set1_ps(-2.12194440e-4f), fe,
+                                               _mm256_mul_ps(_mm256_set1_ps(-0.5f), z)));
+    r = _mm256_fmadd_ps(_mm256_set1_ps(0.693359375f), fe, _mm256_add_ps(x, r));
+    __m256 um1 = _mm256_sub_ps(u, one);
+    __m256 res = _mm256_mul_ps(r, _mm256_div_ps(t, um1));
+    return _mm256_blendv_ps(res, t, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
+}
+
+CX_V3 static inline __m256 cx_sigmoid8(__m256 v, int log_out) {
+    /* e = exp(-|v|): sigmoid = 1 / (1 + e) for v >= 0, e / (1 + e) below (subnormals kept);
+       log_sigmoid = min(v, 0) - log1p(e); nan propagates through e */
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    __m256 e = cx_exp8_nonpos(_mm256_or_ps(v, _mm256_set1_ps(-0.0f)), 1);
+    if (log_out) return _mm256_sub_ps(_mm256_min_ps(v, zero), cx_log1p8_ps(e));
+    __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    return _mm256_blendv_ps(_mm256_mul_ps(e, r), r, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+}
+
+CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int log_out) {
+    /* the tail through the same vector code (masked): an element's result does not depend on
+       where it sits in the span */
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, cx_sigmoid8(_mm256_loadu_ps(x + i), log_out));
+    if (i < n) {
+        __m256i mask = cx_tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, mask, cx_sigmoid8(_mm256_maskload_ps(x + i, mask), log_out));
+    }
+}
+
+static const cx_table_f cx_f32_avx2 = {
+    "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_sumexp_store_avx2, cx_wdot_avx2_fma,
+    cx_logsoftmax_out_avx2_fma, cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2,
+    cx_col_map_avx2, cx_sigmoid_avx2, cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma};
+static const cx_table_d cx_f64_avx2 = {
+    "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_wdot_d,
+    cx_logsoftmax_out_d, cx_affine_d_avx2, cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2,
+    cx_col_map_d_avx2, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2, cx_bce_logits_d_avx2};
 #endif
 
-static const cx_kernels_t *cx_selected = NULL;
+static const cx_table_f cx_f32_portable = {
+    "portable", cx_argmax_portable, cx_sumexp_portable, cx_sumexp_store_portable,
+    cx_wdot_portable, cx_logsoftmax_out_portable, cx_affine_portable, cx_softmax_bwd_portable,
+    cx_col_lognorm_portable, cx_col_map_portable, cx_sigmoid_portable, cx_bce_logs_f_portable,
+    cx_bce_logits_portable};
+static const cx_table_d cx_f64_portable = {
+    "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_wdot_d,
+    cx_logsoftmax_out_d, cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
+    cx_col_map_d_portable, cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable};
 
-static const cx_kernels_t *cx_kernels(void) {
-    if (cx_selected) return cx_selected;
+static int cx_avx2 = -1; /* B: chosen once */
+
+static int cx_use_avx2(void) {
+    if (cx_avx2 >= 0) return cx_avx2;
     const char *env = getenv("CXENT_SIMD");
-    cx_selected = &cx_table_portable;
+    cx_avx2 = 0;
 #ifdef CX_HAVE_V3
     __builtin_cpu_init();
-    if (!(env && strcmp(env, "portable") == 0) && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        cx_selected = &cx_table_avx2_intrinsics;
+    cx_avx2 = !(env && strcmp(env, "portable") == 0) && __builtin_cpu_supports("avx2") &&
+              __builtin_cpu_supports("fma");
 #else
     (void)env;
 #endif
-    return cx_selected;
+    return cx_avx2;
 }
 
-static const cx_kernels_d_t *cx_kernels_d(void) { /* the float64 table of the same path */
+static const cx_table_f *cx_table_f32(void) {
 #ifdef CX_HAVE_V3
-    if (cx_kernels() == &cx_table_avx2_intrinsics) return &cx_table_d_avx2;
+    if (cx_use_avx2()) return &cx_f32_avx2;
 #endif
-    return &cx_table_d_portable;
+    return &cx_f32_portable;
+}
+
+static const cx_table_d *cx_table_f64(void) {
+#ifdef CX_HAVE_V3
+    if (cx_use_avx2()) return &cx_f64_avx2;
+#endif
+    return &cx_f64_portable;
 }
 
 #endif

@@ -1,0 +1,204 @@
+# cython: language_level=3
+"""The row engine: tiles of rows, their layouts, and the table of vectorised kernels.
+
+A. The only module that compiles ``_simd.h`` (the kernels, AVX2+FMA and portable builds, chosen once
+   at run time); ``_softmax``, ``_losses`` and ``_binary`` reach the tables through ``table_f`` /
+   ``table_d`` (Cython's cross-module cdef functions).
+B. One arithmetic per row length, for every layout.  Rows of C <= CX_SHORT (32) classes use the
+   column arithmetic: CX_LANES (8) rows side by side, one per vector lane, each row's max and sum of
+   exp taken in class order (``col_lognorm``, ``col_map``).  Longer rows use the row arithmetic:
+   unit-stride rows through the blocked, two-chain kernels (``row_lognorm``).  Which one runs
+   depends on C only, and each row's values go through exactly the same operations wherever they
+   sit in memory: results are bitwise identical for C- and F-ordered inputs, a class axis that is
+   not last, sliced and negative-stride views and ``out=`` buffers of any layout.
+C. Layout is only a matter of loading.  Column tiles: when the 8 rows are adjacent in memory (the
+   inner axis of ``(N, C, H, W)``, the rows of an F-ordered ``(N, C)``) the kernels read them in
+   place, 8 rows per vector load; otherwise ``cols_in`` gathers the tile into a class-major scratch
+   block.  Row tiles: unit-stride rows are read in place; others are gathered into per-thread scratch
+   rows (``rows_in``).  Outputs mirror this (``cols_out``/``rows_out``, then ``*_flush``).
+D. In place: a tile is read completely (or element by element before each write) before anything
+   of it is written, so an output may be its input in the same layout.  Partially overlapping
+   buffers are refused by the Python layer.
+E. Numerics of the log-normaliser (both arithmetics): shift by the row max ``m`` in the input dtype
+   (pytorch#11752), ``L = log1p(rest)`` where ``rest`` is the sum of exp(x - m) without the max term
+   (exactly 1 for a finite max), so a dominant logit keeps its tiny loss (scipy#19521); an infinite
+   max gives nan as ``d - d`` (torch's inf/nan semantics).
+"""
+
+from libc.math cimport log1p
+from cython cimport floating
+
+
+cdef extern from "_simd.h" nogil:
+    const cx_table_f* cx_table_f32()
+    const cx_table_d* cx_table_f64()
+
+
+cdef const cx_table_f* table_f() noexcept nogil:
+    return cx_table_f32()
+
+
+cdef const cx_table_d* table_d() noexcept nogil:
+    return cx_table_f64()
+
+
+cx_table_f32()  # choose the path once, at import
+
+
+def simd_path():
+    """The kernel table in use: "avx2_fma" or "portable" (the same for float32 and float64)."""
+    return cx_table_f32().name.decode()
+
+
+cdef enum:
+    GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 8 rows of C)
+
+
+cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
+    cdef geometry g
+    g.n = n
+    g.inner = inner
+    g.nrows = outer * inner
+    g.height = CX_LANES if n <= GATHER_MAX else 1
+    return g
+
+
+cdef Py_ssize_t n_tiles(const geometry* g) noexcept nogil:
+    return (g.nrows + g.height - 1) // g.height
+
+
+cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil:
+    cdef Py_ssize_t r0 = t * g.height, o = r0 // g.inner, i = r0 - o * g.inner
+    cdef int j
+    tl.nr = <int>min(<Py_ssize_t>g.height, g.nrows - r0)
+    for j in range(tl.nr):
+        tl.o[j] = o
+        tl.i[j] = i
+        i += 1
+        if i == g.inner:
+            i = 0
+            o += 1
+
+
+cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil:
+    """The tile's 8 rows of ``a`` are consecutive elements (one vector load per class)."""
+    cdef Py_ssize_t base
+    cdef int j
+    if tl.nr != CX_LANES:
+        return False
+    base = lane_offset(a, tl, 0)
+    for j in range(1, CX_LANES):
+        if lane_offset(a, tl, j) != base + j:
+            return False
+    return True
+
+
+cdef const floating* cols_in(operand a, const geometry* g, const tile* tl, floating* scratch,
+                             Py_ssize_t* cs) noexcept nogil:
+    """The tile of ``a`` class-major (element (j, c) at ``[c * cs + j]``): in place when its rows
+    are adjacent, else gathered into ``scratch`` (the spare lanes of a short tile repeat its last
+    row)."""
+    cdef const floating* p = <const floating*>a.p
+    cdef Py_ssize_t c, off[8]
+    cdef int j
+    if lanes_adjacent(a, tl):
+        cs[0] = a.s1
+        return p + lane_offset(a, tl, 0)
+    for j in range(CX_LANES):
+        off[j] = lane_offset(a, tl, j if j < tl.nr else tl.nr - 1)
+    for c in range(g.n):
+        for j in range(CX_LANES):
+            scratch[c * CX_LANES + j] = p[off[j] + c * a.s1]
+    cs[0] = CX_LANES
+    return scratch
+
+
+cdef floating* cols_out(operand a, const tile* tl, floating* scratch, Py_ssize_t* cs) noexcept nogil:
+    """Where a class-major output tile goes: ``a`` itself when its rows are adjacent, else
+    ``scratch`` (then ``cols_flush`` scatters it)."""
+    if lanes_adjacent(a, tl):
+        cs[0] = a.s1
+        return <floating*>a.p + lane_offset(a, tl, 0)
+    cs[0] = CX_LANES
+    return scratch
+
+
+cdef void cols_flush(operand a, const geometry* g, const tile* tl, const floating* buf) noexcept nogil:
+    cdef floating* p = <floating*>a.p
+    cdef Py_ssize_t c, off
+    cdef int j
+    if lanes_adjacent(a, tl):
+        return
+    for j in range(tl.nr):
+        off = lane_offset(a, tl, j)
+        for c in range(g.n):
+            p[off + c * a.s1] = buf[c * CX_LANES + j]
+
+
+cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratch,
+                  const floating** rows) noexcept nogil:
+    """Unit-stride rows of the tile: in place when the class stride is 1, else gathered into
+    ``scratch`` (row j at ``scratch + j * C``)."""
+    cdef const floating* p = <const floating*>a.p
+    cdef Py_ssize_t c, n = g.n, off[8]
+    cdef int j
+    for j in range(tl.nr):
+        off[j] = lane_offset(a, tl, j)
+    if a.s1 == 1:
+        for j in range(tl.nr):
+            rows[j] = p + off[j]
+        return
+    for c in range(n):  # class-major walk: for adjacent rows, one cache line feeds 8 rows
+        for j in range(tl.nr):
+            scratch[j * n + c] = p[off[j] + c * a.s1]
+    for j in range(tl.nr):
+        rows[j] = scratch + j * n
+
+
+cdef void rows_out(operand a, const geometry* g, const tile* tl, floating* scratch,
+                   floating** rows) noexcept nogil:
+    cdef int j
+    for j in range(tl.nr):
+        rows[j] = <floating*>a.p + lane_offset(a, tl, j) if a.s1 == 1 else scratch + j * g.n
+
+
+cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floating* scratch) noexcept nogil:
+    cdef floating* p = <floating*>a.p
+    cdef Py_ssize_t c, n = g.n, off[8]
+    cdef int j
+    if a.s1 == 1:
+        return
+    for j in range(tl.nr):
+        off[j] = lane_offset(a, tl, j)
+    for c in range(n):
+        for j in range(tl.nr):
+            p[off[j] + c * a.s1] = scratch[j * n + c]
+
+
+cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Index of the first maximum of a unit-stride row (nan never wins; all nan: 0)."""
+    if floating is float:
+        return table_f().argmax(x, n)
+    else:
+        return table_d().argmax(x, n)
+
+
+cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil:
+    """Row arithmetic: ``rest`` of a unit-stride row with its max at ``am`` (note E: ``L =
+    log1p(rest)``); with ``y``, also ``y = exp(x - x[am])``, the same rest bit for bit (y may be x:
+    every value of x this needs is read before the first store)."""
+    cdef floating mv = x[am]
+    cdef floating d = mv - mv  # 0, or nan when the maximum is infinite (note E)
+    cdef double rest
+    if floating is float:
+        rest = table_f().sumexp(x, n, mv, am) if y == NULL else table_f().sumexp_store(x, n, mv, am, y)
+    else:
+        rest = table_d().sumexp(x, n, mv, am) if y == NULL else table_d().sumexp_store(x, n, mv, am, y)
+    return rest + <double>d
+
+
+cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil:
+    """Row arithmetic: the max ``m`` of a unit-stride row and ``L = log(sum exp(x - m))``."""
+    cdef Py_ssize_t am = row_argmax(x, n)
+    m[0] = x[am]
+    return log1p(row_rest(x, n, am, NULL))
