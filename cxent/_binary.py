@@ -56,18 +56,21 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None):
         loss = res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
         return None, loss, gbuf
     ops = [a, t, w, pw, res, gbuf, gout]
-    present = [o for o in ops if o is not None]
-    views = _layout.flat_2d(*present)
+    outputs = (4, 5)  # positions of res and gbuf (gbuf may be `a` itself: in place)
+    present = [k for k, o in enumerate(ops) if o is not None]
+    views = _layout.flat_2d(*[ops[k] for k in present])
     copies = []
     if views is None:  # axes that do not merge: C-ordered copies, outputs copied back after
         views = []
-        for o in present:
-            c = np.ascontiguousarray(o) if (o is not res and o is not gbuf) else np.empty(a.shape, dtype)
-            if o is res or o is gbuf:
-                copies.append((o, c))
+        for k in present:
+            if k in outputs:
+                c = np.empty(a.shape, dtype)
+                copies.append((ops[k], c))
+            else:
+                c = np.ascontiguousarray(ops[k])
             views.append(c.reshape(1, -1))
-    it = iter(views)
-    x2, t2, w2, pw2, res2, g2, gout2 = (next(it) if o is not None else None for o in ops)
+    byk = dict(zip(present, views))
+    x2, t2, w2, pw2, res2, g2, gout2 = (byk.get(k) for k in range(len(ops)))
     partial = np.empty(-(-a.size // _CHUNK))
     ret = _k.bce_flat(x2, t2, w2, pw2, res2, g2, gout2, scale, logits, partial,
                       use_threads(a.size))
