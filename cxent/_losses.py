@@ -128,7 +128,7 @@ def _rows_shape(a):
 
 
 def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, grad=None):
-    """(per-row losses, per-row w[y], gradient or None); losses/weights float64 of the loss shape."""
+    """(per-row losses (reduction 'none') or None, their sum, the sum of w[y], gradient or None)."""
     t, has_ignore, ign = index_target(target, ignore_index)
     loss_shape = _check_index_target_shape(a, t)
     n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
@@ -137,35 +137,35 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
     x = _layout.merged_or_copy(a, groups)
     rows = _rows_shape(a)
     t64 = _layout.merged_or_copy(t.reshape(loss_shape), tgroups, np.int64).reshape(rows)
-    loss = np.empty(rows)
-    wsum = np.empty(rows)
+    loss = np.empty(rows) if reduction == "none" else None
     scale, row_scale, gbuf, gview, copy_to = _grad_setup(
         a, grad, reduction, loss_shape, rows, groups, [("weight", weight)])
-    if loss.size and n_classes == 0:  # nothing to read: every target must be ignored
+    total = wtotal = 0.0
+    if math.prod(rows) and n_classes == 0:  # nothing to read: every target must be ignored
         if not (has_ignore and np.all(t == ign)):
             _raise_bad_target(np.asarray(t), 0, has_ignore, ignore_index)
-        loss.fill(0.0)
-        wsum.fill(0.0)
-        if gbuf is not None:
-            gbuf.fill(0.0)
-    elif loss.size:
+        for buf in (loss, gbuf):
+            if buf is not None:
+                buf.fill(0.0)
+    elif math.prod(rows):
         threads = use_threads(a.size)
         if grad is not None:  # check targets and find the mean's denominator before any write
-            if _k.target_weights(t64, w, has_ignore, ign, wsum, threads):
+            bad, denom = _k.target_weights(t64, w, has_ignore, ign, threads)
+            if bad:
                 _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
                                   ignore_index)
             if reduction == "mean":
-                denom = _sum(wsum)
                 # sum w[y] = 0 with rows left: torch's gradient is nan there (inf * 0), not +-inf
                 scale = scale / denom if denom else math.nan
-        if _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss, loss, wsum, gview,
-                               scale, row_scale, threads):
+        bad, total, wtotal = _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss,
+                                                 loss, gview, scale, row_scale, threads)
+        if bad:
             _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
                               ignore_index)
     if copy_to is not None:
         np.copyto(copy_to, gbuf)
         gbuf = copy_to
-    return loss.reshape(loss_shape), wsum, gbuf
+    return (None if loss is None else loss.reshape(loss_shape)), total, wtotal, gbuf
 
 
 def _sum(a):
@@ -184,11 +184,10 @@ def _divide(total, denom):
     return math.copysign(math.inf, total) * math.copysign(1.0, denom)
 
 
-def _reduce(loss, denom, reduction, dtype):
-    """Torch's reductions of per-row double losses: none | sum | sum / denom (nan for 0/0)."""
+def _reduce(loss, total, denom, reduction, dtype):
+    """Torch's reductions: the per-row losses ('none'), or the sum, or sum / denom (nan for 0/0)."""
     if reduction == "none":
         return loss.astype(dtype)
-    total = _sum(loss) + 0.0  # + 0.0: the sum starts from +0, as torch's does
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(_divide(total, float(denom)))
@@ -207,8 +206,9 @@ def _nll(input, target, weight, ignore_index, reduction, grad=None):
     if np.asarray(target).dtype.kind == "f":
         raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
                         "floating array (for probability targets use cross_entropy)")
-    loss, wsum, g = _index_rows(a, target, weight, ignore_index, reduction, False, 0.0, 0.0, grad)
-    return _reduce(loss, _sum(wsum) if reduction == "mean" else None, reduction, a.dtype), g
+    loss, total, denom, g = _index_rows(a, target, weight, ignore_index, reduction, False, 0.0,
+                                        0.0, grad)
+    return _reduce(loss, total, denom, reduction, a.dtype), g
 
 
 def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss, grad=None):
@@ -224,8 +224,9 @@ def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_los
         raise TypeError(f"a floating `target` means class probabilities and must have the input's "
                         f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
                         f"array (e.g. target.astype(np.int64))")
-    loss, wsum, g = _index_rows(a, t, weight, ignore_index, reduction, True, eps, zloss, grad)
-    return _reduce(loss, _sum(wsum) if reduction == "mean" else None, reduction, a.dtype), g
+    loss, total, denom, g = _index_rows(a, t, weight, ignore_index, reduction, True, eps, zloss,
+                                        grad)
+    return _reduce(loss, total, denom, reduction, a.dtype), g
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):

@@ -35,7 +35,7 @@ from libc.math cimport NAN, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (CX_LANES, CX_SHORT, operand, operand2, operand3, geometry, tile,
+from cxent._lib._rows cimport (CX_LANES, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
                                col_lognorm, col_map, row_wdot, row_affine)
@@ -68,36 +68,52 @@ cdef inline operand _targets(const int64_t[:, :] t):
 
 
 def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint has_ignore,
-                   int64_t ignore_index, double[:, :] wsum_out, bint use_threads):
-    """wsum_out[n, i] = w[y] (0 if ignored, nan if out of range); returns the count out of range."""
-    cdef Py_ssize_t inner = target.shape[1], n = weight.shape[0]
-    cdef Py_ssize_t r, o, i, nbad = 0
+                   int64_t ignore_index, bint use_threads):
+    """(count of targets out of range, sum of w[y] over the rows not ignored): the check alone
+    (note C), summed over the same tiles and in the same order as ``class_index_rows``."""
+    cdef Py_ssize_t n = weight.shape[0]
+    cdef geometry g = make_geometry(target.shape[0], n, target.shape[1])
+    cdef operand to = _targets(target)
+    cdef Py_ssize_t nt = n_tiles(&g), t, nbad = 0
+    cdef double[::1] sums = np.empty(max(nt, 1))
+    cdef const floating* w = &weight[0]
+    for t in prange(nt, nogil=True, schedule="static", use_threads_if=use_threads):
+        nbad += _tile_weights(to, w, has_ignore, ignore_index, &g, t, &sums[t])
+    return nbad, _pairwise(&sums[0], nt)
+
+
+cdef Py_ssize_t _tile_weights(operand tgt, const floating* w, bint has_ignore, int64_t ignore,
+                              const geometry* g, Py_ssize_t t, double* wsum) noexcept nogil:
+    cdef tile tl
     cdef int64_t y
-    for r in prange(target.shape[0] * inner, nogil=True, schedule="static",
-                    use_threads_if=use_threads):
-        o = r // inner
-        i = r - o * inner
-        y = target[o, i]
-        if has_ignore and y == ignore_index:
-            wsum_out[o, i] = 0.0
-        elif y < 0 or y >= n:
-            wsum_out[o, i] = NAN
+    cdef Py_ssize_t nbad = 0
+    cdef double s = 0.0
+    cdef int j
+    tile_at(g, t, &tl)
+    for j in range(tl.nr):
+        y = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
+        if has_ignore and y == ignore:
+            s += 0.0
+        elif y < 0 or y >= g.n:
             nbad += 1
         else:
-            wsum_out[o, i] = weight[y]
+            s += w[y]
+    wsum[0] = s
     return nbad
 
 
 def class_index_rows(const floating[:, :, :] x, const int64_t[:, :] target,
                      const floating[::1] weight, bint has_ignore, int64_t ignore_index,
                      bint logits, double eps, double zloss, double[:, :] loss_out,
-                     double[:, :] wsum_out, floating[:, :, :] grad_out, double scale,
-                     const double[:, :] row_scale, bint use_threads):
-    """Per-row loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy.
+                     floating[:, :, :] grad_out, double scale, const double[:, :] row_scale,
+                     bint use_threads):
+    """Loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy, per row.
 
-    Writes ``loss_out[n, i]`` and ``wsum_out[n, i]`` (w[y], or 0 for an ignored row) and, unless
-    ``grad_out`` is None, the gradient times ``scale`` (times ``row_scale[n, i]`` unless None) into
-    ``grad_out``.  Returns the number of rows whose target is out of range (left as nan).
+    Returns ``(bad, total, wtotal)``: the number of rows whose target is out of range, the sum of
+    the row losses and the sum of w[y] over the rows not ignored (the mean's denominator), each
+    summed per tile of rows, then pairwise over the tiles: a fixed order (note B).  Unless None,
+    writes the row losses to ``loss_out[n, i]`` (0 for an ignored row, nan for a bad target) and the
+    gradient times ``scale`` (times ``row_scale[n, i]`` unless None) to ``grad_out``.
     """
     cdef index_opts op
     cdef Py_ssize_t c
@@ -112,123 +128,144 @@ def class_index_rows(const floating[:, :, :] x, const int64_t[:, :] target,
         op.wtot += weight[c]
     cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
     return _index_run(operand3(x), _targets(target), &weight[0], &op, operand2(loss_out),
-                      operand2(wsum_out), operand3(grad_out), operand2(row_scale), &g, use_threads)
+                      operand3(grad_out), operand2(row_scale), &g, use_threads)
 
 
-cdef Py_ssize_t _index_run(operand x, operand tgt, const floating* w, const index_opts* op,
-                           operand loss, operand wsum, operand grad, operand rsc,
-                           const geometry* g, bint use_threads):
+cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opts* op,
+                      operand loss, operand grad, operand rsc, const geometry* g,
+                      bint use_threads):
     cdef Py_ssize_t per = 0 if (g.n <= CX_SHORT or not op.logits) else g.height * g.n
     cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
     cdef floating[::1] sc = np.empty(max(1, per * threads),
                                      dtype=np.float32 if floating is float else np.float64)
-    cdef Py_ssize_t t, nbad = 0
-    for t in prange(n_tiles(g), nogil=True, schedule="static", use_threads_if=use_threads):
-        nbad += _index_tile(x, tgt, w, op, loss, wsum, grad, rsc, g, t, &sc[0] + threadid() * per)
-    return nbad
+    cdef Py_ssize_t nt = n_tiles(g), t, nbad = 0
+    cdef double[:, ::1] sums = np.empty((max(nt, 1), 2))
+    for t in prange(nt, nogil=True, schedule="static", use_threads_if=use_threads):
+        nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, &sc[0] + threadid() * per,
+                            &sums[t, 0])
+    cdef double total, wtotal
+    with nogil:
+        total = _pairwise_stride(&sums[0, 0], nt, 2) + 0.0  # + 0.0: the sum starts from +0
+        wtotal = _pairwise_stride(&sums[0, 1], nt, 2)
+    return nbad, total, wtotal
 
 
 cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const index_opts* op,
-                            operand loss, operand wsum, operand grad, operand rsc,
-                            const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
+                            operand loss, operand grad, operand rsc, const geometry* g,
+                            Py_ssize_t t, floating* scratch, double* sums) noexcept nogil:
     # One tile of class_index_rows: targets checked per row (note C), then the nll gather, the
-    # column program (C <= CX_SHORT) or the row program.  Returns the count of bad targets.
+    # column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums go to
+    # sums[0], sums[1].  Returns the count of bad targets.
     cdef tile tl
-    cdef int64_t y[8]
-    cdef double rs[8]
-    cdef int state[8]  # 0: compute, 1: ignored, 2: out of range
+    cdef int64_t y[16]
+    cdef double rs[16]
+    cdef double lrow[16]
+    cdef int state[16]  # 0: compute, 1: ignored, 2: out of range
     cdef Py_ssize_t nbad = 0, off, c, n = g.n
-    cdef double* lp = <double*>loss.p
-    cdef double* wp = <double*>wsum.p
     cdef floating* gp = <floating*>grad.p
+    cdef double ls = 0.0, ws = 0.0
     cdef int j
     tile_at(g, t, &tl)
     for j in range(tl.nr):
         y[j] = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
         rs[j] = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] if rsc.p != NULL else op.scale
-        off = lane_offset(loss, &tl, j)
         if op.has_ignore and y[j] == op.ignore:
             state[j] = 1
-            lp[off] = 0.0
-            wp[lane_offset(wsum, &tl, j)] = 0.0
+            lrow[j] = 0.0
         elif y[j] < 0 or y[j] >= n:
             state[j] = 2
-            lp[off] = NAN
-            wp[lane_offset(wsum, &tl, j)] = NAN
+            lrow[j] = NAN
             nbad += 1
         else:
             state[j] = 0
-            wp[lane_offset(wsum, &tl, j)] = w[y[j]]
     if not op.logits:  # nll: one element per row; the gradient is -w[y] at the target only
         for j in range(tl.nr):
             off = lane_offset(x, &tl, j)
             if state[j] == 0:
-                lp[lane_offset(loss, &tl, j)] = -(w[y[j]] * <double>(<const floating*>x.p)[off + y[j] * x.s1])
+                lrow[j] = -(w[y[j]] * <double>(<const floating*>x.p)[off + y[j] * x.s1])
             if gp != NULL:
                 off = lane_offset(grad, &tl, j)
                 for c in range(n):
                     gp[off + c * grad.s1] = 0.0
                 if state[j] == 0:
                     gp[off + y[j] * grad.s1] = <floating>(-rs[j] * w[y[j]])
-        return nbad
-    if n <= CX_SHORT:
-        _xent_cols(x, w, op, loss, grad, g, &tl, y, rs, state)
+    elif n <= CX_SHORT:
+        _xent_cols(x, w, op, lrow, grad, g, &tl, y, rs, state)
     else:
-        _xent_rows(x, w, op, loss, grad, g, &tl, y, rs, state, scratch)
+        _xent_rows(x, w, op, lrow, grad, g, &tl, y, rs, state, scratch)
+    for j in range(tl.nr):  # the tile's sums, in row order
+        if loss.p != NULL:
+            (<double*>loss.p)[lane_offset(loss, &tl, j)] = lrow[j]
+        ls += lrow[j]
+        if state[j] == 0:
+            ws += w[y[j]]
+    sums[0] = ls
+    sums[1] = ws
     return nbad
 
 
-cdef void _xent_cols(operand x, const floating* w, const index_opts* op, operand loss,
+cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double* lrow,
                      operand grad, const geometry* g, const tile* tl, const int64_t* y,
                      const double* rs, const int* state) noexcept nogil:
-    # cross-entropy of a tile of short rows, 8 rows per vector (note D)
+    # cross-entropy of a tile of short rows, 8 rows per vector (note D).  With a gradient and no
+    # smoothing, the sum pass stores exp(x - m) into the gradient tile (one exp per element) and
+    # a pass from cache scales it; x[y] is read before that, so the gradient may overwrite x.
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating gs[CX_LANES * CX_SHORT]
     cdef floating m[8]
     cdef floating a[8]
     cdef floating k[8]
-    cdef floating dy[8]
+    cdef floating xy[8]
     cdef double rest[8]
     cdef double lnorm[8]
     cdef double lse[8]
-    cdef Py_ssize_t cs, gcs, c, n = g.n
+    cdef Py_ssize_t cs, gcs = 0, c, n = g.n
     cdef const floating* xt = cols_in(x, g, tl, xs, &cs)
-    cdef floating* gt
-    cdef double wy, lv, wd, coef, py, gy, eps = op.eps, z = op.zloss
+    cdef floating* gt = NULL
+    cdef double wy, lv, wd, coef, py, gy, d, eps = op.eps, z = op.zloss
+    cdef bint store = grad.p != NULL and eps == 0.0
     cdef int j
-    col_lognorm(xt, cs, n, m, rest, lnorm)
+    for j in range(CX_LANES):
+        xy[j] = xt[y[j] * cs + j] if (j < tl.nr and state[j] == 0) else 0.0
+    if grad.p != NULL:
+        gt = cols_out(grad, tl, gs, &gcs)
+    col_lognorm(xt, cs, n, m, rest, lnorm, gt if store else NULL, gcs)
     for j in range(CX_LANES):
         a[j] = 0.0
         k[j] = 0.0
         if j >= tl.nr or state[j] != 0:
             continue
-        dy[j] = xt[y[j] * cs + j] - m[j]
+        d = <double>(xy[j] - m[j])
         wy = w[y[j]]
         lse[j] = <double>m[j] + lnorm[j]
-        lv = -(wy * (<double>dy[j] - lnorm[j]))
-        if eps > 0.0:
+        lv = -(wy * (d - lnorm[j]))
+        if eps > 0.0:  # x is intact: no store without a gradient or with smoothing
             wd = 0.0
             for c in range(n):
                 wd += w[c] * <double>(xt[c * cs + j] - m[j])
             lv = (1.0 - eps) * lv + (eps / n) * (lnorm[j] * op.wtot - wd)
         if z != 0.0:
             lv = lv + z * wy * lse[j] * lse[j]
-        (<double*>loss.p)[lane_offset(loss, tl, j)] = lv
-        coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse[j]
-        a[j] = <floating>(rs[j] * coef * exp(-lnorm[j]))
-        k[j] = <floating>(rs[j] * eps / n)
+        lrow[j] = lv
+        if grad.p != NULL:
+            coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse[j]
+            a[j] = <floating>(rs[j] * coef * exp(-lnorm[j]))
+            k[j] = <floating>(rs[j] * eps / n)
     if grad.p == NULL:
         return
-    gt = cols_out(grad, tl, gs, &gcs)
-    col_map(xt, cs, n, m, a, k, w, gt, gcs, False)
+    if store:  # gt holds exp(x - m)
+        col_map(gt, gcs, n, m, a, k, w, gt, gcs, CX_MAP_AFFINE)
+    else:
+        col_map(xt, cs, n, m, a, k, w, gt, gcs, CX_MAP_EXP)
     for j in range(tl.nr):
         if state[j] != 0:
             for c in range(n):
                 gt[c * gcs + j] = 0.0
             continue
         wy = w[y[j]]
-        py = exp(<double>dy[j] - lnorm[j])
-        gy = (1.0 - eps) * wy * expm1(<double>dy[j] - lnorm[j])
+        d = <double>(xy[j] - m[j])
+        py = exp(d - lnorm[j])
+        gy = (1.0 - eps) * wy * expm1(d - lnorm[j])
         if eps > 0.0:
             gy = gy + (eps / n) * (op.wtot * py - wy)
         if z != 0.0:
@@ -237,14 +274,14 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, operand
     cols_flush(grad, g, tl, gt)
 
 
-cdef void _xent_rows(operand x, const floating* w, const index_opts* op, operand loss,
+cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double* lrow,
                      operand grad, const geometry* g, const tile* tl, const int64_t* y,
                      const double* rs, const int* state, floating* scratch) noexcept nogil:
     # cross-entropy of a tile of long rows, row by row on unit-stride rows (note D).  With a
     # gradient the sum-of-exp pass stores exp(x - m) into it and a pass from cache scales it; what
     # the loss needs of x is read before that store, so the gradient may overwrite x.
-    cdef const floating* xr[8]
-    cdef floating* gr[8]
+    cdef const floating* xr[16]
+    cdef floating* gr[16]
     cdef Py_ssize_t am, c, n = g.n
     cdef floating mv, d
     cdef double lnorm, lse, wy, lv, wd = 0.0, coef, py, gy, eps = op.eps, z = op.zloss
@@ -271,7 +308,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, operand
             lv = (1.0 - eps) * lv + (eps / n) * (lnorm * op.wtot - wd)
         if z != 0.0:
             lv = lv + z * wy * lse * lse
-        (<double*>loss.p)[lane_offset(loss, tl, j)] = lv
+        lrow[j] = lv
         if grad.p == NULL:
             continue
         coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse
@@ -331,32 +368,22 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     op.wtot = <double>n
     op.scale = 1.0
     cdef geometry g = make_geometry(nrows, n, 1)
-    cdef operand xo, to, lo, wo, none
+    cdef operand xo, to, none
     xo.p = cnp.PyArray_DATA(xa)
     xo.s0, xo.s1, xo.s2 = n, 1, 0
     to.p = cnp.PyArray_DATA(ta)
     to.s0, to.s1, to.s2 = cnp.PyArray_STRIDE(ta, 0) // 8, 0, 0
     none.p = NULL
-    cdef double* buf = <double*>malloc(2 * nrows * sizeof(double))
-    if buf == NULL:
-        raise MemoryError()
-    lo.p, lo.s0, lo.s1, lo.s2 = buf, 1, 0, 0
-    wo.p, wo.s0, wo.s1, wo.s2 = buf + nrows, 1, 0, 0
-    cdef Py_ssize_t nbad, r
-    cdef double total, count = 0.0
-    try:
-        if xtype == cnp.NPY_FLOAT32:
-            nbad = _index_run(xo, to, <const float*>_ones(n, True), &op, lo, wo, none, none, &g, False)
-        else:
-            nbad = _index_run(xo, to, <const double*>_ones(n, False), &op, lo, wo, none, none, &g, False)
-        if nbad:
-            return None
-        total = _pairwise(buf, nrows) + 0.0  # + 0.0: from +0, as the Python layer's _reduce
-        if mean:
-            count = _pairwise(buf + nrows, nrows)
-            total = total / count if count else NAN  # all rows ignored: 0 / 0
-    finally:
-        free(buf)
+    if xtype == cnp.NPY_FLOAT32:
+        nbad, total, count = _index_run(xo, to, <const float*>_ones(n, True), &op, none, none,
+                                        none, &g, False)
+    else:
+        nbad, total, count = _index_run(xo, to, <const double*>_ones(n, False), &op, none, none,
+                                        none, &g, False)
+    if nbad:
+        return None
+    if mean:
+        total = total / count if count else NAN  # all rows ignored: 0 / 0
     return (np.float32 if xtype == cnp.NPY_FLOAT32 else np.float64)(total)
 
 
@@ -398,9 +425,9 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
                      operand loss, operand grad, double scale, operand rsc, const geometry* g,
                      Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef const floating* xr[8]
-    cdef const floating* tr[8]
-    cdef floating* gr[8]
+    cdef const floating* xr[16]
+    cdef const floating* tr[16]
+    cdef floating* gr[16]
     cdef double rs
     cdef int j
     tile_at(g, t, &tl)
@@ -444,6 +471,17 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     if zloss != 0.0:
         return wqd - lnorm * wq - zloss * lse * lse
     return wqd - lnorm * wq
+
+
+cdef double _pairwise_stride(const double* a, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
+    cdef Py_ssize_t i, h
+    cdef double acc = 0.0
+    if n <= 128:
+        for i in range(n):
+            acc += a[i * s]
+        return acc
+    h = n // 2
+    return _pairwise_stride(a, h, s) + _pairwise_stride(a + h * s, n - h, s)
 
 
 def pairwise_sum(const double[::1] a):

@@ -14,6 +14,9 @@ cdef extern from "_simd_api.h" nogil:
     enum:
         CX_LANES
         CX_SHORT
+        CX_MAP_EXP
+        CX_MAP_LOG
+        CX_MAP_AFFINE
     ctypedef struct cx_table_f:
         const char* name
         Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
@@ -26,11 +29,15 @@ cdef extern from "_simd_api.h" nogil:
         void (*affine)(float* g, Py_ssize_t n, float a, float k, const float* w) noexcept nogil
         void (*softmax_bwd)(const float* g, const float* y, Py_ssize_t n, float* out,
                             int log_out) noexcept nogil
-        void (*col_lognorm)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* m, double* rest,
-                            double* lnorm) noexcept nogil
+        void (*col_lognorm)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* m,
+                            double* rest, double* lnorm, float* y, Py_ssize_t ycs) noexcept nogil
         void (*col_map)(const float* x, Py_ssize_t cs, Py_ssize_t n, const float* m,
                         const float* a, const float* k, const float* w, float* y, Py_ssize_t ycs,
-                        int log_mode) noexcept nogil
+                        int mode) noexcept nogil
+        void (*tile_to_rows)(const float* x, Py_ssize_t cs, Py_ssize_t n, int lanes,
+                             float* rows) noexcept nogil
+        void (*rows_to_tile)(const float* rows, Py_ssize_t n, int lanes, float* x,
+                             Py_ssize_t cs) noexcept nogil
         void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
         void (*bce_logs)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
@@ -49,10 +56,14 @@ cdef extern from "_simd_api.h" nogil:
         void (*softmax_bwd)(const double* g, const double* y, Py_ssize_t n, double* out,
                             int log_out) noexcept nogil
         void (*col_lognorm)(const double* x, Py_ssize_t cs, Py_ssize_t n, double* m,
-                            double* rest, double* lnorm) noexcept nogil
+                            double* rest, double* lnorm, double* y, Py_ssize_t ycs) noexcept nogil
         void (*col_map)(const double* x, Py_ssize_t cs, Py_ssize_t n, const double* m,
                         const double* a, const double* k, const double* w, double* y,
-                        Py_ssize_t ycs, int log_mode) noexcept nogil
+                        Py_ssize_t ycs, int mode) noexcept nogil
+        void (*tile_to_rows)(const double* x, Py_ssize_t cs, Py_ssize_t n, int lanes,
+                             double* rows) noexcept nogil
+        void (*rows_to_tile)(const double* rows, Py_ssize_t n, int lanes, double* x,
+                             Py_ssize_t cs) noexcept nogil
         void (*sigmoid)(const double* x, Py_ssize_t n, double* y, int log_out) noexcept nogil
         void (*bce_logs)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
         double (*bce_logits)(const double* x, const double* y, Py_ssize_t n, const double* w,
@@ -67,12 +78,12 @@ ctypedef struct geometry:
     Py_ssize_t n  # classes
     Py_ssize_t inner
     Py_ssize_t nrows  # outer * inner
-    int height  # rows per tile: CX_LANES, or 1 for long rows too large to gather 8 at a time
+    int height  # rows per tile: CX_LANES for short rows, 16 for long ones, 1 beyond GATHER_MAX
 
 ctypedef struct tile:
     int nr  # rows in this tile (<= height)
-    Py_ssize_t o[8]
-    Py_ssize_t i[8]
+    Py_ssize_t o[16]
+    Py_ssize_t i[16]
 
 cdef const cx_table_f* table_f() noexcept nogil
 cdef const cx_table_d* table_d() noexcept nogil
@@ -124,16 +135,16 @@ cdef inline Py_ssize_t lane_offset(operand a, const tile* tl, int j) noexcept no
 
 
 cdef inline void col_lognorm(const floating* x, Py_ssize_t cs, Py_ssize_t n, floating* m,
-                             double* rest, double* lnorm) noexcept nogil:
+                             double* rest, double* lnorm, floating* y, Py_ssize_t ycs) noexcept nogil:
     if floating is float:
-        table_f().col_lognorm(x, cs, n, m, rest, lnorm)
+        table_f().col_lognorm(x, cs, n, m, rest, lnorm, y, ycs)
     else:
-        table_d().col_lognorm(x, cs, n, m, rest, lnorm)
+        table_d().col_lognorm(x, cs, n, m, rest, lnorm, y, ycs)
 
 
 cdef inline void col_map(const floating* x, Py_ssize_t cs, Py_ssize_t n, const floating* m,
                          const floating* a, const floating* k, const floating* w, floating* y,
-                         Py_ssize_t ycs, bint log_mode) noexcept nogil:
+                         Py_ssize_t ycs, bint mode) noexcept nogil:
     if floating is float:
         table_f().col_map(x, cs, n, m, a, k, w, y, ycs, log_mode)
     else:

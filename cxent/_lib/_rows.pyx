@@ -51,7 +51,8 @@ def simd_path():
 
 
 cdef enum:
-    GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 8 rows of C)
+    GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 16 rows of C)
+    LONG_TILE = 16  # rows per tile of long rows: a cache line of float32 per class
 
 
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
@@ -59,7 +60,7 @@ cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) no
     g.n = n
     g.inner = inner
     g.nrows = outer * inner
-    g.height = CX_LANES if n <= GATHER_MAX else 1
+    g.height = CX_LANES if n <= CX_SHORT else (LONG_TILE if n <= GATHER_MAX else 1)
     return g
 
 
@@ -81,13 +82,14 @@ cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil:
 
 
 cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil:
-    """The tile's 8 rows of ``a`` are consecutive elements (one vector load per class)."""
+    """The tile's rows of ``a`` are consecutive elements, 8 or 16 of them (vector loads per
+    class)."""
     cdef Py_ssize_t base
     cdef int j
-    if tl.nr != CX_LANES:
+    if tl.nr != CX_LANES and tl.nr != LONG_TILE:
         return False
     base = lane_offset(a, tl, 0)
-    for j in range(1, CX_LANES):
+    for j in range(1, tl.nr):
         if lane_offset(a, tl, j) != base + j:
             return False
     return True
@@ -140,7 +142,7 @@ cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratc
     """Unit-stride rows of the tile: in place when the class stride is 1, else gathered into
     ``scratch`` (row j at ``scratch + j * C``)."""
     cdef const floating* p = <const floating*>a.p
-    cdef Py_ssize_t c, n = g.n, off[8]
+    cdef Py_ssize_t c, n = g.n, off[16]
     cdef int j
     for j in range(tl.nr):
         off[j] = lane_offset(a, tl, j)
@@ -148,9 +150,15 @@ cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratc
         for j in range(tl.nr):
             rows[j] = p + off[j]
         return
-    for c in range(n):  # class-major walk: for adjacent rows, one cache line feeds 8 rows
-        for j in range(tl.nr):
-            scratch[j * n + c] = p[off[j] + c * a.s1]
+    if lanes_adjacent(a, tl):  # one vector per class, transposed 8 classes at a time
+        if floating is float:
+            table_f().tile_to_rows(p + off[0], a.s1, n, tl.nr, scratch)
+        else:
+            table_d().tile_to_rows(p + off[0], a.s1, n, tl.nr, scratch)
+    else:
+        for c in range(n):  # class-major walk: nearby rows share cache lines
+            for j in range(tl.nr):
+                scratch[j * n + c] = p[off[j] + c * a.s1]
     for j in range(tl.nr):
         rows[j] = scratch + j * n
 
@@ -164,12 +172,18 @@ cdef void rows_out(operand a, const geometry* g, const tile* tl, floating* scrat
 
 cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floating* scratch) noexcept nogil:
     cdef floating* p = <floating*>a.p
-    cdef Py_ssize_t c, n = g.n, off[8]
+    cdef Py_ssize_t c, n = g.n, off[16]
     cdef int j
     if a.s1 == 1:
         return
     for j in range(tl.nr):
         off[j] = lane_offset(a, tl, j)
+    if lanes_adjacent(a, tl):
+        if floating is float:
+            table_f().rows_to_tile(scratch, n, tl.nr, p + off[0], a.s1)
+        else:
+            table_d().rows_to_tile(scratch, n, tl.nr, p + off[0], a.s1)
+        return
     for c in range(n):
         for j in range(tl.nr):
             p[off[j] + c * a.s1] = scratch[j * n + c]

@@ -346,10 +346,14 @@ ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssiz
     }                                                                                        \
 }                                                                                            \
 ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n,       \
-                                         float *mo, double *resto, double *lno) {            \
+                                         float *mo, double *resto, double *lno, float *y,    \
+                                         Py_ssize_t ycs) {                                   \
     /* Column arithmetic (_simd_api.h): per lane j (a row, x[c * cs + j]) the max m (nan never \
        wins over the first), rest = the sum of exp(x - m) over the terms below the max plus    \
-       (number of maxima - 1), in class order, and log1p(rest); an infinite max gives nan. */  \
+       (number of maxima - 1), in class order, and log1p(rest); an infinite max gives nan.     \
+       With y: y = exp(x - m) (subnormals kept; terms below FLT_MIN count 0 in the sum either  \
+       way, so the sums are the same); y may be x. */                                          \
+    const float lo = -87.3365478515625f;                                                     \
     float m[CX_LANES], rest[CX_LANES], cnt[CX_LANES];                                        \
     for (int j = 0; j < CX_LANES; j++) {                                                     \
         m[j] = x[j];                                                                         \
@@ -364,7 +368,8 @@ ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize
     for (Py_ssize_t c = 0; c < n; c++)                                                       \
         for (int j = 0; j < CX_LANES; j++) {                                                 \
             float d = x[c * cs + j] - m[j], e = cx_expf_nonpos_##SUFFIX(d);                  \
-            rest[j] += d == 0.0f ? 0.0f : e;                                                 \
+            if (y) y[c * ycs + j] = cx_expf_##SUFFIX(d);                                     \
+            rest[j] += d == 0.0f || d < lo ? 0.0f : e;                                       \
             cnt[j] += d == 0.0f ? 1.0f : 0.0f;                                               \
         }                                                                                    \
     for (int j = 0; j < CX_LANES; j++) {                                                     \
@@ -376,14 +381,17 @@ ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize
 }                                                                                            \
 ATTR static void cx_col_map_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n,           \
                                      const float *m, const float *a, const float *k,         \
-                                     const float *w, float *y, Py_ssize_t ycs, int log_mode) { \
-    /* per lane j: y = (x - m_j) - a_j (log_mode), else a_j exp(x - m_j) - k_j w_c (k NULL: 0, \
-       w NULL: 1); element-wise, so y may be x (same cs) */                                  \
+                                     const float *w, float *y, Py_ssize_t ycs, int mode) {   \
+    /* per lane j: CX_MAP_EXP a_j exp(x - m_j) - k_j w_c, CX_MAP_LOG (x - m_j) - a_j,          \
+       CX_MAP_AFFINE a_j x - k_j w_c (k NULL: 0, w NULL: 1; m unused by AFFINE); element-wise, \
+       so y may be x (same cs) */                                                            \
     for (Py_ssize_t c = 0; c < n; c++)                                                       \
         for (int j = 0; j < CX_LANES; j++) {                                                 \
-            float d = x[c * cs + j] - m[j];                                                  \
+            float v = x[c * cs + j];                                                         \
             float kw = k ? k[j] * (w ? w[c] : 1.0f) : 0.0f;                                  \
-            y[c * ycs + j] = log_mode ? d - a[j] : FMA(a[j], cx_expf_##SUFFIX(d), -kw);      \
+            y[c * ycs + j] = mode == CX_MAP_LOG ? (v - m[j]) - a[j]                          \
+                             : mode == CX_MAP_AFFINE ? FMA(a[j], v, -kw)                     \
+                             : FMA(a[j], cx_expf_##SUFFIX(v - m[j]), -kw);                   \
         }                                                                                    \
 }                                                                                            \
 
@@ -444,14 +452,15 @@ static void cx_logsoftmax_out_d(const double *x, Py_ssize_t n, double m, double 
     for (Py_ssize_t i = 0; i < n; i++) y[i] = (x[i] - m) - lnorm; /* y may be x */
 }
 static void cx_col_lognorm_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, double *mo,
-                                      double *resto, double *lno) {
+                                      double *resto, double *lno, double *y, Py_ssize_t ycs) {
     /* the column arithmetic of cx_col_lognorm_portable in double, with libm */
     for (int j = 0; j < CX_LANES; j++) {
         double m = x[j], rest = 0.0, cnt = -1.0;
         for (Py_ssize_t c = 1; c < n; c++) m = x[c * cs + j] > m ? x[c * cs + j] : m;
         for (Py_ssize_t c = 0; c < n; c++) {
-            double d = x[c * cs + j] - m;
-            rest += d == 0.0 ? 0.0 : exp(d);
+            double d = x[c * cs + j] - m, e = exp(d);
+            if (y) y[c * ycs + j] = e;
+            rest += d == 0.0 ? 0.0 : e;
             cnt += d == 0.0 ? 1.0 : 0.0;
         }
         mo[j] = m;
@@ -461,11 +470,12 @@ static void cx_col_lognorm_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t
 }
 static void cx_col_map_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,
                                   const double *a, const double *k, const double *w, double *y,
-                                  Py_ssize_t ycs, int log_mode) {
+                                  Py_ssize_t ycs, int mode) {
     for (Py_ssize_t c = 0; c < n; c++)
         for (int j = 0; j < CX_LANES; j++) {
-            double d = x[c * cs + j] - m[j], kw = k ? k[j] * (w ? w[c] : 1.0) : 0.0;
-            y[c * ycs + j] = log_mode ? d - a[j] : a[j] * exp(d) - kw;
+            double v = x[c * cs + j], kw = k ? k[j] * (w ? w[c] : 1.0) : 0.0;
+            y[c * ycs + j] = mode == CX_MAP_LOG ? (v - m[j]) - a[j]
+                             : mode == CX_MAP_AFFINE ? a[j] * v - kw : a[j] * exp(v - m[j]) - kw;
         }
 }
 
@@ -497,6 +507,23 @@ static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssiz
     return acc;                                                                                \
 }
 CX_DEFINE_BCE_LOGITS_D(portable, cx_sigmoid_d_portable)
+
+
+/* Layout moves (_simd_api.h): a tile of 8 adjacent rows (x[c * cs + j]) to 8 unit-stride rows and
+   back; plain copies, so they cannot change a value. */
+#define CX_DEFINE_TRANSPOSE(T, SUFFIX)                                                         \
+static void cx_tile_to_rows_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes,       \
+                                     T *rows) {                                                \
+    for (Py_ssize_t c = 0; c < n; c++)                                                         \
+        for (int j = 0; j < lanes; j++) rows[j * n + c] = x[c * cs + j];                       \
+}                                                                                              \
+static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *x,             \
+                                     Py_ssize_t cs) {                                          \
+    for (Py_ssize_t c = 0; c < n; c++)                                                         \
+        for (int j = 0; j < lanes; j++) x[c * cs + j] = rows[j * n + c];                       \
+}
+CX_DEFINE_TRANSPOSE(float, f)
+CX_DEFINE_TRANSPOSE(double, d)
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -703,18 +730,29 @@ CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
     return _mm256_blendv_pd(res, t, _mm256_cmp_pd(um1, _mm256_setzero_pd(), _CMP_EQ_OQ));
 }
 
+#ifndef CX_PF_AHEAD
+#define CX_PF_AHEAD 64 /* elements: 8 tiles ahead */
+#endif
 CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
-                                     double *resto, double *lno) {
+                                     double *resto, double *lno, float *y, Py_ssize_t ycs) {
     /* cx_col_lognorm's column arithmetic, one lane per row: max(v, m) keeps m when v is nan;
        log1p in double, 4 wide */
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 lo = _mm256_set1_ps(-87.3365478515625f);
     __m256 m = _mm256_loadu_ps(x);
     for (Py_ssize_t c = 1; c < n; c++) m = _mm256_max_ps(_mm256_loadu_ps(x + c * cs), m);
     __m256 rest = zero, cnt = _mm256_set1_ps(-1.0f);
     for (Py_ssize_t c = 0; c < n; c++) {
-        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * cs), m);
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * cs), m), e;
         __m256 eq = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);
-        rest = _mm256_add_ps(rest, _mm256_andnot_ps(eq, cx_exp8_nonpos(d, 0)));
+        if (y) { /* stored with subnormals; the sum takes terms below FLT_MIN as 0 either way */
+            e = cx_exp8_nonpos(d, 1);
+            _mm256_storeu_ps(y + c * ycs, e);
+            e = _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), e);
+        } else {
+            e = cx_exp8_nonpos(d, 0);
+        }
+        rest = _mm256_add_ps(rest, _mm256_andnot_ps(eq, e));
         cnt = _mm256_add_ps(cnt, _mm256_and_ps(eq, one));
     }
     __m256 t = _mm256_add_ps(rest, cnt);
@@ -729,18 +767,21 @@ CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t 
 
 CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
                                  const float *a, const float *k, const float *w, float *y,
-                                 Py_ssize_t ycs, int log_mode) {
+                                 Py_ssize_t ycs, int mode) {
     /* cx_col_map, one lane per row */
-    const __m256 vm = _mm256_loadu_ps(m), va = _mm256_loadu_ps(a);
-    if (log_mode) {
+    const __m256 va = _mm256_loadu_ps(a);
+    if (mode == CX_MAP_LOG) {
+        const __m256 vm = _mm256_loadu_ps(m);
         for (Py_ssize_t c = 0; c < n; c++)
             _mm256_storeu_ps(y + c * ycs, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs), vm),
                                                         va));
         return;
     }
+    const __m256 vm = mode == CX_MAP_EXP ? _mm256_loadu_ps(m) : _mm256_setzero_ps();
     const __m256 nk = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k)) : _mm256_setzero_ps();
     for (Py_ssize_t c = 0; c < n; c++) {
-        __m256 e = cx_exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs), vm), 1);
+        __m256 v = _mm256_loadu_ps(x + c * cs);
+        __m256 e = mode == CX_MAP_EXP ? cx_exp8_nonpos(_mm256_sub_ps(v, vm), 1) : v;
         __m256 nkw = w ? _mm256_mul_ps(nk, _mm256_set1_ps(w[c])) : nk;
         _mm256_storeu_ps(y + c * ycs, _mm256_fmadd_ps(va, e, nkw));
     }
@@ -960,8 +1001,10 @@ CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssi
 }
 
 CX_V3 static void cx_col_lognorm_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n,
-                                       double *mo, double *resto, double *lno) {
-    /* the column arithmetic in double, lanes 4 at a time */
+                                       double *mo, double *resto, double *lno, double *y,
+                                       Py_ssize_t ycs) {
+    /* the column arithmetic in double, lanes 4 at a time (cx_exp4_nonpos keeps subnormals, so
+       the stored and the summed terms are the same) */
     const __m256d one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
     for (int h = 0; h < CX_LANES; h += 4) {
         __m256d m = _mm256_loadu_pd(x + h);
@@ -969,8 +1012,9 @@ CX_V3 static void cx_col_lognorm_d_avx2(const double *x, Py_ssize_t cs, Py_ssize
         __m256d rest = zero, cnt = _mm256_set1_pd(-1.0);
         for (Py_ssize_t c = 0; c < n; c++) {
             __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + c * cs + h), m);
-            __m256d eq = _mm256_cmp_pd(d, zero, _CMP_EQ_OQ);
-            rest = _mm256_add_pd(rest, _mm256_andnot_pd(eq, cx_exp4_nonpos(d)));
+            __m256d eq = _mm256_cmp_pd(d, zero, _CMP_EQ_OQ), e = cx_exp4_nonpos(d);
+            if (y) _mm256_storeu_pd(y + c * ycs + h, e);
+            rest = _mm256_add_pd(rest, _mm256_andnot_pd(eq, e));
             cnt = _mm256_add_pd(cnt, _mm256_and_pd(eq, one));
         }
         __m256d t = _mm256_add_pd(rest, cnt);
@@ -982,18 +1026,20 @@ CX_V3 static void cx_col_lognorm_d_avx2(const double *x, Py_ssize_t cs, Py_ssize
 
 CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,
                                    const double *a, const double *k, const double *w, double *y,
-                                   Py_ssize_t ycs, int log_mode) {
+                                   Py_ssize_t ycs, int mode) {
     for (int h = 0; h < CX_LANES; h += 4) {
-        const __m256d vm = _mm256_loadu_pd(m + h), va = _mm256_loadu_pd(a + h);
+        const __m256d vm = mode == CX_MAP_AFFINE ? _mm256_setzero_pd() : _mm256_loadu_pd(m + h);
+        const __m256d va = _mm256_loadu_pd(a + h);
         const __m256d nk = k ? _mm256_sub_pd(_mm256_setzero_pd(), _mm256_loadu_pd(k + h))
                              : _mm256_setzero_pd();
         for (Py_ssize_t c = 0; c < n; c++) {
-            __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + c * cs + h), vm), r;
-            if (log_mode) {
-                r = _mm256_sub_pd(d, va);
+            __m256d v = _mm256_loadu_pd(x + c * cs + h), r;
+            if (mode == CX_MAP_LOG) {
+                r = _mm256_sub_pd(_mm256_sub_pd(v, vm), va);
             } else {
                 __m256d nkw = w ? _mm256_mul_pd(nk, _mm256_set1_pd(w[c])) : nk;
-                r = _mm256_fmadd_pd(va, cx_exp4_nonpos(d), nkw);
+                __m256d e = mode == CX_MAP_EXP ? cx_exp4_nonpos(_mm256_sub_pd(v, vm)) : v;
+                r = _mm256_fmadd_pd(va, e, nkw);
             }
             _mm256_storeu_pd(y + c * ycs + h, r);
         }
@@ -1001,6 +1047,69 @@ CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n
 }
 
 CX_DEFINE_BCE_LOGITS_D(avx2, cx_sigmoid_d_avx2)
+
+CX_V3 static inline void cx_tr8x8(__m256 *r) {
+    /* r[k] = (a_k0 .. a_k7) -> r[j] = (a_0j .. a_7j) */
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+#ifndef CX_TR_AHEAD
+#define CX_TR_AHEAD 8 /* classes */
+#endif
+CX_V3 static void cx_tile_to_rows_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, int lanes,
+                                      float *rows) {
+    /* 8 classes at a time: per group of 8 lanes, 8 vector loads (one per class), a transpose, 8
+       stores.  With 16 lanes a class's 64 bytes (one cache line) are consumed at once: a
+       power-of-two class stride maps every class to the same cache sets, so a line read for 8
+       lanes would be evicted before the next 8 lanes came back for it. */
+    Py_ssize_t c = 0;
+    __m256 r[8];
+    for (; c + 8 <= n; c += 8) {
+        for (int k = 0; k < 8; k++) /* far apart: more streams than the hardware follows */
+            _mm_prefetch((const char *)(x + (c + CX_TR_AHEAD + k) * cs), _MM_HINT_T0);
+        for (int h = 0; h < lanes; h += 8) {
+            for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(x + (c + k) * cs + h);
+            cx_tr8x8(r);
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(rows + (h + j) * n + c, r[j]);
+        }
+    }
+    for (; c < n; c++)
+        for (int j = 0; j < lanes; j++) rows[j * n + c] = x[c * cs + j];
+}
+
+CX_V3 static void cx_rows_to_tile_avx2(const float *rows, Py_ssize_t n, int lanes, float *x,
+                                      Py_ssize_t cs) {
+    Py_ssize_t c = 0;
+    __m256 r[8];
+    for (; c + 8 <= n; c += 8) {
+        for (int h = 0; h < lanes; h += 8) {
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rows + (h + j) * n + c);
+            cx_tr8x8(r);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(x + (c + k) * cs + h, r[k]);
+        }
+    }
+    for (; c < n; c++)
+        for (int j = 0; j < lanes; j++) x[c * cs + j] = rows[j * n + c];
+}
 
 CX_V3 static inline __m256 cx_log1p8_ps(__m256 t) {
     /* cx_log1pf, 8 wide: log1p(t) for t in [0, 1] (or nan) */
@@ -1059,22 +1168,25 @@ CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int lo
 static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_sumexp_store_avx2, cx_wdot_avx2_fma,
     cx_logsoftmax_out_avx2_fma, cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2,
-    cx_col_map_avx2, cx_sigmoid_avx2, cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma};
+    cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
+    cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma};
 static const cx_table_d cx_f64_avx2 = {
     "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_sumexp_store_d_avx2, cx_wdot_d,
     cx_logsoftmax_out_d, cx_affine_d_avx2, cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2,
-    cx_col_map_d_avx2, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2, cx_bce_logits_d_avx2};
+    cx_col_map_d_avx2, cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
+    cx_bce_logits_d_avx2};
 #endif
 
 static const cx_table_f cx_f32_portable = {
     "portable", cx_argmax_portable, cx_sumexp_portable, cx_sumexp_store_portable,
     cx_wdot_portable, cx_logsoftmax_out_portable, cx_affine_portable, cx_softmax_bwd_portable,
-    cx_col_lognorm_portable, cx_col_map_portable, cx_sigmoid_portable, cx_bce_logs_f_portable,
-    cx_bce_logits_portable};
+    cx_col_lognorm_portable, cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f,
+    cx_sigmoid_portable, cx_bce_logs_f_portable, cx_bce_logits_portable};
 static const cx_table_d cx_f64_portable = {
     "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_sumexp_store_d_portable, cx_wdot_d,
     cx_logsoftmax_out_d, cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
-    cx_col_map_d_portable, cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable};
+    cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_portable,
+    cx_bce_logs_d_portable, cx_bce_logits_d_portable};
 
 static int cx_avx2 = -1; /* B: chosen once */
 

@@ -8,7 +8,10 @@
  *     bit), wdot (sum w (x - m)), logsoftmax_out, affine (g = a g - k w), softmax_bwd;
  *   column arithmetic (tiles of CX_LANES rows, class-major: element (row j, class c) at
  *   x[c * cs + j], for n <= CX_SHORT): col_lognorm (per-row max, sum of exp and its log1p, each
- *   row summed in class order), col_map (log_softmax: (x - m) - a; else a exp(x - m) - k w);
+ *   row summed in class order; with y, also y = exp(x - m), the same sums bit for bit), col_map
+ *   (CX_MAP_EXP: a exp(x - m) - k w; CX_MAP_LOG: (x - m) - a; CX_MAP_AFFINE: a x - k w);
+ *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (8 or 16) adjacent rows, x[c * cs + j],
+ *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
  *   element-wise: sigmoid / log_sigmoid, bce_logs (BCE's two clamped logs, in double),
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span).
  */
@@ -18,6 +21,8 @@
 
 #define CX_LANES 8
 #define CX_SHORT 32
+
+enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
 
 #define CX_TABLE(T, NAME)                                                                     \
     typedef struct {                                                                          \
@@ -30,9 +35,11 @@
         void (*affine)(T *g, Py_ssize_t n, T a, T k, const T *w);                             \
         void (*softmax_bwd)(const T *g, const T *y, Py_ssize_t n, T *out, int log_out);       \
         void (*col_lognorm)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *m, double *rest,      \
-                            double *lnorm);                                                   \
+                            double *lnorm, T *y, Py_ssize_t ycs);                             \
         void (*col_map)(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *a,      \
-                        const T *k, const T *w, T *y, Py_ssize_t ycs, int log_mode);          \
+                        const T *k, const T *w, T *y, Py_ssize_t ycs, int mode);              \
+        void (*tile_to_rows)(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *rows);    \
+        void (*rows_to_tile)(const T *rows, Py_ssize_t n, int lanes, T *x, Py_ssize_t cs);    \
         void (*sigmoid)(const T *x, Py_ssize_t n, T *y, int log_out);                         \
         void (*bce_logs)(const T *p, Py_ssize_t n, double *lp, double *l1p);                  \
         double (*bce_logits)(const T *x, const T *y, Py_ssize_t n, const T *w, T wsc,         \

@@ -19,7 +19,7 @@ from libc.math cimport exp, log, fabs, INFINITY
 from cython cimport floating
 import numpy as np
 
-from cxent._lib._rows cimport (CX_LANES, CX_SHORT, operand, operand2, operand3, geometry, tile,
+from cxent._lib._rows cimport (CX_LANES, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
@@ -66,17 +66,23 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     cdef Py_ssize_t cs, ycs, n = g.n
     cdef const floating* xt
     cdef floating* yt
-    cdef const floating* xr[8]
-    cdef floating* yr[8]
+    cdef const floating* xr[16]
+    cdef floating* yr[16]
     cdef int j
     tile_at(g, t, &tl)
     if n <= CX_SHORT:  # column arithmetic, 8 rows per vector
         xt = cols_in(x, g, &tl, xs, &cs)
         yt = cols_out(y, &tl, ys, &ycs)
-        col_lognorm(xt, cs, n, m, rest, lnorm)
-        for j in range(CX_LANES):
-            a[j] = <floating>lnorm[j] if log_out else <floating>(1.0 / (1.0 + rest[j]))
-        col_map(xt, cs, n, m, a, NULL, NULL, yt, ycs, log_out)
+        if log_out:
+            col_lognorm(xt, cs, n, m, rest, lnorm, NULL, 0)
+            for j in range(CX_LANES):
+                a[j] = <floating>lnorm[j]
+            col_map(xt, cs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_LOG)
+        else:  # one exp per element: exp(x - m) stored by the sum pass, then scaled
+            col_lognorm(xt, cs, n, m, rest, lnorm, yt, ycs)
+            for j in range(CX_LANES):
+                a[j] = <floating>(1.0 / (1.0 + rest[j]))
+            col_map(yt, ycs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_AFFINE)
         cols_flush(y, g, &tl, yt)
         return
     rows_in(x, g, &tl, scratch, xr)
@@ -107,18 +113,18 @@ def logsumexp_rows(const floating[:, :, :] x, floating[:, :] out, bint use_threa
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
                           const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef floating m[8]
+    cdef floating m[16]
     cdef floating xs[CX_LANES * CX_SHORT]
-    cdef double rest[8]
-    cdef double lnorm[8]
+    cdef double rest[16]
+    cdef double lnorm[16]
     cdef Py_ssize_t cs = 1, n = g.n
     cdef const floating* xt = NULL
-    cdef const floating* xr[8]
+    cdef const floating* xr[16]
     cdef int j
     tile_at(g, t, &tl)
     if n <= CX_SHORT:
         xt = cols_in(x, g, &tl, xs, &cs)
-        col_lognorm(xt, cs, n, m, rest, lnorm)
+        col_lognorm(xt, cs, n, m, rest, lnorm, NULL, 0)
     else:
         rows_in(x, g, &tl, scratch, xr)
         for j in range(tl.nr):
@@ -158,9 +164,9 @@ cdef void _backward_tile(operand g, operand y, operand out, const geometry* geo,
                          bint log_out, floating* scratch) noexcept nogil:
     # the row arithmetic for every C: rows gathered where their class stride is not 1
     cdef tile tl
-    cdef const floating* gr[8]
-    cdef const floating* yr[8]
-    cdef floating* orow[8]
+    cdef const floating* gr[16]
+    cdef const floating* yr[16]
+    cdef floating* orow[16]
     cdef int j
     tile_at(geo, t, &tl)
     rows_in(g, geo, &tl, scratch, gr)
