@@ -216,13 +216,14 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
     cdef floating a[8]
     cdef floating k[8]
     cdef floating xy[8]
+    cdef floating ey[8]
     cdef double rest[8]
     cdef double lnorm[8]
     cdef double lse[8]
     cdef Py_ssize_t cs, gcs = 0, c, n = g.n
     cdef const floating* xt = cols_in(x, g, tl, xs, &cs)
     cdef floating* gt = NULL
-    cdef double wy, lv, wd, coef, py, gy, d, eps = op.eps, z = op.zloss
+    cdef double wy, lv, wd, coef, py, pm1, gy, d, eps = op.eps, z = op.zloss
     cdef bint store = grad.p != NULL and eps == 0.0
     cdef int j
     for j in range(CX_LANES):
@@ -249,8 +250,10 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
         lrow[j] = lv
         if grad.p != NULL:
             coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse[j]
-            a[j] = <floating>(rs[j] * coef * exp(-lnorm[j]))
+            a[j] = <floating>(rs[j] * coef / (1.0 + rest[j]))  # exp(-L) = 1 / (1 + rest)
             k[j] = <floating>(rs[j] * eps / n)
+            if store:
+                ey[j] = gt[y[j] * gcs + j]  # exp(x[y] - m), before the scaling pass
     if grad.p == NULL:
         return
     if store:  # gt holds exp(x - m)
@@ -264,8 +267,12 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
             continue
         wy = w[y[j]]
         d = <double>(xy[j] - m[j])
-        py = exp(d - lnorm[j])
-        gy = (1.0 - eps) * wy * expm1(d - lnorm[j])
+        if store:
+            py, pm1 = _target_prob(ey[j], d, rest[j])
+        else:
+            py = exp(d - lnorm[j])
+            pm1 = expm1(d - lnorm[j])
+        gy = (1.0 - eps) * wy * pm1
         if eps > 0.0:
             gy = gy + (eps / n) * (op.wtot * py - wy)
         if z != 0.0:
@@ -284,7 +291,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     cdef floating* gr[16]
     cdef Py_ssize_t am, c, n = g.n
     cdef floating mv, d
-    cdef double lnorm, lse, wy, lv, wd = 0.0, coef, py, gy, eps = op.eps, z = op.zloss
+    cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, eps = op.eps, z = op.zloss
     cdef int j
     rows_in(x, g, tl, scratch, xr)
     if grad.p != NULL:
@@ -301,7 +308,8 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         wy = w[y[j]]
         if eps > 0.0:
             wd = row_wdot(xr[j], n, mv, w)
-        lnorm = log1p(row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL))
+        rest = row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL)
+        lnorm = log1p(rest)
         lse = <double>mv + lnorm
         lv = -(wy * (<double>d - lnorm))
         if eps > 0.0:
@@ -312,9 +320,9 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         if grad.p == NULL:
             continue
         coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse
-        row_affine(gr[j], n, rs[j] * coef * exp(-lnorm), rs[j] * eps / n, w)  # gr holds exp(x - m)
-        py = exp(<double>d - lnorm)
-        gy = (1.0 - eps) * wy * expm1(<double>d - lnorm)
+        py, pm1 = _target_prob(gr[j][y[j]], d, rest)  # gr holds exp(x - m)
+        row_affine(gr[j], n, rs[j] * coef / (1.0 + rest), rs[j] * eps / n, w)
+        gy = (1.0 - eps) * wy * pm1
         if eps > 0.0:
             gy = gy + (eps / n) * (op.wtot * py - wy)
         if z != 0.0:
@@ -322,6 +330,16 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         gr[j][y[j]] = <floating>(rs[j] * gy)
     if grad.p != NULL:
         rows_flush(grad, g, tl, scratch)
+
+
+cdef inline (double, double) _target_prob(double e, double d, double rest) noexcept nogil:
+    """(p_y, p_y - 1) from e = exp(x[y] - m), d = x[y] - m and the row's rest: p_y = e / (1 + rest).
+    At a maximum (d = 0) p_y - 1 = -rest / (1 + rest), without cancellation; elsewhere p_y <= 1/2
+    (the maximum's 1 is in the sum), so p_y - 1 loses nothing."""
+    cdef double inv = 1.0 / (1.0 + rest)
+    if d == 0.0:
+        return inv, -rest * inv
+    return e * inv, e * inv - 1.0
 
 
 def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,

@@ -144,11 +144,11 @@ cdef inline void col_lognorm(const floating* x, Py_ssize_t cs, Py_ssize_t n, flo
 
 cdef inline void col_map(const floating* x, Py_ssize_t cs, Py_ssize_t n, const floating* m,
                          const floating* a, const floating* k, const floating* w, floating* y,
-                         Py_ssize_t ycs, bint mode) noexcept nogil:
+                         Py_ssize_t ycs, int mode) noexcept nogil:
     if floating is float:
-        table_f().col_map(x, cs, n, m, a, k, w, y, ycs, log_mode)
+        table_f().col_map(x, cs, n, m, a, k, w, y, ycs, mode)
     else:
-        table_d().col_map(x, cs, n, m, a, k, w, y, ycs, log_mode)
+        table_d().col_map(x, cs, n, m, a, k, w, y, ycs, mode)
 
 
 cdef inline double row_wdot(const floating* x, Py_ssize_t n, floating m,
