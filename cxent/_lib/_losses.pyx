@@ -157,10 +157,10 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     # column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums go to
     # sums[0], sums[1].  Returns the count of bad targets.
     cdef tile tl
-    cdef int64_t y[16]
-    cdef double rs[16]
-    cdef double lrow[16]
-    cdef int state[16]  # 0: compute, 1: ignored, 2: out of range
+    cdef int64_t y[CX_LANES]
+    cdef double rs[CX_LANES]
+    cdef double lrow[CX_LANES]
+    cdef int state[CX_LANES]  # 0: compute, 1: ignored, 2: out of range
     cdef Py_ssize_t nbad = 0, off, c, n = g.n
     cdef floating* gp = <floating*>grad.p
     cdef double ls = 0.0, ws = 0.0
@@ -207,19 +207,19 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
 cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double* lrow,
                      operand grad, const geometry* g, const tile* tl, const int64_t* y,
                      const double* rs, const int* state) noexcept nogil:
-    # cross-entropy of a tile of short rows, 8 rows per vector (note D).  With a gradient and no
+    # cross-entropy of a tile of short rows, 16 rows per tile, 8 per vector (note D).  With a gradient and no
     # smoothing, the sum pass stores exp(x - m) into the gradient tile (one exp per element) and
     # a pass from cache scales it; x[y] is read before that, so the gradient may overwrite x.
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating gs[CX_LANES * CX_SHORT]
-    cdef floating m[8]
-    cdef floating a[8]
-    cdef floating k[8]
-    cdef floating xy[8]
-    cdef floating ey[8]
-    cdef double rest[8]
-    cdef double lnorm[8]
-    cdef double lse[8]
+    cdef floating m[CX_LANES]
+    cdef floating a[CX_LANES]
+    cdef floating k[CX_LANES]
+    cdef floating xy[CX_LANES]
+    cdef floating ey[CX_LANES]
+    cdef double rest[CX_LANES]
+    cdef double lnorm[CX_LANES]
+    cdef double lse[CX_LANES]
     cdef Py_ssize_t cs, gcs = 0, c, n = g.n
     cdef const floating* xt = cols_in(x, g, tl, xs, &cs)
     cdef floating* gt = NULL
@@ -287,8 +287,8 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     # cross-entropy of a tile of long rows, row by row on unit-stride rows (note D).  With a
     # gradient the sum-of-exp pass stores exp(x - m) into it and a pass from cache scales it; what
     # the loss needs of x is read before that store, so the gradient may overwrite x.
-    cdef const floating* xr[16]
-    cdef floating* gr[16]
+    cdef const floating* xr[CX_LANES]
+    cdef floating* gr[CX_LANES]
     cdef Py_ssize_t am, c, n = g.n
     cdef floating mv, d
     cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, eps = op.eps, z = op.zloss
@@ -443,9 +443,9 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
                      operand loss, operand grad, double scale, operand rsc, const geometry* g,
                      Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef const floating* xr[16]
-    cdef const floating* tr[16]
-    cdef floating* gr[16]
+    cdef const floating* xr[CX_LANES]
+    cdef const floating* tr[CX_LANES]
+    cdef floating* gr[CX_LANES]
     cdef double rs
     cdef int j
     tile_at(g, t, &tl)

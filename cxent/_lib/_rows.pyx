@@ -5,17 +5,18 @@ A. The only module that compiles ``_simd.h`` (the kernels, AVX2+FMA and portable
    at run time); ``_softmax``, ``_losses`` and ``_binary`` reach the tables through ``table_f`` /
    ``table_d`` (Cython's cross-module cdef functions).
 B. One arithmetic per row length, for every layout.  Rows of C <= CX_SHORT (32) classes use the
-   column arithmetic: CX_LANES (8) rows side by side, one per vector lane, each row's max and sum of
-   exp taken in class order (``col_lognorm``, ``col_map``).  Longer rows use the row arithmetic:
+   column arithmetic: CX_LANES (16) rows side by side, one per vector lane, each row's max and sum
+   of exp taken in class order (``col_lognorm``, ``col_map``).  Longer rows use the row arithmetic:
    unit-stride rows through the blocked, two-chain kernels (``row_lognorm``).  Which one runs
    depends on C only, and each row's values go through exactly the same operations wherever they
    sit in memory: results are bitwise identical for C- and F-ordered inputs, a class axis that is
    not last, sliced and negative-stride views and ``out=`` buffers of any layout.
-C. Layout is only a matter of loading.  Column tiles: when the 8 rows are adjacent in memory (the
+C. Layout is only a matter of loading.  Column tiles: when the 16 rows are adjacent in memory (the
    inner axis of ``(N, C, H, W)``, the rows of an F-ordered ``(N, C)``) the kernels read them in
    place, 8 rows per vector load; otherwise ``cols_in`` gathers the tile into a class-major scratch
    block.  Row tiles: unit-stride rows are read in place; others are gathered into per-thread scratch
-   rows (``rows_in``).  Outputs mirror this (``cols_out``/``rows_out``, then ``*_flush``).
+   rows (``rows_in``; 16 adjacent rows by 8x8 transposes, each class's cache line read once).
+   Outputs mirror this (``cols_out``/``rows_out``, then ``*_flush``).
 D. In place: a tile is read completely (or element by element before each write) before anything
    of it is written, so an output may be its input in the same layout.  Partially overlapping
    buffers are refused by the Python layer.
@@ -52,7 +53,6 @@ def simd_path():
 
 cdef enum:
     GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 16 rows of C)
-    LONG_TILE = 16  # rows per tile of long rows: a cache line of float32 per class
 
 
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
@@ -60,7 +60,7 @@ cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) no
     g.n = n
     g.inner = inner
     g.nrows = outer * inner
-    g.height = CX_LANES if n <= CX_SHORT else (LONG_TILE if n <= GATHER_MAX else 1)
+    g.height = CX_LANES if n <= GATHER_MAX else 1
     return g
 
 
@@ -82,11 +82,10 @@ cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil:
 
 
 cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil:
-    """The tile's rows of ``a`` are consecutive elements, 8 or 16 of them (vector loads per
-    class)."""
+    """The tile's CX_LANES (16) rows of ``a`` are consecutive elements (vector loads per class)."""
     cdef Py_ssize_t base
     cdef int j
-    if tl.nr != CX_LANES and tl.nr != LONG_TILE:
+    if tl.nr != CX_LANES:
         return False
     base = lane_offset(a, tl, 0)
     for j in range(1, tl.nr):
@@ -101,7 +100,7 @@ cdef const floating* cols_in(operand a, const geometry* g, const tile* tl, float
     are adjacent, else gathered into ``scratch`` (the spare lanes of a short tile repeat its last
     row)."""
     cdef const floating* p = <const floating*>a.p
-    cdef Py_ssize_t c, off[8]
+    cdef Py_ssize_t c, off[CX_LANES]
     cdef int j
     if lanes_adjacent(a, tl):
         cs[0] = a.s1

@@ -735,55 +735,69 @@ CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
 #endif
 CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
                                      double *resto, double *lno, float *y, Py_ssize_t ycs) {
-    /* cx_col_lognorm's column arithmetic, one lane per row: max(v, m) keeps m when v is nan;
-       log1p in double, 4 wide */
+    /* cx_col_lognorm's column arithmetic, one lane per row, the 16 rows as two independent
+       vectors: max(v, m) keeps m when v is nan; log1p in double, 4 wide */
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256 lo = _mm256_set1_ps(-87.3365478515625f);
-    __m256 m = _mm256_loadu_ps(x);
-    for (Py_ssize_t c = 1; c < n; c++) m = _mm256_max_ps(_mm256_loadu_ps(x + c * cs), m);
-    __m256 rest = zero, cnt = _mm256_set1_ps(-1.0f);
-    for (Py_ssize_t c = 0; c < n; c++) {
-        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * cs), m), e;
-        __m256 eq = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);
-        if (y) { /* stored with subnormals; the sum takes terms below FLT_MIN as 0 either way */
-            e = cx_exp8_nonpos(d, 1);
-            _mm256_storeu_ps(y + c * ycs, e);
-            e = _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), e);
-        } else {
-            e = cx_exp8_nonpos(d, 0);
-        }
-        rest = _mm256_add_ps(rest, _mm256_andnot_ps(eq, e));
-        cnt = _mm256_add_ps(cnt, _mm256_and_ps(eq, one));
+    __m256 m0 = _mm256_loadu_ps(x), m1 = _mm256_loadu_ps(x + 8);
+    for (Py_ssize_t c = 1; c < n; c++) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + c * cs), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + c * cs + 8), m1);
     }
-    __m256 t = _mm256_add_ps(rest, cnt);
-    __m256d t0 = _mm256_cvtps_pd(_mm256_castps256_ps128(t));
-    __m256d t1 = _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1));
-    _mm256_storeu_pd(resto, t0);
-    _mm256_storeu_pd(resto + 4, t1);
-    _mm256_storeu_pd(lno, cx_log1p4_pd(t0));
-    _mm256_storeu_pd(lno + 4, cx_log1p4_pd(t1));
-    _mm256_storeu_ps(mo, m);
+    __m256 r0 = zero, r1 = zero, c0 = _mm256_set1_ps(-1.0f), c1 = c0;
+#define CX_COL_TERM(h, m, r, k)                                                                \
+    {                                                                                          \
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * cs + h), m), e;                       \
+        __m256 eq = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);                                        \
+        if (y) { /* stored with subnormals; terms below FLT_MIN count 0 in the sum either way */ \
+            e = cx_exp8_nonpos(d, 1);                                                          \
+            _mm256_storeu_ps(y + c * ycs + h, e);                                              \
+            e = _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), e);                         \
+        } else {                                                                               \
+            e = cx_exp8_nonpos(d, 0);                                                          \
+        }                                                                                      \
+        r = _mm256_add_ps(r, _mm256_andnot_ps(eq, e));                                         \
+        k = _mm256_add_ps(k, _mm256_and_ps(eq, one));                                          \
+    }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        CX_COL_TERM(0, m0, r0, c0)
+        CX_COL_TERM(8, m1, r1, c1)
+    }
+#undef CX_COL_TERM
+    __m256 t[2] = {_mm256_add_ps(r0, c0), _mm256_add_ps(r1, c1)};
+    for (int h = 0; h < 2; h++) {
+        __m256d t0 = _mm256_cvtps_pd(_mm256_castps256_ps128(t[h]));
+        __m256d t1 = _mm256_cvtps_pd(_mm256_extractf128_ps(t[h], 1));
+        _mm256_storeu_pd(resto + 8 * h, t0);
+        _mm256_storeu_pd(resto + 8 * h + 4, t1);
+        _mm256_storeu_pd(lno + 8 * h, cx_log1p4_pd(t0));
+        _mm256_storeu_pd(lno + 8 * h + 4, cx_log1p4_pd(t1));
+    }
+    _mm256_storeu_ps(mo, m0);
+    _mm256_storeu_ps(mo + 8, m1);
 }
 
 CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
                                  const float *a, const float *k, const float *w, float *y,
                                  Py_ssize_t ycs, int mode) {
-    /* cx_col_map, one lane per row */
-    const __m256 va = _mm256_loadu_ps(a);
-    if (mode == CX_MAP_LOG) {
-        const __m256 vm = _mm256_loadu_ps(m);
-        for (Py_ssize_t c = 0; c < n; c++)
-            _mm256_storeu_ps(y + c * ycs, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs), vm),
-                                                        va));
-        return;
-    }
-    const __m256 vm = mode == CX_MAP_EXP ? _mm256_loadu_ps(m) : _mm256_setzero_ps();
-    const __m256 nk = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k)) : _mm256_setzero_ps();
-    for (Py_ssize_t c = 0; c < n; c++) {
-        __m256 v = _mm256_loadu_ps(x + c * cs);
-        __m256 e = mode == CX_MAP_EXP ? cx_exp8_nonpos(_mm256_sub_ps(v, vm), 1) : v;
-        __m256 nkw = w ? _mm256_mul_ps(nk, _mm256_set1_ps(w[c])) : nk;
-        _mm256_storeu_ps(y + c * ycs, _mm256_fmadd_ps(va, e, nkw));
+    /* cx_col_map, one lane per row, 8 lanes per vector */
+    for (int h = 0; h < CX_LANES; h += 8) {
+        const __m256 va = _mm256_loadu_ps(a + h);
+        const __m256 vm = mode == CX_MAP_AFFINE ? _mm256_setzero_ps() : _mm256_loadu_ps(m + h);
+        const __m256 nk = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k + h))
+                            : _mm256_setzero_ps();
+        if (mode == CX_MAP_LOG) {
+            for (Py_ssize_t c = 0; c < n; c++)
+                _mm256_storeu_ps(y + c * ycs + h,
+                                 _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs + h), vm), va));
+            continue;
+        }
+        for (Py_ssize_t c = 0; c < n; c++) {
+            __m256 v = _mm256_loadu_ps(x + c * cs + h);
+            __m256 e = mode == CX_MAP_EXP ? cx_exp8_nonpos(_mm256_sub_ps(v, vm), 1) : v;
+            __m256 nkw = w ? _mm256_mul_ps(nk, _mm256_set1_ps(w[c])) : nk;
+            _mm256_storeu_ps(y + c * ycs + h, _mm256_fmadd_ps(va, e, nkw));
+        }
     }
 }
 

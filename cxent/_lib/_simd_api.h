@@ -6,11 +6,11 @@
  *   row arithmetic (unit-stride rows of n > CX_SHORT classes):
  *     argmax, sumexp (skip the arg-max term), sumexp_store (also y = exp(x - m); same sum bit for
  *     bit), wdot (sum w (x - m)), logsoftmax_out, affine (g = a g - k w), softmax_bwd;
- *   column arithmetic (tiles of CX_LANES rows, class-major: element (row j, class c) at
+ *   column arithmetic (tiles of CX_LANES (16) rows, class-major: element (row j, class c) at
  *   x[c * cs + j], for n <= CX_SHORT): col_lognorm (per-row max, sum of exp and its log1p, each
  *   row summed in class order; with y, also y = exp(x - m), the same sums bit for bit), col_map
  *   (CX_MAP_EXP: a exp(x - m) - k w; CX_MAP_LOG: (x - m) - a; CX_MAP_AFFINE: a x - k w);
- *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (8 or 16) adjacent rows, x[c * cs + j],
+ *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (16, or 8) adjacent rows, x[c * cs + j],
  *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
  *   element-wise: sigmoid / log_sigmoid, bce_logs (BCE's two clamped logs, in double),
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span).
@@ -19,7 +19,7 @@
 #define CXENT_SIMD_API_H
 #include <Python.h>
 
-#define CX_LANES 8
+#define CX_LANES 16 /* rows per column tile (and per tile of long rows) */
 #define CX_SHORT 32
 
 enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };

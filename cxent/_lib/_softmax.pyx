@@ -57,20 +57,20 @@ def softmax_rows(const floating[:, :, :] x, floating[:, :, :] out, bint log_out,
 cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, bint log_out,
                         floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef floating m[8]
-    cdef floating a[8]
+    cdef floating m[CX_LANES]
+    cdef floating a[CX_LANES]
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating ys[CX_LANES * CX_SHORT]
-    cdef double rest[8]
-    cdef double lnorm[8]
+    cdef double rest[CX_LANES]
+    cdef double lnorm[CX_LANES]
     cdef Py_ssize_t cs, ycs, n = g.n
     cdef const floating* xt
     cdef floating* yt
-    cdef const floating* xr[16]
-    cdef floating* yr[16]
+    cdef const floating* xr[CX_LANES]
+    cdef floating* yr[CX_LANES]
     cdef int j
     tile_at(g, t, &tl)
-    if n <= CX_SHORT:  # column arithmetic, 8 rows per vector
+    if n <= CX_SHORT:  # column arithmetic, 16 rows per tile, 8 per vector
         xt = cols_in(x, g, &tl, xs, &cs)
         yt = cols_out(y, &tl, ys, &ycs)
         if log_out:
@@ -113,13 +113,13 @@ def logsumexp_rows(const floating[:, :, :] x, floating[:, :] out, bint use_threa
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
                           const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef floating m[16]
+    cdef floating m[CX_LANES]
     cdef floating xs[CX_LANES * CX_SHORT]
-    cdef double rest[16]
-    cdef double lnorm[16]
+    cdef double rest[CX_LANES]
+    cdef double lnorm[CX_LANES]
     cdef Py_ssize_t cs = 1, n = g.n
     cdef const floating* xt = NULL
-    cdef const floating* xr[16]
+    cdef const floating* xr[CX_LANES]
     cdef int j
     tile_at(g, t, &tl)
     if n <= CX_SHORT:
@@ -164,9 +164,9 @@ cdef void _backward_tile(operand g, operand y, operand out, const geometry* geo,
                          bint log_out, floating* scratch) noexcept nogil:
     # the row arithmetic for every C: rows gathered where their class stride is not 1
     cdef tile tl
-    cdef const floating* gr[16]
-    cdef const floating* yr[16]
-    cdef floating* orow[16]
+    cdef const floating* gr[CX_LANES]
+    cdef const floating* yr[CX_LANES]
+    cdef floating* orow[CX_LANES]
     cdef int j
     tile_at(geo, t, &tl)
     rows_in(g, geo, &tl, scratch, gr)
