@@ -35,7 +35,7 @@ from libc.math cimport NAN, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (CX_LANES, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
+from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
                                col_lognorm, col_map, row_wdot, row_affine)
@@ -157,10 +157,10 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     # column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums go to
     # sums[0], sums[1].  Returns the count of bad targets.
     cdef tile tl
-    cdef int64_t y[CX_LANES]
-    cdef double rs[CX_LANES]
-    cdef double lrow[CX_LANES]
-    cdef int state[CX_LANES]  # 0: compute, 1: ignored, 2: out of range
+    cdef int64_t y[CX_LONG_TILE]
+    cdef double rs[CX_LONG_TILE]
+    cdef double lrow[CX_LONG_TILE]
+    cdef int state[CX_LONG_TILE]  # 0: compute, 1: ignored, 2: out of range
     cdef Py_ssize_t nbad = 0, off, c, n = g.n
     cdef floating* gp = <floating*>grad.p
     cdef double ls = 0.0, ws = 0.0
@@ -287,8 +287,8 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     # cross-entropy of a tile of long rows, row by row on unit-stride rows (note D).  With a
     # gradient the sum-of-exp pass stores exp(x - m) into it and a pass from cache scales it; what
     # the loss needs of x is read before that store, so the gradient may overwrite x.
-    cdef const floating* xr[CX_LANES]
-    cdef floating* gr[CX_LANES]
+    cdef const floating* xr[CX_LONG_TILE]
+    cdef floating* gr[CX_LONG_TILE]
     cdef Py_ssize_t am, c, n = g.n
     cdef floating mv, d
     cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, eps = op.eps, z = op.zloss
@@ -443,9 +443,9 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
                      operand loss, operand grad, double scale, operand rsc, const geometry* g,
                      Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef const floating* xr[CX_LANES]
-    cdef const floating* tr[CX_LANES]
-    cdef floating* gr[CX_LANES]
+    cdef const floating* xr[CX_LONG_TILE]
+    cdef const floating* tr[CX_LONG_TILE]
+    cdef floating* gr[CX_LONG_TILE]
     cdef double rs
     cdef int j
     tile_at(g, t, &tl)

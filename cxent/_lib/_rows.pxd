@@ -3,7 +3,7 @@
 
 Operands of the class-axis functions are ``(outer, C, inner)`` views, each with its own element
 strides (``operand``); row ``r`` is position ``(r // inner, r % inner)``.  Rows are processed in tiles
-of ``CX_LANES`` (16) consecutive rows (``tile``).  The arithmetic of a row depends only on C
+of 16 (short rows) or 32 consecutive rows (``tile``).  The arithmetic of a row depends only on C
 (``_rows.pyx`` note B), never on where the row sits in memory: that is what makes results bitwise
 independent of the layout.
 """
@@ -13,6 +13,7 @@ from cython cimport floating
 cdef extern from "_simd_api.h" nogil:
     enum:
         CX_LANES
+        CX_LONG_TILE
         CX_SHORT
         CX_MAP_EXP
         CX_MAP_LOG
@@ -78,12 +79,12 @@ ctypedef struct geometry:
     Py_ssize_t n  # classes
     Py_ssize_t inner
     Py_ssize_t nrows  # outer * inner
-    int height  # rows per tile: CX_LANES (16), or 1 for rows longer than GATHER_MAX
+    int height  # rows per tile: CX_LANES (16) for short rows, CX_LONG_TILE (32) for long ones, 1 beyond GATHER_MAX
 
 ctypedef struct tile:
     int nr  # rows in this tile (<= height)
-    Py_ssize_t o[CX_LANES]
-    Py_ssize_t i[CX_LANES]
+    Py_ssize_t o[CX_LONG_TILE]
+    Py_ssize_t i[CX_LONG_TILE]
 
 cdef const cx_table_f* table_f() noexcept nogil
 cdef const cx_table_d* table_d() noexcept nogil

@@ -15,7 +15,7 @@ C. Layout is only a matter of loading.  Column tiles: when the 16 rows are adjac
    inner axis of ``(N, C, H, W)``, the rows of an F-ordered ``(N, C)``) the kernels read them in
    place, 8 rows per vector load; otherwise ``cols_in`` gathers the tile into a class-major scratch
    block.  Row tiles: unit-stride rows are read in place; others are gathered into per-thread scratch
-   rows (``rows_in``; 16 adjacent rows by 8x8 transposes, each class's cache line read once).
+   rows (``rows_in``; 32 adjacent rows by 8x8 transposes, 128 bytes of each class at once).
    Outputs mirror this (``cols_out``/``rows_out``, then ``*_flush``).
 D. In place: a tile is read completely (or element by element before each write) before anything
    of it is written, so an output may be its input in the same layout.  Partially overlapping
@@ -52,7 +52,7 @@ def simd_path():
 
 
 cdef enum:
-    GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 16 rows of C)
+    GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 32 rows of C)
 
 
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
@@ -60,7 +60,7 @@ cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) no
     g.n = n
     g.inner = inner
     g.nrows = outer * inner
-    g.height = CX_LANES if n <= GATHER_MAX else 1
+    g.height = CX_LANES if n <= CX_SHORT else (CX_LONG_TILE if n <= GATHER_MAX else 1)
     return g
 
 
@@ -82,10 +82,11 @@ cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil:
 
 
 cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil:
-    """The tile's CX_LANES (16) rows of ``a`` are consecutive elements (vector loads per class)."""
+    """The tile's rows of ``a`` are consecutive elements, a full tile of them (vector loads per
+    class)."""
     cdef Py_ssize_t base
     cdef int j
-    if tl.nr != CX_LANES:
+    if tl.nr != CX_LANES and tl.nr != CX_LONG_TILE:
         return False
     base = lane_offset(a, tl, 0)
     for j in range(1, tl.nr):
@@ -141,7 +142,7 @@ cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratc
     """Unit-stride rows of the tile: in place when the class stride is 1, else gathered into
     ``scratch`` (row j at ``scratch + j * C``)."""
     cdef const floating* p = <const floating*>a.p
-    cdef Py_ssize_t c, n = g.n, off[16]
+    cdef Py_ssize_t c, n = g.n, off[CX_LONG_TILE]
     cdef int j
     for j in range(tl.nr):
         off[j] = lane_offset(a, tl, j)
@@ -171,7 +172,7 @@ cdef void rows_out(operand a, const geometry* g, const tile* tl, floating* scrat
 
 cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floating* scratch) noexcept nogil:
     cdef floating* p = <floating*>a.p
-    cdef Py_ssize_t c, n = g.n, off[16]
+    cdef Py_ssize_t c, n = g.n, off[CX_LONG_TILE]
     cdef int j
     if a.s1 == 1:
         return

@@ -1092,9 +1092,9 @@ CX_V3 static inline void cx_tr8x8(__m256 *r) {
 CX_V3 static void cx_tile_to_rows_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, int lanes,
                                       float *rows) {
     /* 8 classes at a time: per group of 8 lanes, 8 vector loads (one per class), a transpose, 8
-       stores.  With 16 lanes a class's 64 bytes (one cache line) are consumed at once: a
-       power-of-two class stride maps every class to the same cache sets, so a line read for 8
-       lanes would be evicted before the next 8 lanes came back for it. */
+       stores.  All the lanes of a class are read at once: a power-of-two class stride maps every
+       class to the same cache sets, so a line read for some lanes would be evicted before the
+       other lanes came back for it. */
     Py_ssize_t c = 0;
     __m256 r[8];
     for (; c + 8 <= n; c += 8) {
@@ -1114,13 +1114,20 @@ CX_V3 static void cx_rows_to_tile_avx2(const float *rows, Py_ssize_t n, int lane
                                       Py_ssize_t cs) {
     Py_ssize_t c = 0;
     __m256 r[8];
+    /* whole 64-byte lines far apart: non-temporal stores skip reading each line before it is
+       overwritten (and keep the cache for the rows still to come) */
+    int nt = lanes % 16 == 0 && ((uintptr_t)x % 64) == 0 && ((cs * sizeof(float)) % 64) == 0;
     for (; c + 8 <= n; c += 8) {
         for (int h = 0; h < lanes; h += 8) {
             for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rows + (h + j) * n + c);
             cx_tr8x8(r);
-            for (int k = 0; k < 8; k++) _mm256_storeu_ps(x + (c + k) * cs + h, r[k]);
+            if (nt)
+                for (int k = 0; k < 8; k++) _mm256_stream_ps(x + (c + k) * cs + h, r[k]);
+            else
+                for (int k = 0; k < 8; k++) _mm256_storeu_ps(x + (c + k) * cs + h, r[k]);
         }
     }
+    if (nt) _mm_sfence();
     for (; c < n; c++)
         for (int j = 0; j < lanes; j++) x[c * cs + j] = rows[j * n + c];
 }

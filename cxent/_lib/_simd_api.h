@@ -10,7 +10,7 @@
  *   x[c * cs + j], for n <= CX_SHORT): col_lognorm (per-row max, sum of exp and its log1p, each
  *   row summed in class order; with y, also y = exp(x - m), the same sums bit for bit), col_map
  *   (CX_MAP_EXP: a exp(x - m) - k w; CX_MAP_LOG: (x - m) - a; CX_MAP_AFFINE: a x - k w);
- *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (16, or 8) adjacent rows, x[c * cs + j],
+ *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (a multiple of 8) adjacent rows, x[c * cs + j],
  *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
  *   element-wise: sigmoid / log_sigmoid, bce_logs (BCE's two clamped logs, in double),
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span).
@@ -19,7 +19,8 @@
 #define CXENT_SIMD_API_H
 #include <Python.h>
 
-#define CX_LANES 16 /* rows per column tile (and per tile of long rows) */
+#define CX_LANES 16 /* rows per column tile */
+#define CX_LONG_TILE 32 /* rows per tile of long rows (their gathers read 128 bytes per class) */
 #define CX_SHORT 32
 
 enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };

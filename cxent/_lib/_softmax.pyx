@@ -19,7 +19,7 @@ from libc.math cimport exp, log, fabs, INFINITY
 from cython cimport floating
 import numpy as np
 
-from cxent._lib._rows cimport (CX_LANES, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
+from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
@@ -66,8 +66,8 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     cdef Py_ssize_t cs, ycs, n = g.n
     cdef const floating* xt
     cdef floating* yt
-    cdef const floating* xr[CX_LANES]
-    cdef floating* yr[CX_LANES]
+    cdef const floating* xr[CX_LONG_TILE]
+    cdef floating* yr[CX_LONG_TILE]
     cdef int j
     tile_at(g, t, &tl)
     if n <= CX_SHORT:  # column arithmetic, 16 rows per tile, 8 per vector
@@ -113,13 +113,13 @@ def logsumexp_rows(const floating[:, :, :] x, floating[:, :] out, bint use_threa
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
                           const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl
-    cdef floating m[CX_LANES]
+    cdef floating m[CX_LONG_TILE]
     cdef floating xs[CX_LANES * CX_SHORT]
-    cdef double rest[CX_LANES]
-    cdef double lnorm[CX_LANES]
+    cdef double rest[CX_LONG_TILE]
+    cdef double lnorm[CX_LONG_TILE]
     cdef Py_ssize_t cs = 1, n = g.n
     cdef const floating* xt = NULL
-    cdef const floating* xr[CX_LANES]
+    cdef const floating* xr[CX_LONG_TILE]
     cdef int j
     tile_at(g, t, &tl)
     if n <= CX_SHORT:
@@ -164,9 +164,9 @@ cdef void _backward_tile(operand g, operand y, operand out, const geometry* geo,
                          bint log_out, floating* scratch) noexcept nogil:
     # the row arithmetic for every C: rows gathered where their class stride is not 1
     cdef tile tl
-    cdef const floating* gr[CX_LANES]
-    cdef const floating* yr[CX_LANES]
-    cdef floating* orow[CX_LANES]
+    cdef const floating* gr[CX_LONG_TILE]
+    cdef const floating* yr[CX_LONG_TILE]
+    cdef floating* orow[CX_LONG_TILE]
     cdef int j
     tile_at(geo, t, &tl)
     rows_in(g, geo, &tl, scratch, gr)
