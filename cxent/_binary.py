@@ -1,12 +1,17 @@
 """binary_cross_entropy and binary_cross_entropy_with_logits, and their torch-style classes."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from cxent import _layout
 from cxent._config import use_threads
+from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _binary as _k
-from cxent._losses import _divide, _Grad, _grad_output, _Loss, _sum
+from cxent._common import LossFunction, divide, total
 from cxent._validation import (
+    GradRequest,
+    grad_output_factors,
     broadcast_weight,
     check_out,
     check_reduction,
@@ -46,12 +51,12 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None):
     res = np.empty_like(a) if reduction == "none" else None
     gbuf, scale, gout = None, 1.0, None
     if grad is not None:
-        scale, gout = _grad_output(grad, reduction, a.shape)
+        scale, gout = grad_output_factors(grad, reduction, a.shape)
         if gout is not None:
             gout = gout.astype(dtype, copy=False)
         gbuf = _grad_array(a, grad, [("target", t), ("weight", w), ("pos_weight", pw)])
         if reduction == "mean":
-            scale = _divide(scale, float(a.size))
+            scale = divide(scale, float(a.size))
     if a.size == 0:
         loss = res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
         return None, loss, gbuf
@@ -93,10 +98,10 @@ def _grad_array(a, grad, others):
 
 
 def _finish(partial, n, reduction, dtype):
-    total = _sum(partial) + 0.0  # partials in a fixed order; the sum starts from +0
+    total = total(partial) + 0.0  # partials in a fixed order; the sum starts from +0
     if reduction == "sum":
         return dtype.type(total)
-    return dtype.type(_divide(total, float(n)))
+    return dtype.type(divide(total, float(n)))
 
 
 def _raise_out_of_range(arr, name):
@@ -106,7 +111,8 @@ def _raise_out_of_range(arr, name):
                      f"outside, e.g. {arr[pos]} at index {pos}")
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                         reduction: str = "mean") -> Loss:
     r"""Binary cross-entropy of probabilities, :func:`torch.nn.functional.binary_cross_entropy`.
 
     Parameters
@@ -166,8 +172,9 @@ def _check_probabilities(a, t):
             _raise_out_of_range(arr, name)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
+                                     weight: ArrayLike | None = None, reduction: str = "mean",
+                                     pos_weight: ArrayLike | None = None) -> Loss:
     r"""Binary cross-entropy of logits, :func:`torch.nn.functional.binary_cross_entropy_with_logits`.
 
     Parameters
@@ -213,8 +220,10 @@ def _bce_logits(input, target, weight, reduction, pos_weight, grad=None):
     return loss, g
 
 
-def binary_cross_entropy_and_grad(input, target, weight=None, reduction="mean", *,
-                                  grad_output=None, grad_out=None):
+def binary_cross_entropy_and_grad(input: ArrayLike, target: ArrayLike,
+                                  weight: ArrayLike | None = None, reduction: str = "mean", *,
+                                  grad_output: ArrayLike | None = None,
+                                  grad_out: FloatArray | None = None) -> LossAndGrad:
     r""":func:`binary_cross_entropy` and its gradient with respect to ``input``, in one sweep.
 
     ``grad_output`` (scalar, or an array of the input's shape for ``'none'``) scales the gradient;
@@ -235,12 +244,15 @@ def binary_cross_entropy_and_grad(input, target, weight=None, reduction="mean", 
     ...                                     reduction="sum")[1]
     array([ 1.25      , -1.11111111,  0.8       ])
     """
-    return _bce(input, target, weight, reduction, _Grad(grad_output, grad_out))
+    return _bce(input, target, weight, reduction, GradRequest(grad_output, grad_out))
 
 
-def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduction="mean",
-                                              pos_weight=None, *, grad_output=None,
-                                              grad_out=None):
+def binary_cross_entropy_with_logits_and_grad(input: ArrayLike, target: ArrayLike,
+                                              weight: ArrayLike | None = None,
+                                              reduction: str = "mean",
+                                              pos_weight: ArrayLike | None = None, *,
+                                              grad_output: ArrayLike | None = None,
+                                              grad_out: FloatArray | None = None) -> LossAndGrad:
     r""":func:`binary_cross_entropy_with_logits` and its gradient with respect to ``input``.
 
     ``grad_output`` and ``grad_out`` as :func:`binary_cross_entropy_and_grad`.
@@ -261,28 +273,29 @@ def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduct
     array([ 0.25, -0.25])
     """
     return _bce_logits(input, target, weight, reduction, pos_weight,
-                       _Grad(grad_output, grad_out))
+                       GradRequest(grad_output, grad_out))
 
 
-class BCELoss(_Loss):
+class BCELoss(LossFunction):
     """Callable form of :func:`binary_cross_entropy` (``torch.nn.BCELoss``)."""
 
     _fn = staticmethod(binary_cross_entropy)
     _fn_and_grad = staticmethod(binary_cross_entropy_and_grad)
     _options = ("weight", "reduction")
 
-    def __init__(self, weight=None, reduction="mean"):
+    def __init__(self, weight: ArrayLike | None = None, reduction: str = "mean") -> None:
         check_reduction(reduction)
         super().__init__(weight=weight, reduction=reduction)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(LossFunction):
     """Callable form of :func:`binary_cross_entropy_with_logits` (``torch.nn.BCEWithLogitsLoss``)."""
 
     _fn = staticmethod(binary_cross_entropy_with_logits)
     _fn_and_grad = staticmethod(binary_cross_entropy_with_logits_and_grad)
     _options = ("weight", "reduction", "pos_weight")
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+    def __init__(self, weight: ArrayLike | None = None, reduction: str = "mean",
+                 pos_weight: ArrayLike | None = None) -> None:
         check_reduction(reduction)
         super().__init__(weight=weight, reduction=reduction, pos_weight=pos_weight)

@@ -1,6 +1,9 @@
 """Build and run-time configuration: ``show_config()`` and the serial/parallel decision."""
 
+from __future__ import annotations
+
 import os
+from typing import Any, TextIO
 import platform
 import sys
 
@@ -16,12 +19,12 @@ PARALLEL_THRESHOLD = 1 << 15
 _HAS_OPENMP = openmp_info()[0]
 
 
-def use_threads(n_elements):
+def use_threads(n_elements: int) -> bool:
     """Whether a kernel over ``n_elements`` should open a parallel region."""
     return _HAS_OPENMP and n_elements >= PARALLEL_THRESHOLD
 
 
-def _simd_description():
+def _simd_description() -> str:
     path = simd_path()
     where = ("float32 and float64 rows with unit stride (softmax, log_softmax, logsumexp, "
              "cross-entropy, their gradients, sigmoid, log_sigmoid, BCE, BCE-with-logits); "
@@ -30,7 +33,7 @@ def _simd_description():
     return f"{path}{forced}: {where}"
 
 
-def build_info():
+def build_info() -> dict[str, Any]:
     try:
         from cxent._build_info import BUILD_INFO
     except ImportError:  # pragma: no cover - only for a build that skipped setup.py's build_ext
@@ -38,7 +41,7 @@ def build_info():
     return dict(BUILD_INFO)
 
 
-def config():
+def config() -> dict[str, Any]:
     """The facts ``show_config`` prints, as a dict."""
     has_omp, threads = openmp_info()
     info = build_info()
@@ -57,7 +60,7 @@ def config():
     }
 
 
-def show_config(file=None):
+def show_config(file: TextIO | None = None) -> None:
     """Print cxent's version, build compiler and flags, OpenMP and thread count, and the SIMD path.
 
     Examples

@@ -3,14 +3,21 @@
 validate -> lay out as ``(N, C, inner)`` -> per-row kernel -> one reduction in a fixed order.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Callable
 
 import numpy as np
 
 from cxent import _layout
 from cxent._config import use_threads
+from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _losses as _k
+from cxent._common import LossFunction, divide, total
 from cxent._validation import (
+    GradRequest,
+    grad_output_factors,
     check_label_smoothing,
     check_out,
     check_reduction,
@@ -68,14 +75,6 @@ def _raise_bad_target(t, n_classes, has_ignore, ignore_index):
                      f"index in [0, {n_classes}) or ignore_index={ignore_index}")
 
 
-class _Grad:
-    """What a gradient call asked for: upstream ``grad_output`` and the ``grad_out`` buffer."""
-
-    def __init__(self, grad_output, grad_out):
-        self.grad_output = grad_output
-        self.grad_out = grad_out
-
-
 def _grad_buffer(a, grad, groups, others):
     """(gradient array to return, its (N, C, inner) view, array to copy it into at the end or
     None).  ``grad_out`` may be ``a`` itself (in place) but may not overlap it or ``others``
@@ -92,32 +91,12 @@ def _grad_buffer(a, grad, groups, others):
     return _layout.result_like(a, groups, out)
 
 
-def _grad_output(grad, reduction, loss_shape):
-    """(scalar factor, array of the loss's shape or None): ``grad_output`` validated.
-
-    A scalar for 'mean'/'sum'; a scalar or an array of the loss's shape for 'none'; None means 1.
-    """
-    g = grad.grad_output
-    if g is None:
-        return 1.0, None
-    g = np.asarray(g)
-    if g.dtype.kind not in "biuf":
-        raise TypeError(f"`grad_output` must be real numbers; got dtype {g.dtype}")
-    if g.ndim == 0:
-        return float(g), None
-    if reduction != "none" or g.shape != tuple(loss_shape):
-        expected = "a scalar" if reduction != "none" else f"a scalar or shape {tuple(loss_shape)}"
-        raise ValueError(f"`grad_output` must be {expected} for reduction={reduction!r}; "
-                         f"got shape {g.shape}")
-    return 1.0, g
-
-
 def _grad_setup(a, grad, reduction, loss_shape, rows_shape, groups, others):
     """(scale, per-row scale or None, gradient array, its view, array to copy into or None); no
     gradient (grad None): (1.0, None, None, None, None)."""
     if grad is None:
         return 1.0, None, None, None, None
-    scale, g = _grad_output(grad, reduction, loss_shape)
+    scale, g = grad_output_factors(grad, reduction, loss_shape)
     row_scale = None if g is None else np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
     return (scale, row_scale) + _grad_buffer(a, grad, groups, others)
 
@@ -168,29 +147,13 @@ def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, 
     return (None if loss is None else loss.reshape(loss_shape)), total, wtotal, gbuf
 
 
-def _sum(a):
-    """Pairwise sum of a float64 array in C order: deterministic, and an overflow to inf
-    is silent (as in torch) instead of a NumPy RuntimeWarning."""
-    flat = np.ascontiguousarray(a).reshape(-1)  # C order: the same sum for every input layout
-    return _k.pairwise_sum(flat) if flat.size else 0.0
-
-
-def _divide(total, denom):
-    """total / denom in double with IEEE results for a zero denominator (0/0 = nan, x/0 = +-inf)."""
-    if denom:
-        return total / denom
-    if total != total or total == 0:
-        return math.nan
-    return math.copysign(math.inf, total) * math.copysign(1.0, denom)
-
-
 def _reduce(loss, total, denom, reduction, dtype):
     """Torch's reductions: the per-row losses ('none'), or the sum, or sum / denom (nan for 0/0)."""
     if reduction == "none":
         return loss.astype(dtype)
     if reduction == "sum":
         return dtype.type(total)
-    return dtype.type(_divide(total, float(denom)))
+    return dtype.type(divide(total, float(denom)))
 
 
 def _check_z_loss(z_loss):
@@ -229,7 +192,8 @@ def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_los
     return _reduce(loss, total, denom, reduction, a.dtype), g
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Loss:
     r"""Negative log-likelihood loss, :func:`torch.nn.functional.nll_loss`'s semantics.
 
     Parameters
@@ -280,8 +244,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _nll(input, target, weight, ignore_index, reduction)[0]
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, *, z_loss=0.0):
+def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0, *, z_loss: float = 0.0) -> Loss:
     r"""Cross-entropy of logits, :func:`torch.nn.functional.cross_entropy`'s semantics.
 
     Parameters
@@ -367,7 +332,7 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, 
     scale, row_scale, gbuf, gview, copy_to = _grad_setup(
         a, grad, reduction, loss_shape, rows, groups, [("target", t), ("weight", weight)])
     if reduction == "mean":
-        scale = _divide(scale, float(loss.size))
+        scale = divide(scale, float(loss.size))
     if loss.size:
         if n_classes:
             _k.class_prob_rows(x, tv, w, eps, zloss, loss, gview, scale, row_scale,
@@ -380,14 +345,16 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, 
     loss = loss.reshape(loss_shape)
     if reduction == "none":
         return (-loss).astype(dtype), gbuf
-    total = -_sum(loss)  # torch negates the sum: an empty sum is -0.0
+    total = -total(loss)  # torch negates the sum: an empty sum is -0.0
     if reduction == "sum":
         return dtype.type(total), gbuf
-    return dtype.type(_divide(total, float(loss.size))), gbuf
+    return dtype.type(divide(total, float(loss.size))), gbuf
 
 
-def nll_loss_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean", *,
-                      grad_output=None, grad_out=None):
+def nll_loss_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                      ignore_index: int = -100, reduction: str = "mean", *,
+                      grad_output: ArrayLike | None = None,
+                      grad_out: FloatArray | None = None) -> LossAndGrad:
     r""":func:`nll_loss` and its gradient with respect to ``input``, in one pass.
 
     Parameters
@@ -419,11 +386,14 @@ def nll_loss_and_grad(input, target, weight=None, ignore_index=-100, reduction="
     array([[-0.5,  0. ],
            [ 0. , -0.5]])
     """
-    return _nll(input, target, weight, ignore_index, reduction, _Grad(grad_output, grad_out))
+    return _nll(input, target, weight, ignore_index, reduction, GradRequest(grad_output, grad_out))
 
 
-def cross_entropy_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                           label_smoothing=0.0, *, z_loss=0.0, grad_output=None, grad_out=None):
+def cross_entropy_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                           ignore_index: int = -100, reduction: str = "mean",
+                           label_smoothing: float = 0.0, *, z_loss: float = 0.0,
+                           grad_output: ArrayLike | None = None,
+                           grad_out: FloatArray | None = None) -> LossAndGrad:
     r""":func:`cross_entropy` and its gradient with respect to ``input``, in one sweep over memory.
 
     Parameters
@@ -468,46 +438,23 @@ def cross_entropy_and_grad(input, target, weight=None, ignore_index=-100, reduct
     True
     """
     return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
-                 _Grad(grad_output, grad_out))
+                 GradRequest(grad_output, grad_out))
 
 
-class _Loss:
-    """Shared machinery of the torch-style loss classes: keyword options bound at construction."""
-
-    _fn = None
-    _options = ()
-
-    def __init__(self, **options):
-        for name in self._options:
-            setattr(self, name, options[name])
-
-    def __call__(self, input, target):
-        return type(self)._fn(input, target, **{k: getattr(self, k) for k in self._options})
-
-    def and_grad(self, input, target, *, grad_output=None, grad_out=None):
-        """``(loss, grad_input)``: the loss as a call returns it, and its gradient (see the
-        ``*_and_grad`` functions)."""
-        return type(self)._fn_and_grad(input, target, grad_output=grad_output, grad_out=grad_out,
-                                       **{k: getattr(self, k) for k in self._options})
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._options)
-        return f"{type(self).__name__}({args})"
-
-
-class NLLLoss(_Loss):
+class NLLLoss(LossFunction):
     """Callable form of :func:`nll_loss` (``torch.nn.NLLLoss``): ``NLLLoss(...)(input, target)``."""
 
     _fn = staticmethod(nll_loss)
     _fn_and_grad = staticmethod(nll_loss_and_grad)
     _options = ("weight", "ignore_index", "reduction")
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+    def __init__(self, weight: ArrayLike | None = None, ignore_index: int = -100,
+                 reduction: str = "mean") -> None:
         check_reduction(reduction)
         super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(LossFunction):
     """Callable form of :func:`cross_entropy` (``torch.nn.CrossEntropyLoss``).
 
     Examples
@@ -522,7 +469,8 @@ class CrossEntropyLoss(_Loss):
     _fn_and_grad = staticmethod(cross_entropy_and_grad)
     _options = ("weight", "ignore_index", "reduction", "label_smoothing")
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    def __init__(self, weight: ArrayLike | None = None, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         check_reduction(reduction)
         check_label_smoothing(label_smoothing)
         super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction,

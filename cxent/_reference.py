@@ -29,7 +29,7 @@ import numpy as np
 try:  # NumPy >= 2.0
     from numpy.lib.array_utils import normalize_axis_tuple
 except ImportError:  # pragma: no cover
-    from numpy.core.numeric import normalize_axis_tuple
+    from numpy.core.numeric import normalize_axis_tuple  # type: ignore[no-redef]
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "nll_loss",
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"]

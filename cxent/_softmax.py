@@ -1,11 +1,14 @@
 """softmax, log_softmax, logsumexp, sigmoid and log_sigmoid: validate -> allocate -> kernel."""
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 from cxent import _layout
 from cxent._config import use_threads
+from cxent._typing import ArrayLike, Axis, FloatArray
 from cxent._lib import _softmax as _k
 from cxent._validation import axes_tuple, check_out, float_array, int_axis
 
@@ -72,7 +75,7 @@ def _normalize(x, axis, out, log_out):
                      lambda a, res, threads: _k.softmax_rows(a, res, log_out, threads))
 
 
-def softmax(x, axis=-1, *, out=None):
+def softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None) -> FloatArray:
     r"""Softmax along ``axis``: :math:`\mathrm{softmax}(x)_c = e^{x_c - m} / \sum_k e^{x_k - m}`.
 
     Parameters
@@ -116,7 +119,7 @@ def softmax(x, axis=-1, *, out=None):
     return _normalize(x, axis, out, False)
 
 
-def log_softmax(x, axis=-1, *, out=None):
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None) -> FloatArray:
     r"""Log-softmax along ``axis``: :math:`x_c - m - \log \sum_k e^{x_k - m}`.
 
     Parameters and dtype rules as :func:`softmax`.
@@ -136,7 +139,8 @@ def log_softmax(x, axis=-1, *, out=None):
     return _normalize(x, axis, out, True)
 
 
-def logsumexp(x, axis=-1, *, keepdims=False, out=None):
+def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
+              out: FloatArray | None = None) -> FloatArray:
     r"""Log of the sum of exponentials over ``axis``: :math:`\log \sum_k e^{x_k}`.
 
     Parameters
@@ -218,7 +222,7 @@ def _elementwise(x, out, log_out):
     return res
 
 
-def sigmoid(x, *, out=None):
+def sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
     r"""Logistic sigmoid :math:`1 / (1 + e^{-x})`, element-wise.
 
     Parameters and dtype rules as :func:`softmax` (element-wise, so no axis).
@@ -237,7 +241,7 @@ def sigmoid(x, *, out=None):
     return _elementwise(x, out, False)
 
 
-def log_sigmoid(x, *, out=None):
+def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
     r"""Log of the sigmoid, :math:`\min(x, 0) - \log(1 + e^{-|x|})`, element-wise (never overflows).
 
     Parameters and dtype rules as :func:`softmax` (element-wise, so no axis).
@@ -262,7 +266,8 @@ def _backward(grad_output, output, axis, out, log_out):
                      _k.softmax_backward_rows(gv, yv, res, log_out, threads))
 
 
-def softmax_backward(grad_output, output, axis=-1, *, out=None):
+def softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = -1, *,
+                     out: FloatArray | None = None) -> FloatArray:
     r"""Vector-Jacobian product of :func:`softmax`, from its output: :math:`y (g - \sum_c g_c y_c)`.
 
     Parameters
@@ -291,7 +296,8 @@ def softmax_backward(grad_output, output, axis=-1, *, out=None):
     return _backward(grad_output, output, axis, out, False)
 
 
-def log_softmax_backward(grad_output, output, axis=-1, *, out=None):
+def log_softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = -1, *,
+                         out: FloatArray | None = None) -> FloatArray:
     r"""Vector-Jacobian product of :func:`log_softmax`, from its output:
     :math:`g - e^{y} \sum_c g_c`.
 

@@ -10,10 +10,7 @@ import operator
 
 import numpy as np
 
-try:  # NumPy >= 1.25
-    from numpy.exceptions import AxisError
-except ImportError:  # pragma: no cover
-    from numpy import AxisError
+from numpy.exceptions import AxisError  # NumPy >= 1.25 (pyproject.toml)
 
 REDUCTIONS = ("none", "mean", "sum")
 _INT64 = np.iinfo(np.int64)
@@ -164,3 +161,31 @@ def broadcast_weight(weight, shape, dtype, name):
         raise ValueError(f"`{name}` of shape {w.shape} cannot be broadcast to the input's shape "
                          f"{tuple(shape)}")
     return np.broadcast_to(w, shape)
+
+
+class GradRequest:
+    """What a gradient call asked for: upstream ``grad_output`` and the ``grad_out`` buffer."""
+
+    def __init__(self, grad_output, grad_out):
+        self.grad_output = grad_output
+        self.grad_out = grad_out
+
+
+def grad_output_factors(grad, reduction, loss_shape):
+    """(scalar factor, array of the loss's shape or None): ``grad_output`` validated.
+
+    A scalar for 'mean'/'sum'; a scalar or an array of the loss's shape for 'none'; None means 1.
+    """
+    g = grad.grad_output
+    if g is None:
+        return 1.0, None
+    g = np.asarray(g)
+    if g.dtype.kind not in "biuf":
+        raise TypeError(f"`grad_output` must be real numbers; got dtype {g.dtype}")
+    if g.ndim == 0:
+        return float(g), None
+    if reduction != "none" or g.shape != tuple(loss_shape):
+        expected = "a scalar" if reduction != "none" else f"a scalar or shape {tuple(loss_shape)}"
+        raise ValueError(f"`grad_output` must be {expected} for reduction={reduction!r}; "
+                         f"got shape {g.shape}")
+    return 1.0, g
