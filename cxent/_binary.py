@@ -199,7 +199,10 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
               \log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})
 
     torch's formula, stable for any finite ``x``.  At ``x = +inf, y = 1`` (and ``x = -inf``) the
-    value is nan, as in torch.
+    value is nan, as in torch.  float32 runs in float32 vector lanes (the polynomial exp and log1p
+    of :func:`log_sigmoid`, rearranged so that ``x << 0`` does not cancel as torch's float32 does);
+    float64 in double.  The elements are walked in logical (C) order in fixed chunks, each chunk's
+    sum in double, the chunks added pairwise: the same bits for any memory layout and thread count.
 
     Examples
     --------

@@ -104,11 +104,18 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None) -> 
 
     Notes
     -----
-    Exactly torch's CPU algorithm (``torch.softmax``): the row maximum ``m`` is subtracted first, so
-    a row with ``+inf`` or only ``-inf`` gives nan (pytorch#6864, #25110).  The sum of exponentials
-    accumulates in double, so float32 rows of a million classes keep full float32 accuracy.
-    The class axis is read with its stride: C- and F-ordered inputs and a class axis that is not last
-    run without a copy.
+    Torch's semantics (``torch.softmax``): the row maximum ``m`` is subtracted first, so a row with
+    ``+inf`` or only ``-inf`` gives nan (pytorch#6864, #25110).  Computed as
+    ``exp(x - m) / (1 + rest)``, ``rest`` the sum without the max term.
+    How it runs (``_lib/_rows.pyx``): rows of up to 32 classes go 16 at a time, one per vector lane,
+    each row's max and sum of ``exp(x - m)`` taken in class order in the input dtype (float32 lanes
+    for float32); longer rows through unit-stride kernels that sum float blocks into double.  exp is
+    a polynomial (float32: <= 1.3 ulp; float64: <= 1 ulp).  Which of the two runs depends on C only,
+    never on the memory layout, so every layout gives the same bits.
+    Accuracy: <= 40 ulp of the exact value (``x - m`` is rounded to the input dtype before the
+    exp), tested on 2e6 values per row length (``tests/test_accuracy_bounds.py``).  The class axis is
+    read with its stride: C- and F-ordered inputs and a class axis that is not last run without a
+    copy (strided rows are gathered per tile).
 
     Examples
     --------
@@ -128,7 +135,8 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None)
     -----
     Computed as ``(x - m) - L`` in torch's order (pytorch#11752), with
     ``L = log1p(sum of exp(x - m) without the arg-max term)``: a dominant logit keeps its tiny
-    log-probability (``log_softmax([20, 0])[0] = -2.06e-9`` where torch's float32 gives 0).
+    log-probability (``log_softmax([20, 0])[0] = -2.06e-9`` where torch's float32 gives 0).  Rows
+    run as in :func:`softmax`.  Accuracy: <= 8 ulp of ``max(|result|, |m|, L)`` (tested).
 
     Examples
     --------
@@ -164,6 +172,8 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
     -----
     Torch's rule: ``m = max``, set to 0 where ``|m| = inf``, then ``log(sum exp(x - m)) + m``: so
     ``+inf`` rows give ``inf``, all ``-inf`` rows ``-inf``, nan rows nan, an empty reduction ``-inf``.
+    Rows run as in :func:`softmax` (``m + L``); accuracy: <= 8 ulp of ``max(|result|, |m|)``
+    (tested).
 
     Examples
     --------
@@ -229,8 +239,11 @@ def sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
 
     Notes
     -----
-    Evaluated in double and rounded once: for float32 below -88.7 the result is the correctly
-    rounded subnormal (e.g. ``sigmoid(-100) = 3.78e-44``) where torch's float32 flushes to 0.
+    With ``e = exp(-|x|)``: ``1 / (1 + e)`` for ``x >= 0``, ``e / (1 + e)`` below, in the input
+    dtype's vector lanes (float32 lanes for float32: a polynomial exp, <= 1.3 ulp, that keeps
+    subnormals, so ``sigmoid(-100) = 3.8e-44`` where torch's float32 flushes to 0).  Every element
+    goes through the same vector code wherever it sits (strided spans are gathered).  Accuracy:
+    <= 4 ulp (tested on 1e7 float32 values).
 
     Examples
     --------
@@ -245,6 +258,11 @@ def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
     r"""Log of the sigmoid, :math:`\min(x, 0) - \log(1 + e^{-|x|})`, element-wise (never overflows).
 
     Parameters and dtype rules as :func:`softmax` (element-wise, so no axis).
+
+    Notes
+    -----
+    Evaluated as :func:`sigmoid` is (vector lanes of the input dtype; float32: the polynomial exp
+    and Cephes' log1p polynomial).  Accuracy: <= 5 ulp (tested on 1e7 float32 values).
 
     Examples
     --------
