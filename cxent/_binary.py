@@ -8,7 +8,7 @@ from cxent import _layout
 from cxent._config import use_threads
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _binary as _k
-from cxent._common import LossFunction, divide, total
+from cxent._common import LossFunction, divide, pairwise_total
 from cxent._validation import (
     GradRequest,
     grad_output_factors,
@@ -98,7 +98,7 @@ def _grad_array(a, grad, others):
 
 
 def _finish(partial, n, reduction, dtype):
-    total = total(partial) + 0.0  # partials in a fixed order; the sum starts from +0
+    total = pairwise_total(partial) + 0.0  # partials in a fixed order; the sum starts from +0
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(divide(total, float(n)))

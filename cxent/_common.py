@@ -11,10 +11,10 @@ from numpy.typing import NDArray
 from cxent._lib._losses import pairwise_sum
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 
-__all__ = ["total", "divide", "LossFunction"]
+__all__ = ["pairwise_total", "divide", "LossFunction"]
 
 
-def total(a: NDArray[np.float64]) -> float:
+def pairwise_total(a: NDArray[np.float64]) -> float:
     """Pairwise sum of a float64 array in C order: deterministic, and an overflow to inf
     is silent (as in torch) instead of a NumPy RuntimeWarning."""
     flat = np.ascontiguousarray(a).reshape(-1)  # C order: the same sum for every input layout

@@ -14,7 +14,7 @@ from cxent import _layout
 from cxent._config import use_threads
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _losses as _k
-from cxent._common import LossFunction, divide, total
+from cxent._common import LossFunction, divide, pairwise_total
 from cxent._validation import (
     GradRequest,
     grad_output_factors,
@@ -345,7 +345,7 @@ def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, 
     loss = loss.reshape(loss_shape)
     if reduction == "none":
         return (-loss).astype(dtype), gbuf
-    total = -total(loss)  # torch negates the sum: an empty sum is -0.0
+    total = -pairwise_total(loss)  # torch negates the sum: an empty sum is -0.0
     if reduction == "sum":
         return dtype.type(total), gbuf
     return dtype.type(divide(total, float(loss.size))), gbuf
