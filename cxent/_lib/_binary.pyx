@@ -27,7 +27,10 @@ from cython cimport floating
 from libc.math cimport fmax
 import numpy as np
 
-from cxent._lib._rows cimport table_f, table_d
+cimport numpy as cnp
+from cxent._lib._rows cimport operand, array_operand, float_type, table_f, table_d
+
+cnp.import_array()
 
 cdef enum:
     CHUNK = 8192  # elements of the flat index per task (= _binary.py's _CHUNK)
@@ -47,38 +50,54 @@ ctypedef struct bin_args:
     bint logits
 
 
-cdef flat2 _flat(const floating[:, :] a):
+cdef inline flat2 _flat(object a, int tn) except *:
+    cdef operand o = array_operand(a, 2, tn)
     cdef flat2 v
-    v.p = NULL
-    v.s0 = v.s1 = 0
-    if a is not None:
-        v.p = <void*>&a[0, 0]
-        v.s0 = a.strides[0] // sizeof(floating)
-        v.s1 = a.strides[1] // sizeof(floating)
+    v.p = o.p
+    v.s0 = o.s0
+    v.s1 = o.s2
     return v
 
 
-def bce_flat(const floating[:, :] x, const floating[:, :] y, const floating[:, :] w,
-             const floating[:, :] pos_weight, floating[:, :] out, floating[:, :] grad,
-             const floating[:, :] gout, double scale, bint logits, double[::1] partial,
+def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, bint logits, partial,
              bint use_threads):
     """Losses of binary_cross_entropy (``logits`` False: x holds probabilities) or
-    binary_cross_entropy_with_logits over same-shaped ``(rows, cols)`` views (absent operands None):
-    the element losses into ``out`` (if given), each task's sum into ``partial``, the gradient
-    times ``scale`` (and ``gout``) into ``grad`` (if given).  Returns (bad input, bad target)
-    counts (BCE's range check; 0 for logits)."""
+    binary_cross_entropy_with_logits over same-shaped ``(rows, cols)`` float32/float64 arrays
+    (absent operands None): the element losses into ``out`` (if given), each task's sum into the
+    float64 ``partial`` (one per CHUNK elements), the gradient times ``scale`` (and ``gout``) into
+    ``grad`` (if given).  Returns (bad input, bad target) counts (BCE's range check; 0 for
+    logits)."""
+    cdef int tn = float_type(x)
     cdef bin_args A
-    A.x, A.y, A.w, A.pw = _flat(x), _flat(y), _flat(w), _flat(pos_weight)
-    A.out, A.grad, A.gout = _flat(out), _flat(grad), _flat(gout)
-    A.cols = x.shape[1]
-    A.size = x.shape[0] * x.shape[1]
+    A.x, A.y, A.w, A.pw = _flat(x, tn), _flat(y, tn), _flat(w, tn), _flat(pos_weight, tn)
+    A.out, A.grad, A.gout = _flat(out, tn), _flat(grad, tn), _flat(gout, tn)
+    cdef cnp.ndarray xa = x
+    A.cols = cnp.PyArray_DIM(xa, 1)
+    A.size = cnp.PyArray_DIM(xa, 0) * A.cols
     A.scale = scale
     A.logits = logits
-    cdef Py_ssize_t ntasks = (A.size + CHUNK - 1) // CHUNK, t
-    cdef Py_ssize_t[:, ::1] bad = np.zeros((ntasks, 2), dtype=np.intp)
-    for t in prange(ntasks, nogil=True, schedule="static", use_threads_if=use_threads):
-        partial[t] = _task(&A, t, <floating*>NULL, &bad[t, 0])
-    return int(np.sum(bad[:, 0])), int(np.sum(bad[:, 1]))
+    cdef Py_ssize_t ntasks = (A.size + CHUNK - 1) // CHUNK
+    cdef operand po = array_operand(partial, 1, cnp.NPY_FLOAT64)
+    if cnp.PyArray_DIM(<cnp.ndarray>partial, 0) < ntasks or po.s1 != 1:
+        raise ValueError("kernel operand: `partial` needs one contiguous float64 per task")
+    cdef cnp.ndarray bad = cnp.PyArray_ZEROS(1, [2 * max(ntasks, 1)], cnp.NPY_INTP, 0)
+    cdef Py_ssize_t* bp = <Py_ssize_t*>cnp.PyArray_DATA(bad)
+    if tn == cnp.NPY_FLOAT32:
+        _bce_run(&A, <double*>po.p, ntasks, bp, <float*>NULL, use_threads)
+    else:
+        _bce_run(&A, <double*>po.p, ntasks, bp, <double*>NULL, use_threads)
+    cdef Py_ssize_t t, b0 = 0, b1 = 0
+    for t in range(ntasks):
+        b0 += bp[2 * t]
+        b1 += bp[2 * t + 1]
+    return b0, b1
+
+
+cdef void _bce_run(const bin_args* A, double* partial, Py_ssize_t ntasks, Py_ssize_t* bad,
+                   floating* kind, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in prange(ntasks, schedule="static", use_threads_if=use_threads):
+        partial[t] = _task(A, t, kind, &bad[2 * t])
 
 
 cdef double _task(const bin_args* A, Py_ssize_t t, floating* kind, Py_ssize_t* bad) noexcept nogil:

@@ -35,7 +35,8 @@ from libc.math cimport NAN, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
+from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
+                               array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
                                col_lognorm, col_map, row_wdot, row_affine)
@@ -58,28 +59,38 @@ ctypedef struct index_opts:
     double scale
 
 
-cdef inline operand _targets(const int64_t[:, :] t):
-    cdef operand v
-    v.p = <void*>&t[0, 0]
-    v.s0 = t.strides[0] // sizeof(int64_t)
-    v.s1 = 0
-    v.s2 = t.strides[1] // sizeof(int64_t)
+cdef inline operand _class_vector(object w, int tn) except *:
+    cdef operand v = array_operand(w, 1, tn)
+    if v.s1 != 1:
+        raise ValueError("kernel operand: the class weights must be contiguous")
     return v
 
 
-def target_weights(const int64_t[:, :] target, const floating[::1] weight, bint has_ignore,
-                   int64_t ignore_index, bint use_threads):
+def target_weights(target, weight, bint has_ignore, int64_t ignore_index, bint use_threads):
     """(count of targets out of range, sum of w[y] over the rows not ignored): the check alone
-    (note C), summed over the same tiles and in the same order as ``class_index_rows``."""
-    cdef Py_ssize_t n = weight.shape[0]
-    cdef geometry g = make_geometry(target.shape[0], n, target.shape[1])
-    cdef operand to = _targets(target)
-    cdef Py_ssize_t nt = n_tiles(&g), t, nbad = 0
-    cdef double[::1] sums = np.empty(max(nt, 1))
-    cdef const floating* w = &weight[0]
-    for t in prange(nt, nogil=True, schedule="static", use_threads_if=use_threads):
-        nbad += _tile_weights(to, w, has_ignore, ignore_index, &g, t, &sums[t])
-    return nbad, _pairwise(&sums[0], nt)
+    (note C), summed over the same tiles and in the same order as ``class_index_rows``.
+    ``target``: int64 ``(N, inner)``; ``weight``: contiguous ``(C,)`` float32/float64."""
+    cdef int tn = float_type(weight)
+    cdef operand to = array_operand(target, 2, cnp.NPY_INT64), wo = _class_vector(weight, tn)
+    cdef cnp.ndarray t = target
+    cdef geometry g = make_geometry(cnp.PyArray_DIM(t, 0), cnp.PyArray_DIM(<cnp.ndarray>weight, 0),
+                                    cnp.PyArray_DIM(t, 1))
+    cdef Py_ssize_t nt = n_tiles(&g), nbad
+    cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, [max(nt, 1)], cnp.NPY_FLOAT64, 0)
+    cdef double* sp = <double*>cnp.PyArray_DATA(sums)
+    if tn == cnp.NPY_FLOAT32:
+        nbad = _weights_run(to, <const float*>wo.p, has_ignore, ignore_index, &g, sp, use_threads)
+    else:
+        nbad = _weights_run(to, <const double*>wo.p, has_ignore, ignore_index, &g, sp, use_threads)
+    return nbad, _pairwise(sp, nt)
+
+
+cdef Py_ssize_t _weights_run(operand to, const floating* w, bint has_ignore, int64_t ignore,
+                             const geometry* g, double* sums, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t t, nbad = 0
+    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
+        nbad += _tile_weights(to, w, has_ignore, ignore, g, t, &sums[t])
+    return nbad
 
 
 cdef Py_ssize_t _tile_weights(operand tgt, const floating* w, bint has_ignore, int64_t ignore,
@@ -102,33 +113,46 @@ cdef Py_ssize_t _tile_weights(operand tgt, const floating* w, bint has_ignore, i
     return nbad
 
 
-def class_index_rows(const floating[:, :, :] x, const int64_t[:, :] target,
-                     const floating[::1] weight, bint has_ignore, int64_t ignore_index,
-                     bint logits, double eps, double zloss, double[:, :] loss_out,
-                     floating[:, :, :] grad_out, double scale, const double[:, :] row_scale,
+def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, bint logits,
+                     double eps, double zloss, loss_out, grad_out, double scale, row_scale,
                      bint use_threads):
     """Loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy, per row.
 
-    Returns ``(bad, total, wtotal)``: the number of rows whose target is out of range, the sum of
-    the row losses and the sum of w[y] over the rows not ignored (the mean's denominator), each
-    summed per tile of rows, then pairwise over the tiles: a fixed order (note B).  Unless None,
-    writes the row losses to ``loss_out[n, i]`` (0 for an ignored row, nan for a bad target) and the
-    gradient times ``scale`` (times ``row_scale[n, i]`` unless None) to ``grad_out``.
+    ``x`` (and ``grad_out``): ``(N, C, inner)`` float32/float64, any strides; ``target``: int64
+    ``(N, inner)``; ``weight``: contiguous ``(C,)``; ``loss_out``/``row_scale``: float64
+    ``(N, inner)``.  Returns ``(bad, total, wtotal)``: the number of rows whose target is out of
+    range, the sum of the row losses and the sum of w[y] over the rows not ignored (the mean's
+    denominator), each summed per tile of rows, then pairwise over the tiles: a fixed order (note
+    B).  Unless None, writes the row losses to ``loss_out[n, i]`` (0 for an ignored row, nan for a
+    bad target) and the gradient times ``scale`` (times ``row_scale[n, i]`` unless None) to
+    ``grad_out``.
     """
+    cdef int tn = float_type(x)
+    cdef operand xo = array_operand(x, 3, tn), to = array_operand(target, 2, cnp.NPY_INT64)
+    cdef operand wo = _class_vector(weight, tn), lo = array_operand(loss_out, 2, cnp.NPY_FLOAT64)
+    cdef operand go = array_operand(grad_out, 3, tn), ro = array_operand(row_scale, 2, cnp.NPY_FLOAT64)
     cdef index_opts op
-    cdef Py_ssize_t c
     op.has_ignore = has_ignore
     op.ignore = ignore_index
     op.logits = logits
     op.eps = eps
     op.zloss = zloss
     op.scale = scale
-    op.wtot = 0.0
-    for c in range(weight.shape[0]):
-        op.wtot += weight[c]
-    cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
-    return _index_run(operand3(x), _targets(target), &weight[0], &op, operand2(loss_out),
-                      operand3(grad_out), operand2(row_scale), &g, use_threads)
+    cdef geometry g = make_geometry(cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1),
+                                    cnp.PyArray_DIM(<cnp.ndarray>x, 2))
+    if tn == cnp.NPY_FLOAT32:
+        op.wtot = _wsum(<const float*>wo.p, g.n)
+        return _index_run(xo, to, <const float*>wo.p, &op, lo, go, ro, &g, use_threads)
+    op.wtot = _wsum(<const double*>wo.p, g.n)
+    return _index_run(xo, to, <const double*>wo.p, &op, lo, go, ro, &g, use_threads)
+
+
+cdef double _wsum(const floating* w, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t c
+    for c in range(n):
+        s += w[c]
+    return s
 
 
 cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opts* op,
@@ -136,17 +160,19 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
                       bint use_threads):
     cdef Py_ssize_t per = 0 if (g.n <= CX_SHORT or not op.logits) else g.height * g.n
     cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    cdef floating[::1] sc = np.empty(max(1, per * threads),
-                                     dtype=np.float32 if floating is float else np.float64)
     cdef Py_ssize_t nt = n_tiles(g), t, nbad = 0
-    cdef double[:, ::1] sums = np.empty((max(nt, 1), 2))
-    for t in prange(nt, nogil=True, schedule="static", use_threads_if=use_threads):
-        nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, &sc[0] + threadid() * per,
-                            &sums[t, 0])
+    cdef cnp.ndarray buf = cnp.PyArray_EMPTY(1, [max(1, per * threads)],
+                                             cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, 0)
+    cdef cnp.ndarray sums_a = cnp.PyArray_EMPTY(1, [2 * max(nt, 1)], cnp.NPY_FLOAT64, 0)
+    cdef floating* sc = <floating*>cnp.PyArray_DATA(buf)
+    cdef double* sums = <double*>cnp.PyArray_DATA(sums_a)
     cdef double total, wtotal
     with nogil:
-        total = _pairwise_stride(&sums[0, 0], nt, 2) + 0.0  # + 0.0: the sum starts from +0
-        wtotal = _pairwise_stride(&sums[0, 1], nt, 2)
+        for t in prange(nt, schedule="static", use_threads_if=use_threads):
+            nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc + threadid() * per,
+                                &sums[2 * t])
+        total = _pairwise_stride(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
+        wtotal = _pairwise_stride(sums + 1, nt, 2)
     return nbad, total, wtotal
 
 
@@ -421,22 +447,35 @@ cdef void* _ones(Py_ssize_t n, bint f32):
     return cnp.PyArray_DATA(_ONES_D)
 
 
-def class_prob_rows(const floating[:, :, :] x, const floating[:, :, :] target,
-                    const floating[::1] weight, double eps, double zloss, double[:, :] loss_out,
-                    floating[:, :, :] grad_out, double scale, const double[:, :] row_scale,
-                    bint use_threads):
+def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_out, double scale,
+                    row_scale, bint use_threads):
     """loss_out[n, i] = sum_c w_c q_c lp_c - z lse^2 (not negated; note E), and, unless
     ``grad_out`` is None, the gradient of the negated value times ``scale`` (times ``row_scale``
-    unless None)."""
-    cdef operand xo = operand3(x), to = operand3(target), go = operand3(grad_out)
-    cdef operand lo = operand2(loss_out), ro = operand2(row_scale)
-    cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
-    cdef Py_ssize_t per = 2 * g.height * g.n, t
+    unless None); arrays as ``class_index_rows``, ``target`` like ``x``."""
+    cdef int tn = float_type(x)
+    cdef operand xo = array_operand(x, 3, tn), to = array_operand(target, 3, tn)
+    cdef operand wo = _class_vector(weight, tn), go = array_operand(grad_out, 3, tn)
+    cdef operand lo = array_operand(loss_out, 2, cnp.NPY_FLOAT64)
+    cdef operand ro = array_operand(row_scale, 2, cnp.NPY_FLOAT64)
+    cdef geometry g = make_geometry(cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1),
+                                    cnp.PyArray_DIM(<cnp.ndarray>x, 2))
+    cdef Py_ssize_t per = 2 * g.height * g.n
     cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    cdef floating[::1] sc = np.empty(per * threads, dtype=np.float32 if floating is float else np.float64)
-    for t in prange(n_tiles(&g), nogil=True, schedule="static", use_threads_if=use_threads):
-        _prob_tile(xo, to, &weight[0], eps, zloss, lo, go, scale, ro, &g, t,
-                   &sc[0] + threadid() * per)
+    cdef cnp.ndarray buf = cnp.PyArray_EMPTY(1, [max(1, per * threads)], tn, 0)
+    if tn == cnp.NPY_FLOAT32:
+        _prob_run(xo, to, <const float*>wo.p, eps, zloss, lo, go, scale, ro, &g,
+                  <float*>cnp.PyArray_DATA(buf), per, use_threads)
+    else:
+        _prob_run(xo, to, <const double*>wo.p, eps, zloss, lo, go, scale, ro, &g,
+                  <double*>cnp.PyArray_DATA(buf), per, use_threads)
+
+
+cdef void _prob_run(operand x, operand tg, const floating* w, double eps, double zloss,
+                    operand loss, operand grad, double scale, operand rsc, const geometry* g,
+                    floating* sc, Py_ssize_t per, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
+        _prob_tile(x, tg, w, eps, zloss, loss, grad, scale, rsc, g, t, sc + threadid() * per)
 
 
 cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, double zloss,

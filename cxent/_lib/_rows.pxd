@@ -9,6 +9,7 @@ independent of the layout.
 """
 
 from cython cimport floating
+cimport numpy as cnp
 
 cdef extern from "_simd_api.h" nogil:
     enum:
@@ -106,29 +107,44 @@ cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil
 
 
-cdef inline operand operand3(const floating[:, :, :] a):
-    """The operand of an (outer, C, inner) memoryview; None (an absent operand) gives p = NULL."""
+cdef inline operand array_operand(object a, int ndim, int typenum) except *:
+    """The operand of an aligned ndarray of ``ndim`` dims and exact type ``typenum``: 3 dims are
+    ``(outer, C, inner)``, 2 dims a per-row ``(outer, inner)`` array (s1 = 0), 1 dim a class vector
+    (s1); None is an absent operand (p = NULL).  Plain C reads of the array header: no buffer
+    acquisition, no fused-type dispatch per call (the Python layer has validated everything; this
+    only guards the kernel against a wrong dtype or rank)."""
     cdef operand v
+    cdef cnp.ndarray arr
+    cdef Py_ssize_t isz
     v.p = NULL
     v.s0 = v.s1 = v.s2 = 0
-    if a is not None:
-        v.p = <void*>&a[0, 0, 0]
-        v.s0 = a.strides[0] // sizeof(floating)
-        v.s1 = a.strides[1] // sizeof(floating)
-        v.s2 = a.strides[2] // sizeof(floating)
+    if a is None:
+        return v
+    arr = a
+    if cnp.PyArray_NDIM(arr) != ndim or not cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(arr), typenum):
+        raise TypeError(f"kernel operand: expected a {ndim}-d array of type number {typenum}, got "
+                        f"{cnp.PyArray_NDIM(arr)}-d {arr.dtype}")
+    isz = cnp.PyArray_ITEMSIZE(arr)
+    v.p = cnp.PyArray_DATA(arr)
+    if ndim == 3:
+        v.s0 = cnp.PyArray_STRIDE(arr, 0) // isz
+        v.s1 = cnp.PyArray_STRIDE(arr, 1) // isz
+        v.s2 = cnp.PyArray_STRIDE(arr, 2) // isz
+    elif ndim == 2:
+        v.s0 = cnp.PyArray_STRIDE(arr, 0) // isz
+        v.s2 = cnp.PyArray_STRIDE(arr, 1) // isz
+    else:
+        v.s1 = cnp.PyArray_STRIDE(arr, 0) // isz
     return v
 
 
-cdef inline operand operand2(const double[:, :] a):
-    """A per-row (outer, inner) float64 operand (s1 = 0); None gives p = NULL."""
-    cdef operand v
-    v.p = NULL
-    v.s0 = v.s1 = v.s2 = 0
-    if a is not None:
-        v.p = <void*>&a[0, 0]
-        v.s0 = a.strides[0] // sizeof(double)
-        v.s2 = a.strides[1] // sizeof(double)
-    return v
+cdef inline int float_type(object a) except -1:
+    """NPY_FLOAT32 or NPY_FLOAT64: the dtype of a kernel call (TypeError for anything else)."""
+    cdef cnp.ndarray arr = a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"kernel operand: expected float32 or float64, got {arr.dtype}")
+    return t
 
 
 cdef inline Py_ssize_t lane_offset(operand a, const tile* tl, int j) noexcept nogil:

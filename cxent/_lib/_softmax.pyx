@@ -19,7 +19,9 @@ from libc.math cimport exp, log, fabs, INFINITY
 from cython cimport floating
 import numpy as np
 
-from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand, operand2, operand3, geometry, tile,
+cimport numpy as cnp
+from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
+                               array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
@@ -31,27 +33,47 @@ cdef extern from "_omp_shim.h":
     int cxent_max_threads() noexcept nogil
 
 
+cnp.import_array()
+
+
 def openmp_info():
     """(built with OpenMP, threads a parallel region would use now)."""
     return bool(cxent_has_openmp()), cxent_max_threads()
 
 
-cdef scratch_for(const geometry* g, int operands, dtype, bint use_threads):
-    """Per-thread scratch for gathered long rows (short rows use the stack)."""
-    cdef Py_ssize_t per = operands * g.height * g.n if g.n > CX_SHORT else 0
+cdef scratch_for(const geometry* g, int operands, int typenum, bint use_threads):
+    """Per-thread scratch for gathered rows: (array, elements per thread); short-row column tiles
+    use the stack (operands = 0 for them)."""
+    cdef Py_ssize_t per = operands * g.height * g.n
     cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    return np.empty(max(1, per * threads), dtype=dtype), per
+    return cnp.PyArray_EMPTY(1, [max(1, per * threads)], typenum, 0), per
 
 
-def softmax_rows(const floating[:, :, :] x, floating[:, :, :] out, bint log_out, bint use_threads):
-    """out = softmax(x) (or log_softmax if ``log_out``) along axis 1 of ``(outer, C, inner)`` views."""
-    cdef operand xo = operand3(x), yo = operand3(out)
-    cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
-    buf, per_ = scratch_for(&g, 1, np.float32 if floating is float else np.float64, use_threads)
-    cdef floating[::1] sc = buf
-    cdef Py_ssize_t per = per_, t
-    for t in prange(n_tiles(&g), nogil=True, schedule="static", use_threads_if=use_threads):
-        _softmax_tile(xo, yo, &g, t, log_out, &sc[0] + threadid() * per)
+cdef inline geometry geometry3(x):
+    cdef cnp.ndarray a = x
+    return make_geometry(cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1), cnp.PyArray_DIM(a, 2))
+
+
+def softmax_rows(x, out, bint log_out, bint use_threads):
+    """out = softmax(x) (or log_softmax if ``log_out``) along axis 1 of ``(outer, C, inner)``
+    arrays of one float dtype, any strides."""
+    cdef int tn = float_type(x)
+    cdef operand xo = array_operand(x, 3, tn), yo = array_operand(out, 3, tn)
+    cdef geometry g = geometry3(x)
+    cdef cnp.ndarray buf
+    cdef Py_ssize_t per
+    buf, per = scratch_for(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads)
+    if tn == cnp.NPY_FLOAT32:
+        _softmax_run(xo, yo, &g, log_out, <float*>cnp.PyArray_DATA(buf), per, use_threads)
+    else:
+        _softmax_run(xo, yo, &g, log_out, <double*>cnp.PyArray_DATA(buf), per, use_threads)
+
+
+cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, floating* sc,
+                       Py_ssize_t per, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
+        _softmax_tile(x, y, g, t, log_out, sc + threadid() * per)
 
 
 cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, bint log_out,
@@ -97,17 +119,26 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     rows_flush(y, g, &tl, scratch)
 
 
-def logsumexp_rows(const floating[:, :, :] x, floating[:, :] out, bint use_threads):
-    """out[o, i] = log(sum_c exp(x[o, c, i])), torch's rule: the shift m is 0 where |max| is inf."""
-    cdef operand xo = operand3(x)
-    cdef geometry g = make_geometry(x.shape[0], x.shape[1], x.shape[2])
-    cdef floating* op = &out[0, 0]
-    cdef Py_ssize_t os0 = out.strides[0] // sizeof(floating), os1 = out.strides[1] // sizeof(floating)
-    buf, per_ = scratch_for(&g, 1, np.float32 if floating is float else np.float64, use_threads)
-    cdef floating[::1] sc = buf
-    cdef Py_ssize_t per = per_, t
-    for t in prange(n_tiles(&g), nogil=True, schedule="static", use_threads_if=use_threads):
-        _logsumexp_tile(xo, op, os0, os1, &g, t, &sc[0] + threadid() * per)
+def logsumexp_rows(x, out, bint use_threads):
+    """out[o, i] = log(sum_c exp(x[o, c, i])), torch's rule: the shift m is 0 where |max| is inf;
+    ``out`` is ``(outer, inner)``."""
+    cdef int tn = float_type(x)
+    cdef operand xo = array_operand(x, 3, tn), oo = array_operand(out, 2, tn)
+    cdef geometry g = geometry3(x)
+    cdef cnp.ndarray buf
+    cdef Py_ssize_t per
+    buf, per = scratch_for(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads)
+    if tn == cnp.NPY_FLOAT32:
+        _logsumexp_run(xo, oo, &g, <float*>cnp.PyArray_DATA(buf), per, use_threads)
+    else:
+        _logsumexp_run(xo, oo, &g, <double*>cnp.PyArray_DATA(buf), per, use_threads)
+
+
+cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc, Py_ssize_t per,
+                         bint use_threads) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
+        _logsumexp_tile(x, <floating*>out.p, out.s0, out.s2, g, t, sc + threadid() * per)
 
 
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
@@ -147,17 +178,28 @@ cdef double _lse_unshifted(const floating* x, Py_ssize_t n, Py_ssize_t s) noexce
     return log(acc)
 
 
-def softmax_backward_rows(const floating[:, :, :] g, const floating[:, :, :] y,
-                          floating[:, :, :] out, bint log_out, bint use_threads):
-    """Vector-Jacobian product from the forward output ``y`` along axis 1 of ``(outer, C, inner)``:
-    softmax ``y (g - sum(g y))``, log_softmax ``g - exp(y) sum(g)`` (note C); ``out`` may be ``g``."""
-    cdef operand go = operand3(g), yo = operand3(y), oo = operand3(out)
-    cdef geometry geo = make_geometry(y.shape[0], y.shape[1], y.shape[2])
-    cdef Py_ssize_t per = 2 * geo.height * geo.n, t
-    cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    cdef floating[::1] sc = np.empty(per * threads, dtype=np.float32 if floating is float else np.float64)
-    for t in prange(n_tiles(&geo), nogil=True, schedule="static", use_threads_if=use_threads):
-        _backward_tile(go, yo, oo, &geo, t, log_out, &sc[0] + threadid() * per)
+def softmax_backward_rows(g, y, out, bint log_out, bint use_threads):
+    """Vector-Jacobian product from the forward output ``y`` along axis 1 of ``(outer, C, inner)``
+    arrays: softmax ``y (g - sum(g y))``, log_softmax ``g - exp(y) sum(g)`` (note C); ``out`` may
+    be ``g``."""
+    cdef int tn = float_type(y)
+    cdef operand go = array_operand(g, 3, tn), yo = array_operand(y, 3, tn)
+    cdef operand oo = array_operand(out, 3, tn)
+    cdef geometry geo = geometry3(y)
+    cdef cnp.ndarray buf
+    cdef Py_ssize_t per
+    buf, per = scratch_for(&geo, 2, tn, use_threads)
+    if tn == cnp.NPY_FLOAT32:
+        _backward_run(go, yo, oo, &geo, log_out, <float*>cnp.PyArray_DATA(buf), per, use_threads)
+    else:
+        _backward_run(go, yo, oo, &geo, log_out, <double*>cnp.PyArray_DATA(buf), per, use_threads)
+
+
+cdef void _backward_run(operand g, operand y, operand out, const geometry* geo, bint log_out,
+                        floating* sc, Py_ssize_t per, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in prange(n_tiles(geo), schedule="static", use_threads_if=use_threads):
+        _backward_tile(g, y, out, geo, t, log_out, sc + threadid() * per)
 
 
 cdef void _backward_tile(operand g, operand y, operand out, const geometry* geo, Py_ssize_t t,
@@ -181,21 +223,28 @@ cdef enum:
     SPAN = 512  # element-wise kernels work on spans of this many elements of the flat index
 
 
-def sigmoid_flat(const floating[:, :] x, floating[:, :] out, bint log_out, bint use_threads):
+def sigmoid_flat(x, out, bint log_out, bint use_threads):
     """out = sigmoid(x) = 1 / (1 + exp(-x)), or log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), over
-    ``(rows, cols)`` views walked in the same order; strided spans are gathered, so every element
+    ``(rows, cols)`` arrays walked in the same order; strided spans are gathered, so every element
     goes through the same vectorised code."""
-    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], per_row = (cols + SPAN - 1) // SPAN
-    cdef Py_ssize_t t, r, j0
-    cdef Py_ssize_t xs0 = x.strides[0] // sizeof(floating), xs1 = x.strides[1] // sizeof(floating)
-    cdef Py_ssize_t ys0 = out.strides[0] // sizeof(floating), ys1 = out.strides[1] // sizeof(floating)
-    cdef const floating* xp = &x[0, 0]
-    cdef floating* yp = &out[0, 0]
-    for t in prange(rows * per_row, nogil=True, schedule="static", use_threads_if=use_threads):
+    cdef int tn = float_type(x)
+    cdef operand xo = array_operand(x, 2, tn), yo = array_operand(out, 2, tn)
+    cdef cnp.ndarray a = x
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(a, 0), cols = cnp.PyArray_DIM(a, 1)
+    if tn == cnp.NPY_FLOAT32:
+        _sigmoid_run(<const float*>xo.p, xo, <float*>yo.p, yo, rows, cols, log_out, use_threads)
+    else:
+        _sigmoid_run(<const double*>xo.p, xo, <double*>yo.p, yo, rows, cols, log_out, use_threads)
+
+
+cdef void _sigmoid_run(const floating* xp, operand x, floating* yp, operand y, Py_ssize_t rows,
+                       Py_ssize_t cols, bint log_out, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t per_row = (cols + SPAN - 1) // SPAN, t, r, j0
+    for t in prange(rows * per_row, schedule="static", use_threads_if=use_threads):
         r = t // per_row
         j0 = (t - r * per_row) * SPAN
-        _sigmoid_span(xp + r * xs0 + j0 * xs1, xs1, min(SPAN, cols - j0), yp + r * ys0 + j0 * ys1,
-                      ys1, log_out)
+        _sigmoid_span(xp + r * x.s0 + j0 * x.s2, x.s2, min(SPAN, cols - j0), yp + r * y.s0 + j0 * y.s2,
+                      y.s2, log_out)
 
 
 cdef void _sigmoid_span(const floating* x, Py_ssize_t xs, Py_ssize_t n, floating* y, Py_ssize_t ys,
