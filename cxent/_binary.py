@@ -11,12 +11,12 @@ from cxent._lib import _binary as _k
 from cxent._common import LossFunction, divide, pairwise_total
 from cxent._validation import (
     GradRequest,
-    grad_output_factors,
-    broadcast_weight,
-    check_out,
+    binary_operands,
+    check_probabilities,
     check_reduction,
-    float_array,
-    reject_masked,
+    grad_out_buffer,
+    grad_output_factors,
+    probability_error,
 )
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -26,26 +26,7 @@ __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
 _CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per CHUNK elements of the flat index
 
 
-def _operands(input, target):
-    """(input, target, dtype): same shape; float targets promote (np.result_type), others cast."""
-    a = float_array(input, "input")
-    reject_masked(target, "target")
-    t = np.asarray(target)
-    if t.shape != a.shape:
-        raise ValueError(f"`target` must have the input's shape {a.shape}; got shape {t.shape} "
-                         f"(torch deprecated broadcasting here)")
-    if t.dtype.kind == "f":
-        t = float_array(t, "target")
-        dtype = np.result_type(a.dtype, t.dtype)
-    elif t.dtype.kind in "biu":
-        dtype = a.dtype  # 0/1 labels as integers or bools: exact in any float dtype
-    else:
-        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
-                        f"array")
-    return a.astype(dtype, copy=False), t.astype(dtype, copy=False), dtype
-
-
-def _run(logits, a, t, w, pw, reduction, dtype, grad=None):
+def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=()):
     """Run the element-wise loss kernel over ``a``, ``t`` and the optional broadcast weights
     (None = absent); return (kernel's return value, reduced or 'none' loss, gradient)."""
     res = np.empty_like(a) if reduction == "none" else None
@@ -54,47 +35,21 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None):
         scale, gout = grad_output_factors(grad, reduction, a.shape)
         if gout is not None:
             gout = gout.astype(dtype, copy=False)
-        gbuf = _grad_array(a, grad, [("target", t), ("weight", w), ("pos_weight", pw)])
+        gbuf = grad_out_buffer(grad, a, others)
+        if gbuf is None:
+            gbuf = np.empty_like(a)
         if reduction == "mean":
             scale = divide(scale, float(a.size))
     if a.size == 0:
         loss = res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
         return None, loss, gbuf
-    ops = [a, t, w, pw, res, gbuf, gout]
-    outputs = (4, 5)  # positions of res and gbuf (gbuf may be `a` itself: in place)
-    present = [k for k, o in enumerate(ops) if o is not None]
-    views = _layout.flat_2d(*[ops[k] for k in present])
-    copies = []
-    if views is None:  # axes that do not merge: C-ordered copies, outputs copied back after
-        views = []
-        for k in present:
-            if k in outputs:
-                c = np.empty(a.shape, dtype)
-                copies.append((ops[k], c))
-            else:
-                c = np.ascontiguousarray(ops[k])
-            views.append(c.reshape(1, -1))
-    byk = dict(zip(present, views))
-    x2, t2, w2, pw2, res2, g2, gout2 = (byk.get(k) for k in range(len(ops)))
+    views, copies = _layout.flat_2d_or_copies([a, t, w, pw, gout], [res, gbuf])
     partial = np.empty(-(-a.size // _CHUNK))
-    ret = _k.bce_flat(x2, t2, w2, pw2, res2, g2, gout2, scale, logits, partial,
+    ret = _k.bce_flat(*views[:4], views[5], views[6], views[4], scale, logits, partial,
                       use_threads(a.size))
     for target, c in copies:
         np.copyto(target, c)
     return ret, (res if res is not None else _finish(partial, a.size, reduction, dtype)), gbuf
-
-
-def _grad_array(a, grad, others):
-    if grad.grad_out is None:
-        return np.empty_like(a)
-    out = check_out(grad.grad_out, a.shape, a.dtype, "grad_out")
-    if not _layout.same_view(out, a) and _layout.overlapping(out, a):
-        raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
-                         "input array itself (in place) or a separate buffer")
-    for name, o in others:
-        if o is not None and _layout.overlapping(out, o):
-            raise ValueError(f"`grad_out` overlaps `{name}`; pass a separate buffer")
-    return out
 
 
 def _finish(partial, n, reduction, dtype):
@@ -102,13 +57,6 @@ def _finish(partial, n, reduction, dtype):
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(divide(total, float(n)))
-
-
-def _raise_out_of_range(arr, name):
-    bad = ~((arr >= 0) & (arr <= 1))
-    pos = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
-    raise ValueError(f"`{name}` must hold probabilities in [0, 1]; found {int(bad.sum())} values "
-                     f"outside, e.g. {arr[pos]} at index {pos}")
 
 
 def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
@@ -154,22 +102,16 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike 
 
 def _bce(input, target, weight, reduction, grad=None):
     check_reduction(reduction)
-    a, t, dtype = _operands(input, target)
-    w = broadcast_weight(weight, a.shape, dtype, "weight")
+    a, t, w, _, dtype = binary_operands(input, target, weight)
     if grad is not None and grad.grad_out is not None and np.may_share_memory(grad.grad_out, a):
-        _check_probabilities(a, t)  # in place: validate before anything is overwritten
-    bad, loss, g = _run(False, a, t, w, None, reduction, dtype, grad)
-    if bad and bad[0]:
-        _raise_out_of_range(a, "input")
+        check_probabilities(a, t)  # in place: validate before anything is overwritten
+    bad, loss, g = _run(False, a, t, w, None, reduction, dtype, grad,
+                        [("target", target), ("weight", weight)])
+    if bad and bad[0]:  # a range error the kernel reports
+        raise probability_error(a, "input")
     if bad and bad[1]:
-        _raise_out_of_range(t, "target")
+        raise probability_error(t, "target")
     return loss, g
-
-
-def _check_probabilities(a, t):
-    for arr, name in ((a, "input"), (t, "target")):
-        if not np.all((arr >= 0) & (arr <= 1)):
-            _raise_out_of_range(arr, name)
 
 
 def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
@@ -216,10 +158,9 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
 
 def _bce_logits(input, target, weight, reduction, pos_weight, grad=None):
     check_reduction(reduction)
-    a, t, dtype = _operands(input, target)
-    w = broadcast_weight(weight, a.shape, dtype, "weight")
-    pw = broadcast_weight(pos_weight, a.shape, dtype, "pos_weight")
-    _, loss, g = _run(True, a, t, w, pw, reduction, dtype, grad)
+    a, t, w, pw, dtype = binary_operands(input, target, weight, pos_weight)
+    _, loss, g = _run(True, a, t, w, pw, reduction, dtype, grad,
+                      [("target", target), ("weight", weight), ("pos_weight", pos_weight)])
     return loss, g
 
 

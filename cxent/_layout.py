@@ -18,8 +18,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["row_groups", "merged", "merged_or_copy", "result_like", "same_view", "overlapping",
-           "flat_2d"]
+__all__ = ["row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
+           "flat_2d", "flat_2d_or_copies"]
 
 
 def row_groups(ndim, axes):
@@ -42,6 +42,8 @@ def row_groups(ndim, axes):
 def merged(a, groups):
     """``a`` with each group of consecutive axes merged into one dimension (in logical order), or
     None when a group's axes do not step over each other."""
+    if a.flags.c_contiguous and sum(map(len, groups)) == a.ndim:  # the common case
+        return a.reshape([math.prod(a.shape[g[0]:g[-1] + 1]) if g else 1 for g in groups])
     shape, strides = [], []
     for group in groups:
         size = math.prod(a.shape[d] for d in group)
@@ -52,8 +54,6 @@ def merged(a, groups):
                     return None
         shape.append(size)
         strides.append(a.strides[live[-1]] if live and size else a.itemsize)
-    if a.flags.c_contiguous and sum(map(len, groups)) == a.ndim:
-        return a.reshape(shape)  # the common case, without the cost of as_strided
     return as_strided(a, shape=shape, strides=strides, writeable=a.flags.writeable)
 
 
@@ -88,15 +88,17 @@ def result_like(a, groups, out=None, dtype=None):
     return res, v, None
 
 
-def same_view(u, v):
-    """Whether two arrays are the same elements in the same layout (an in-place request)."""
-    return (u.shape == v.shape and u.strides == v.strides and u.dtype == v.dtype
-            and u.__array_interface__["data"][0] == v.__array_interface__["data"][0])
+def class_groups(ndim):
+    """Axis groups ``(N, C, inner)`` of a class-loss input with ``ndim`` dims, and ``(N, inner)``
+    of its target (a 1-d input is one row: ``(1, C, 1)``)."""
+    if ndim == 1:
+        return [[], [0], []], [[], []]
+    return [[0], [1], list(range(2, ndim))], [[0], list(range(1, ndim - 1))]
 
 
-def overlapping(u, v):
-    """Whether ``u`` and ``v`` share an element (decided exactly, not by their bounds)."""
-    return np.may_share_memory(u, v) and np.shares_memory(u, v)
+def rows_shape(shape):
+    """(N, inner) of an input of ``shape`` viewed as (N, C, inner)."""
+    return (shape[0], math.prod(shape[2:])) if len(shape) > 1 else (1, 1)
 
 
 def flat_2d(*arrays):
@@ -115,3 +117,24 @@ def flat_2d(*arrays):
         split -= 1
     views = [merged(a, [list(range(split)), list(range(split, nd))]) for a in arrays]
     return None if any(v is None for v in views) else views
+
+
+def flat_2d_or_copies(inputs, outputs):
+    """``(views, copies)``: ``flat_2d`` views of the same-shaped ``inputs`` then ``outputs`` (None
+    entries stay None).  When their axes do not merge, inputs are copied in C order and outputs
+    get C-ordered temporaries; ``copies`` lists the ``(output, temporary)`` pairs to copy back."""
+    arrays = list(inputs) + list(outputs)
+    present = [k for k, o in enumerate(arrays) if o is not None]
+    views = flat_2d(*[arrays[k] for k in present])
+    copies = []
+    if views is None:
+        views = []
+        for k in present:
+            if k >= len(inputs):  # an output (it may be an input too: in place)
+                c = np.empty(arrays[k].shape, arrays[k].dtype)
+                copies.append((arrays[k], c))
+            else:
+                c = np.ascontiguousarray(arrays[k])
+            views.append(c.reshape(1, -1))
+    by = dict(zip(present, views))
+    return [by.get(k) for k in range(len(arrays))], copies

@@ -17,134 +17,68 @@ from cxent._lib import _losses as _k
 from cxent._common import LossFunction, divide, pairwise_total
 from cxent._validation import (
     GradRequest,
-    grad_output_factors,
+    bad_target_error,
     check_label_smoothing,
-    check_out,
     check_reduction,
-    class_weight,
-    float_array,
-    ignore_as_int64,
-    index_target,
-    reject_masked,
+    class_operands,
+    grad_out_buffer,
+    grad_output_factors,
+    loss_options,
 )
 
 __all__ = ["nll_loss", "cross_entropy", "nll_loss_and_grad", "cross_entropy_and_grad", "NLLLoss",
            "CrossEntropyLoss"]
 
 
-def _class_input(input):
-    a = float_array(input, "input")
-    if a.ndim == 0:
-        raise ValueError("`input` must have 1 or more dimensions, (C,), (N, C) or (N, C, d1, ..., dk); "
-                         "got a 0-d array")
-    return a
-
-
-def _groups(nd):
-    """Axis groups ``(outer, class, inner)`` of an input with ``nd`` dims, and of its target."""
-    if nd == 1:
-        return [[], [0], []], [[], []]
-    return [[0], [1], list(range(2, nd))], [[0], list(range(1, nd - 1))]
-
-
-def _check_index_target_shape(a, t):
-    if a.ndim == 1:
-        if not (t.ndim == 0 or t.shape == (1,)):
-            raise ValueError(f"For a 1-d `input`, `target` must be 0-d or have shape (1,); "
-                             f"got shape {t.shape}")
-        return ()
-    expected = (a.shape[0],) + a.shape[2:]
-    if t.ndim != a.ndim - 1:
-        raise ValueError(f"`target` must have shape {expected} (input shape {a.shape} without the "
-                         f"class axis 1); got shape {t.shape}")
-    if t.shape[0] != a.shape[0]:
-        raise ValueError(f"`target` batch size {t.shape[0]} does not match `input` batch size "
-                         f"{a.shape[0]}; expected shape {expected}")
-    if t.shape != expected:
-        raise ValueError(f"`target` has shape {t.shape}; expected {expected} for input shape "
-                         f"{a.shape}")
-    return t.shape
-
-
-def _raise_bad_target(t, n_classes, has_ignore, ignore_index):
-    bad = (t < 0) | (t >= n_classes)
-    if has_ignore:
-        bad &= t != ignore_index
-    pos = tuple(int(i) for i in np.argwhere(bad)[0]) if t.ndim else ()
-    raise IndexError(f"`target` value {t[pos]} at index {pos} is out of bounds: expected a class "
-                     f"index in [0, {n_classes}) or ignore_index={ignore_index}")
-
-
-def _grad_buffer(a, grad, groups, others):
-    """(gradient array to return, its (N, C, inner) view, array to copy it into at the end or
-    None).  ``grad_out`` may be ``a`` itself (in place) but may not overlap it or ``others``
-    (``(name, array)`` pairs) otherwise."""
-    out = grad.grad_out
-    if out is not None:
-        check_out(out, a.shape, a.dtype, "grad_out")
-        if not _layout.same_view(out, a) and _layout.overlapping(out, a):
-            raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
-                             "input array itself (in place) or a separate buffer")
-        for name, o in others:
-            if o is not None and _layout.overlapping(out, o):
-                raise ValueError(f"`grad_out` overlaps `{name}`; pass a separate buffer")
-    return _layout.result_like(a, groups, out)
-
-
-def _grad_setup(a, grad, reduction, loss_shape, rows_shape, groups, others):
-    """(scale, per-row scale or None, gradient array, its view, array to copy into or None); no
-    gradient (grad None): (1.0, None, None, None, None)."""
+def _grad_setup(a, grad, reduction, loss_shape, groups, others):
+    """(scale, per-row scale or None, gradient array, its (N, C, inner) view, array to copy it
+    into after the kernel or None); no gradient (grad None): (1.0, None, None, None, None)."""
     if grad is None:
         return 1.0, None, None, None, None
     scale, g = grad_output_factors(grad, reduction, loss_shape)
-    row_scale = None if g is None else np.ascontiguousarray(g, dtype=np.float64).reshape(rows_shape)
-    return (scale, row_scale) + _grad_buffer(a, grad, groups, others)
+    row_scale = None if g is None else np.ascontiguousarray(g, dtype=np.float64).reshape(
+        _layout.rows_shape(a.shape))
+    return (scale, row_scale) + _layout.result_like(a, groups, grad_out_buffer(grad, a, others))
 
 
-def _rows_shape(a):
-    """(N, inner) of an input viewed as (N, C, inner)."""
-    return (a.shape[0], math.prod(a.shape[2:])) if a.ndim > 1 else (1, 1)
-
-
-def _index_rows(a, target, weight, ignore_index, reduction, logits, eps, zloss, grad=None):
-    """(per-row losses (reduction 'none') or None, their sum, the sum of w[y], gradient or None)."""
-    t, has_ignore, ign = index_target(target, ignore_index)
-    loss_shape = _check_index_target_shape(a, t)
-    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
-    w = class_weight(weight, n_classes, a.dtype)
-    groups, tgroups = _groups(a.ndim)
-    x = _layout.merged_or_copy(a, groups)
-    rows = _rows_shape(a)
-    t64 = _layout.merged_or_copy(t.reshape(loss_shape), tgroups, np.int64).reshape(rows)
-    loss = np.empty(rows) if reduction == "none" else None
-    scale, row_scale, gbuf, gview, copy_to = _grad_setup(
-        a, grad, reduction, loss_shape, rows, groups, [("weight", weight)])
+def _index_rows(op, opts, logits, grad, others):
+    """(per-row losses (reduction 'none') or None, their sum, the sum of w[y], gradient or None)
+    of index targets (``op``: ``ClassOperands``, ``opts``: ``LossOptions``)."""
+    a = op.input
+    groups, tgroups = _layout.class_groups(a.ndim)
+    rows = _layout.rows_shape(a.shape)
+    loss = np.empty(rows) if opts.reduction == "none" else None
+    scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, opts.reduction, op.loss_shape,
+                                                         groups, others)
     total = wtotal = 0.0
-    if math.prod(rows) and n_classes == 0:  # nothing to read: every target must be ignored
-        if not (has_ignore and np.all(t == ign)):
-            _raise_bad_target(np.asarray(t), 0, has_ignore, ignore_index)
+    if loss is not None and not loss.size or not math.prod(rows):
+        pass
+    elif op.n_classes == 0:  # nothing to read: every target must be ignored
+        if not (op.has_ignore and np.all(op.target == op.ignore)):
+            raise bad_target_error(op.target, 0, op.has_ignore, op.ignore)
         for buf in (loss, gbuf):
             if buf is not None:
                 buf.fill(0.0)
-    elif math.prod(rows):
+    else:
+        x = _layout.merged_or_copy(a, groups)
+        t2 = _layout.merged_or_copy(op.target, tgroups).reshape(rows)
         threads = use_threads(a.size)
         if grad is not None:  # check targets and find the mean's denominator before any write
-            bad, denom = _k.target_weights(t64, w, has_ignore, ign, threads)
+            bad, denom = _k.target_weights(t2, op.weight, op.has_ignore, op.ignore, threads)
             if bad:
-                _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
-                                  ignore_index)
-            if reduction == "mean":
+                raise bad_target_error(op.target, op.n_classes, op.has_ignore, op.ignore)
+            if opts.reduction == "mean":
                 # sum w[y] = 0 with rows left: torch's gradient is nan there (inf * 0), not +-inf
                 scale = scale / denom if denom else math.nan
-        bad, total, wtotal = _k.class_index_rows(x, t64, w, has_ignore, ign, logits, eps, zloss,
-                                                 loss, gview, scale, row_scale, threads)
+        bad, total, wtotal = _k.class_index_rows(x, t2, op.weight, op.has_ignore, op.ignore, logits,
+                                                 opts.label_smoothing, opts.z_loss, loss, gview,
+                                                 scale, row_scale, threads)
         if bad:
-            _raise_bad_target(np.asarray(t).reshape(loss_shape), n_classes, has_ignore,
-                              ignore_index)
+            raise bad_target_error(op.target, op.n_classes, op.has_ignore, op.ignore)
     if copy_to is not None:
         np.copyto(copy_to, gbuf)
         gbuf = copy_to
-    return (None if loss is None else loss.reshape(loss_shape)), total, wtotal, gbuf
+    return (None if loss is None else loss.reshape(op.loss_shape)), total, wtotal, gbuf
 
 
 def _reduce(loss, total, denom, reduction, dtype):
@@ -156,40 +90,21 @@ def _reduce(loss, total, denom, reduction, dtype):
     return dtype.type(divide(total, float(denom)))
 
 
-def _check_z_loss(z_loss):
-    z = float(z_loss)
-    if not (z >= 0.0 and z < math.inf):
-        raise ValueError(f"`z_loss` must be a finite number >= 0; got {z_loss!r}")
-    return z
-
-
 def _nll(input, target, weight, ignore_index, reduction, grad=None):
-    check_reduction(reduction)
-    a = _class_input(input)
-    if np.asarray(target).dtype.kind == "f":
-        raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
-                        "floating array (for probability targets use cross_entropy)")
-    loss, total, denom, g = _index_rows(a, target, weight, ignore_index, reduction, False, 0.0,
-                                        0.0, grad)
-    return _reduce(loss, total, denom, reduction, a.dtype), g
+    opts = loss_options(reduction)
+    op = class_operands(input, target, weight, ignore_index, fn="nll_loss")
+    loss, total, denom, g = _index_rows(op, opts, False, grad, [("weight", weight)])
+    return _reduce(loss, total, denom, reduction, op.input.dtype), g
 
 
 def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss, grad=None):
-    check_reduction(reduction)
-    eps = check_label_smoothing(label_smoothing)
-    zloss = _check_z_loss(z_loss)
-    a = _class_input(input)
-    reject_masked(target, "target")
-    t = np.asarray(target)
-    if t.shape == a.shape:
-        return _cross_entropy_prob(a, t, weight, ignore_index, reduction, eps, zloss, grad)
-    if t.dtype.kind == "f":
-        raise TypeError(f"a floating `target` means class probabilities and must have the input's "
-                        f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
-                        f"array (e.g. target.astype(np.int64))")
-    loss, total, denom, g = _index_rows(a, t, weight, ignore_index, reduction, True, eps, zloss,
-                                        grad)
-    return _reduce(loss, total, denom, reduction, a.dtype), g
+    opts = loss_options(reduction, label_smoothing, z_loss)
+    op = class_operands(input, target, weight, ignore_index)
+    others = [("weight", weight), ("target", target)]
+    if op.probs:
+        return _prob_loss(op, opts, grad, others)
+    loss, total, denom, g = _index_rows(op, opts, True, grad, others[:1])
+    return _reduce(loss, total, denom, reduction, op.input.dtype), g
 
 
 def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
@@ -309,44 +224,32 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
     return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss)[0]
 
 
-def _cross_entropy_prob(a, target, weight, ignore_index, reduction, eps, zloss, grad=None):
-    if target.dtype.kind not in "f":
-        raise TypeError(f"`target` has the input's shape {a.shape}, so it holds class "
-                        f"probabilities and must be floating; got dtype {target.dtype}")
-    ignore_as_int64(ignore_index)  # type check
-    if ignore_index >= 0:
-        raise ValueError(f"`ignore_index` is not supported with probability targets; got "
-                         f"{ignore_index} (leave the default -100)")
-    t = float_array(target, "target")
-    dtype = np.result_type(a.dtype, t.dtype)
-    a = a.astype(dtype, copy=False)  # documented: a float32 input with a float64 target is upcast
-    t = t.astype(dtype, copy=False)
-    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
-    w = class_weight(weight, n_classes, dtype)
-    loss_shape = () if a.ndim == 1 else (a.shape[0],) + a.shape[2:]
-    groups = _groups(a.ndim)[0]
-    x = _layout.merged_or_copy(a, groups)
-    tv = _layout.merged_or_copy(t, groups)
-    rows = _rows_shape(a)
+def _prob_loss(op, opts, grad, others):
+    """(loss reduced as asked, gradient or None) of probability targets."""
+    a, dtype = op.input, op.input.dtype
+    groups = _layout.class_groups(a.ndim)[0]
+    rows = _layout.rows_shape(a.shape)
     loss = np.empty(rows)
-    scale, row_scale, gbuf, gview, copy_to = _grad_setup(
-        a, grad, reduction, loss_shape, rows, groups, [("target", t), ("weight", weight)])
-    if reduction == "mean":
+    scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, opts.reduction, op.loss_shape,
+                                                         groups, others)
+    if opts.reduction == "mean":
         scale = divide(scale, float(loss.size))
     if loss.size:
-        if n_classes:
-            _k.class_prob_rows(x, tv, w, eps, zloss, loss, gview, scale, row_scale,
+        if op.n_classes:
+            _k.class_prob_rows(_layout.merged_or_copy(a, groups),
+                               _layout.merged_or_copy(op.target, groups), op.weight,
+                               opts.label_smoothing, opts.z_loss, loss, gview, scale, row_scale,
                                use_threads(a.size))
         else:
             loss.fill(0.0)
     if copy_to is not None:
         np.copyto(copy_to, gbuf)
         gbuf = copy_to
-    loss = loss.reshape(loss_shape)
-    if reduction == "none":
+    loss = loss.reshape(op.loss_shape)
+    if opts.reduction == "none":
         return (-loss).astype(dtype), gbuf
     total = -pairwise_total(loss)  # torch negates the sum: an empty sum is -0.0
-    if reduction == "sum":
+    if opts.reduction == "sum":
         return dtype.type(total), gbuf
     return dtype.type(divide(total, float(loss.size))), gbuf
 

@@ -10,20 +10,10 @@ from cxent import _layout
 from cxent._config import use_threads
 from cxent._typing import ArrayLike, Axis, FloatArray
 from cxent._lib import _softmax as _k
-from cxent._validation import axes_tuple, check_out, float_array, int_axis
+from cxent._validation import axes_tuple, backward_operands, check_out_of, float_array, int_axis
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softmax_backward",
            "log_softmax_backward"]
-
-
-def _check_out(out, x, shape, dtype, inputs):
-    """``out`` checked (exact shape and dtype, writeable, never copied); it may be an input itself
-    (the same view: in place) but may not share memory with one otherwise."""
-    check_out(out, shape, dtype)
-    for a in inputs:
-        if not _layout.same_view(out, a) and _layout.overlapping(out, a):
-            raise ValueError("`out` overlaps an input without being that input itself; pass the "
-                             "input itself (in place) or a separate buffer")
 
 
 def _map_rows(arrays, axis, out, kernel):
@@ -31,7 +21,7 @@ def _map_rows(arrays, axis, out, kernel):
     ``arrays``: the result has their shape (and the first one's memory order)."""
     a = arrays[0]
     if out is not None:
-        _check_out(out, a, a.shape, a.dtype, arrays)
+        check_out_of(out, a.shape, a.dtype, arrays)
     if (type(axis) is int and out is None and a.ndim and all(x.flags.c_contiguous for x in arrays)):
         ax = int_axis(axis, a.ndim)  # the common case: plain reshapes
         shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
@@ -191,7 +181,7 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
     kept_shape = tuple(n for d, n in enumerate(a.shape) if d not in axes)
     full_shape = tuple(1 if d in axes else n for d, n in enumerate(a.shape))
     if out is not None:
-        _check_out(out, a, full_shape if keepdims else kept_shape, a.dtype, [a])
+        check_out_of(out, full_shape if keepdims else kept_shape, a.dtype, [a])
     if not axes:  # NumPy's convention: reducing no axis returns the input (as float)
         res = a.copy()
     else:
@@ -217,7 +207,7 @@ def _finish_out(res, out):
 def _elementwise(x, out, log_out):
     a = float_array(x, "x")
     if out is not None:
-        _check_out(out, a, a.shape, a.dtype, [a])
+        check_out_of(out, a.shape, a.dtype, [a])
     res = np.empty_like(a) if out is None else out
     if a.size == 0:
         return res
@@ -274,12 +264,7 @@ def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
 
 
 def _backward(grad_output, output, axis, out, log_out):
-    y = float_array(output, "output")
-    g = float_array(grad_output, "grad_output")
-    if g.shape != y.shape:
-        raise ValueError(f"`grad_output` must have the shape of `output` {y.shape}; got {g.shape}")
-    dtype = np.result_type(y.dtype, g.dtype)
-    y, g = y.astype(dtype, copy=False), g.astype(dtype, copy=False)
+    y, g = backward_operands(grad_output, output)
     return _map_rows([y, g], axis, out, lambda yv, gv, res, threads:
                      _k.softmax_backward_rows(gv, yv, res, log_out, threads))
 

@@ -6,7 +6,9 @@ integer softmax); complex, object, structured, string, datetime and masked array
 Error messages name the argument, the bad value and what was expected.
 """
 
+import math
 import operator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -163,6 +165,108 @@ def broadcast_weight(weight, shape, dtype, name):
     return np.broadcast_to(w, shape)
 
 
+class ClassOperands(NamedTuple):
+    """The converted operands of a class loss (``class_operands``)."""
+
+    input: np.ndarray  # float32/float64 (a float32 input with float64 probabilities is upcast)
+    target: np.ndarray  # index targets: int64 of ``loss_shape``; probabilities: like ``input``
+    probs: bool  # probability targets
+    weight: np.ndarray  # (C,) contiguous, the input's dtype
+    has_ignore: bool  # an ignore_index that an int64 target can equal
+    ignore: int  # its int64 value
+    loss_shape: tuple
+    n_classes: int
+
+
+def class_operands(input, target, weight, ignore_index, *, fn="cross_entropy"):
+    """Every argument of ``nll_loss``/``cross_entropy`` checked and converted once.
+
+    A target of the input's shape holds class probabilities (``cross_entropy`` only), any other
+    class indices; the target's shape, the class weight's length and ``ignore_index`` are checked
+    here.  Index values are range-checked by the kernel (``bad_target_error``).
+    """
+    a = float_array(input, "input")
+    if a.ndim == 0:
+        raise ValueError("`input` must have 1 or more dimensions, (C,), (N, C) or (N, C, d1, ..., dk); "
+                         "got a 0-d array")
+    reject_masked(target, "target")
+    t = np.asarray(target)
+    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
+    loss_shape = () if a.ndim == 1 else (a.shape[0],) + a.shape[2:]
+    if fn == "cross_entropy" and t.shape == a.shape:
+        if t.dtype.kind != "f":
+            raise TypeError(f"`target` has the input's shape {a.shape}, so it holds class "
+                            f"probabilities and must be floating; got dtype {t.dtype}")
+        ignore_as_int64(ignore_index)  # type check
+        if ignore_index >= 0:
+            raise ValueError(f"`ignore_index` is not supported with probability targets; got "
+                             f"{ignore_index} (leave the default -100)")
+        t = float_array(t, "target")
+        dtype = np.result_type(a.dtype, t.dtype)
+        a = a.astype(dtype, copy=False)  # documented: float32 input, float64 target: float64
+        return ClassOperands(a, t.astype(dtype, copy=False), True,
+                             class_weight(weight, n_classes, dtype), False, 0, loss_shape,
+                             n_classes)
+    if t.dtype.kind == "f":
+        if fn == "nll_loss":
+            raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
+                            "floating array (for probability targets use cross_entropy)")
+        raise TypeError(f"a floating `target` means class probabilities and must have the input's "
+                        f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
+                        f"array (e.g. target.astype(np.int64))")
+    t, has_ignore, ign = index_target(t, ignore_index)
+    _check_index_target_shape(a, t, loss_shape)
+    if t.dtype != np.int64 or not t.flags.aligned or not t.dtype.isnative:
+        t = t.astype(np.int64)  # lossless: uint64 beyond int64 was mapped or rejected
+    return ClassOperands(a, t.reshape(loss_shape), False, class_weight(weight, n_classes, a.dtype),
+                         has_ignore, ign, loss_shape, n_classes)
+
+
+def _check_index_target_shape(a, t, expected):
+    if a.ndim == 1:
+        if not (t.ndim == 0 or t.shape == (1,)):
+            raise ValueError(f"For a 1-d `input`, `target` must be 0-d or have shape (1,); "
+                             f"got shape {t.shape}")
+        return
+    if t.ndim != a.ndim - 1:
+        raise ValueError(f"`target` must have shape {expected} (input shape {a.shape} without the "
+                         f"class axis 1); got shape {t.shape}")
+    if t.shape[0] != a.shape[0]:
+        raise ValueError(f"`target` batch size {t.shape[0]} does not match `input` batch size "
+                         f"{a.shape[0]}; expected shape {expected}")
+    if t.shape != expected:
+        raise ValueError(f"`target` has shape {t.shape}; expected {expected} for input shape "
+                         f"{a.shape}")
+
+
+def bad_target_error(t, n_classes, has_ignore, ignore_index):
+    """The IndexError for the first target outside [0, C) that is not ignore_index (after the
+    kernel has reported that there is one)."""
+    t = np.asarray(t)
+    bad = (t < 0) | (t >= n_classes)
+    if has_ignore:
+        bad &= t != ignore_index
+    pos = tuple(int(i) for i in np.argwhere(bad)[0]) if t.ndim else ()
+    return IndexError(f"`target` value {t[pos]} at index {pos} is out of bounds: expected a class "
+                      f"index in [0, {n_classes}) or ignore_index={ignore_index}")
+
+
+class LossOptions(NamedTuple):
+    reduction: str
+    label_smoothing: float  # >= 0 (torch: negative means 0)
+    z_loss: float
+
+
+def loss_options(reduction, label_smoothing=0.0, z_loss=0.0):
+    """``reduction``, ``label_smoothing`` and ``z_loss`` checked (torch's rules)."""
+    check_reduction(reduction)
+    eps = check_label_smoothing(label_smoothing)
+    z = float(z_loss)
+    if not (z >= 0.0 and z < math.inf):
+        raise ValueError(f"`z_loss` must be a finite number >= 0; got {z_loss!r}")
+    return LossOptions(reduction, eps, z)
+
+
 class GradRequest:
     """What a gradient call asked for: upstream ``grad_output`` and the ``grad_out`` buffer."""
 
@@ -189,3 +293,89 @@ def grad_output_factors(grad, reduction, loss_shape):
         raise ValueError(f"`grad_output` must be {expected} for reduction={reduction!r}; "
                          f"got shape {g.shape}")
     return 1.0, g
+
+
+def grad_out_buffer(grad, a, others):
+    """``grad_out`` checked (exact shape and dtype, writeable, never copied), or None.  It may be
+    ``a`` itself (in place) but may not share an element with ``a`` otherwise, nor with any of
+    ``others`` (``(name, array or None)`` pairs)."""
+    out = grad.grad_out
+    if out is None:
+        return None
+    check_out(out, a.shape, a.dtype, "grad_out")
+    if not same_view(out, a) and overlapping(out, a):
+        raise ValueError("`grad_out` overlaps `input` without being `input` itself; pass the "
+                         "input array itself (in place) or a separate buffer")
+    for name, o in others:
+        if o is not None and overlapping(out, o):
+            raise ValueError(f"`grad_out` overlaps `{name}`; pass a separate buffer")
+    return out
+
+
+def check_out_of(out, shape, dtype, inputs):
+    """``check_out``, and ``out`` may be one of ``inputs`` (the same view: in place) but may not
+    share memory with one otherwise."""
+    check_out(out, shape, dtype)
+    for a in inputs:
+        if not same_view(out, a) and overlapping(out, a):
+            raise ValueError("`out` overlaps an input without being that input itself; pass the "
+                             "input itself (in place) or a separate buffer")
+    return out
+
+
+def same_view(u, v):
+    """Whether two arrays are the same elements in the same layout (an in-place request)."""
+    return (u.shape == v.shape and u.strides == v.strides and u.dtype == v.dtype
+            and u.__array_interface__["data"][0] == v.__array_interface__["data"][0])
+
+
+def overlapping(u, v):
+    """Whether ``u`` and ``v`` share an element (decided exactly, not by their bounds)."""
+    return np.may_share_memory(u, v) and np.shares_memory(u, v)
+
+
+def binary_operands(input, target, weight=None, pos_weight=None):
+    """(input, target, weight, pos_weight, dtype) of the binary losses: same shapes; float targets
+    promote (``np.result_type``), integer/bool ones are cast; weights broadcast (views) or None."""
+    a = float_array(input, "input")
+    reject_masked(target, "target")
+    t = np.asarray(target)
+    if t.shape != a.shape:
+        raise ValueError(f"`target` must have the input's shape {a.shape}; got shape {t.shape} "
+                         f"(torch deprecated broadcasting here)")
+    if t.dtype.kind == "f":
+        t = float_array(t, "target")
+        dtype = np.result_type(a.dtype, t.dtype)
+    elif t.dtype.kind in "biu":
+        dtype = a.dtype  # 0/1 labels as integers or bools: exact in any float dtype
+    else:
+        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
+                        f"array")
+    a, t = a.astype(dtype, copy=False), t.astype(dtype, copy=False)
+    return (a, t, broadcast_weight(weight, a.shape, dtype, "weight"),
+            broadcast_weight(pos_weight, a.shape, dtype, "pos_weight"), dtype)
+
+
+def probability_error(arr, name):
+    """The ValueError for values outside [0, 1] (after the kernel has counted some)."""
+    bad = ~((arr >= 0) & (arr <= 1))
+    pos = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+    return ValueError(f"`{name}` must hold probabilities in [0, 1]; found {int(bad.sum())} values "
+                      f"outside, e.g. {arr[pos]} at index {pos}")
+
+
+def check_probabilities(a, t):
+    """Input and target in [0, 1] (the in-place BCE gradient checks before overwriting)."""
+    for arr, name in ((a, "input"), (t, "target")):
+        if not np.all((arr >= 0) & (arr <= 1)):
+            raise probability_error(arr, name)
+
+
+def backward_operands(grad_output, output):
+    """(output, grad_output) of the backward functions: same shape, ``np.result_type`` dtype."""
+    y = float_array(output, "output")
+    g = float_array(grad_output, "grad_output")
+    if g.shape != y.shape:
+        raise ValueError(f"`grad_output` must have the shape of `output` {y.shape}; got {g.shape}")
+    dtype = np.result_type(y.dtype, g.dtype)
+    return y.astype(dtype, copy=False), g.astype(dtype, copy=False)
