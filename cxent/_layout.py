@@ -16,7 +16,6 @@ This module is the only place where layouts are decided.
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
            "flat_2d", "flat_2d_or_copies"]
@@ -39,22 +38,24 @@ def row_groups(ndim, axes):
     return kept + axes, [list(range(k)), list(range(k, ndim)), []]
 
 
+def _steps_over(shape, strides, lo, hi):
+    """Whether axes [lo, hi) step exactly over each other in logical order (size-1 axes, whose
+    strides mean nothing, ignored)."""
+    live = [d for d in range(lo, hi) if shape[d] != 1]
+    return all(strides[d0] == strides[d1] * shape[d1] for d0, d1 in zip(live, live[1:]))
+
+
 def merged(a, groups):
     """``a`` with each group of consecutive axes merged into one dimension (in logical order), or
-    None when a group's axes do not step over each other."""
-    if a.flags.c_contiguous and sum(map(len, groups)) == a.ndim:  # the common case
-        return a.reshape([math.prod(a.shape[g[0]:g[-1] + 1]) if g else 1 for g in groups])
-    shape, strides = [], []
-    for group in groups:
-        size = math.prod(a.shape[d] for d in group)
-        live = [d for d in group if a.shape[d] != 1]
-        if size:
-            for d0, d1 in zip(live, live[1:]):
-                if a.strides[d0] != a.strides[d1] * a.shape[d1]:
-                    return None
-        shape.append(size)
-        strides.append(a.strides[live[-1]] if live and size else a.itemsize)
-    return as_strided(a, shape=shape, strides=strides, writeable=a.flags.writeable)
+    None when a group's axes do not step over each other (or are empty of elements)."""
+    new_shape = [math.prod(a.shape[g[0]:g[-1] + 1]) if g else 1 for g in groups]
+    if not (a.flags.c_contiguous and sum(map(len, groups)) == a.ndim):
+        if a.size and not all(_steps_over(a.shape, a.strides, g[0], g[-1] + 1) for g in groups if g):
+            return None
+    v = a.reshape(new_shape)  # a view: the merged axes step over each other
+    if a.size and v.__array_interface__["data"][0] != a.__array_interface__["data"][0]:
+        return None  # never hand out a copy (an output written there would be lost)
+    return v
 
 
 def merged_or_copy(a, groups, dtype=None):
@@ -101,6 +102,18 @@ def rows_shape(shape):
     return (shape[0], math.prod(shape[2:])) if len(shape) > 1 else (1, 1)
 
 
+def _merge_start(shape, strides):
+    """The first axis k such that axes [k, ndim) step over each other (size-1 axes ignored)."""
+    k, prev = len(shape), None
+    for d in range(len(shape) - 1, -1, -1):
+        if shape[d] != 1:
+            if prev is not None and strides[d] != prev:
+                return k
+            prev = strides[d] * shape[d]
+        k = d
+    return 0
+
+
 def flat_2d(*arrays):
     """Views of same-shaped arrays as ``(rows, cols)`` in logical (C) order, or None.
 
@@ -108,15 +121,18 @@ def flat_2d(*arrays):
     dimension too.  Element ``k`` of the flat logical index is ``(k // cols, k % cols)`` in every
     view, so a walk over the flat index is the same walk whatever the layouts.
     """
-    first = arrays[0]
-    nd = first.ndim
     if all(a.flags.c_contiguous for a in arrays):
         return [a.reshape(1, -1) for a in arrays]
-    split = nd  # cols = axes [split, nd)
-    while split > 0 and all(merged(a, [list(range(split - 1, nd))]) is not None for a in arrays):
-        split -= 1
-    views = [merged(a, [list(range(split)), list(range(split, nd))]) for a in arrays]
-    return None if any(v is None for v in views) else views
+    shape = arrays[0].shape
+    split = max(_merge_start(shape, a.strides) for a in arrays)  # cols = axes [split, ndim)
+    if any(_merge_start(shape[:split], a.strides[:split]) for a in arrays):
+        return None
+    rc = (math.prod(shape[:split]), math.prod(shape[split:]))
+    views = [a.reshape(rc) for a in arrays]  # views: both groups step over themselves
+    if any(a.size and v.__array_interface__["data"][0] != a.__array_interface__["data"][0]
+           for a, v in zip(arrays, views)):
+        return None  # never hand out a copy
+    return views
 
 
 def flat_2d_or_copies(inputs, outputs):

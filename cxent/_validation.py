@@ -155,14 +155,13 @@ def broadcast_weight(weight, shape, dtype, name):
     if weight is None:
         return None
     w = float_array(weight, name).astype(dtype, copy=False)
-    try:
-        full = np.broadcast_shapes(w.shape, shape)
+    if w.shape == tuple(shape):
+        return w
+    try:  # broadcast_to never enlarges `shape`: it raises for any weight that would
+        return np.broadcast_to(w, shape)
     except ValueError:
-        full = None
-    if full != tuple(shape):
         raise ValueError(f"`{name}` of shape {w.shape} cannot be broadcast to the input's shape "
-                         f"{tuple(shape)}")
-    return np.broadcast_to(w, shape)
+                         f"{tuple(shape)}") from None
 
 
 class ClassOperands(NamedTuple):
