@@ -49,13 +49,11 @@ def merged(a, groups):
     """``a`` with each group of consecutive axes merged into one dimension (in logical order), or
     None when a group's axes do not step over each other (or are empty of elements)."""
     new_shape = [math.prod(a.shape[g[0]:g[-1] + 1]) if g else 1 for g in groups]
-    if not (a.flags.c_contiguous and sum(map(len, groups)) == a.ndim):
-        if a.size and not all(_steps_over(a.shape, a.strides, g[0], g[-1] + 1) for g in groups if g):
-            return None
-    v = a.reshape(new_shape)  # a view: the merged axes step over each other
-    if a.size and v.__array_interface__["data"][0] != a.__array_interface__["data"][0]:
-        return None  # never hand out a copy (an output written there would be lost)
-    return v
+    if a.flags.c_contiguous and sum(map(len, groups)) == a.ndim:
+        return a.reshape(new_shape)  # the common case
+    if a.size and not all(_steps_over(a.shape, a.strides, g[0], g[-1] + 1) for g in groups if g):
+        return None
+    return a.reshape(new_shape)  # a view: the merged axes step over each other (tested)
 
 
 def merged_or_copy(a, groups, dtype=None):
@@ -128,11 +126,7 @@ def flat_2d(*arrays):
     if any(_merge_start(shape[:split], a.strides[:split]) for a in arrays):
         return None
     rc = (math.prod(shape[:split]), math.prod(shape[split:]))
-    views = [a.reshape(rc) for a in arrays]  # views: both groups step over themselves
-    if any(a.size and v.__array_interface__["data"][0] != a.__array_interface__["data"][0]
-           for a, v in zip(arrays, views)):
-        return None  # never hand out a copy
-    return views
+    return [a.reshape(rc) for a in arrays]  # views: both groups step over themselves (tested)
 
 
 def flat_2d_or_copies(inputs, outputs):

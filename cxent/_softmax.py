@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from cxent import _layout
-from cxent._config import use_threads
+from cxent._config import PARALLEL_THRESHOLD, use_threads
 from cxent._typing import ArrayLike, Axis, FloatArray
 from cxent._lib import _softmax as _k
 from cxent._validation import axes_tuple, backward_operands, check_out_of, float_array, int_axis
@@ -205,6 +205,10 @@ def _finish_out(res, out):
 
 
 def _elementwise(x, out, log_out):
+    if out is None:
+        small = _k.sigmoid_small(x, log_out, PARALLEL_THRESHOLD)
+        if small is not None:  # the common small call, through its compiled gate
+            return small
     a = float_array(x, "x")
     if out is not None:
         check_out_of(out, a.shape, a.dtype, [a])

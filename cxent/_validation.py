@@ -201,7 +201,7 @@ def class_operands(input, target, weight, ignore_index, *, fn="cross_entropy"):
             raise ValueError(f"`ignore_index` is not supported with probability targets; got "
                              f"{ignore_index} (leave the default -100)")
         t = float_array(t, "target")
-        dtype = np.result_type(a.dtype, t.dtype)
+        dtype = a.dtype if t.dtype == a.dtype else np.result_type(a.dtype, t.dtype)
         a = a.astype(dtype, copy=False)  # documented: float32 input, float64 target: float64
         return ClassOperands(a, t.astype(dtype, copy=False), True,
                              class_weight(weight, n_classes, dtype), False, 0, loss_shape,
@@ -344,7 +344,7 @@ def binary_operands(input, target, weight=None, pos_weight=None):
                          f"(torch deprecated broadcasting here)")
     if t.dtype.kind == "f":
         t = float_array(t, "target")
-        dtype = np.result_type(a.dtype, t.dtype)
+        dtype = a.dtype if t.dtype == a.dtype else np.result_type(a.dtype, t.dtype)
     elif t.dtype.kind in "biu":
         dtype = a.dtype  # 0/1 labels as integers or bools: exact in any float dtype
     else:
@@ -376,5 +376,7 @@ def backward_operands(grad_output, output):
     g = float_array(grad_output, "grad_output")
     if g.shape != y.shape:
         raise ValueError(f"`grad_output` must have the shape of `output` {y.shape}; got {g.shape}")
+    if y.dtype == g.dtype:
+        return y, g
     dtype = np.result_type(y.dtype, g.dtype)
     return y.astype(dtype, copy=False), g.astype(dtype, copy=False)

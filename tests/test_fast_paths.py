@@ -1,4 +1,5 @@
-"""The shortcuts taken for speed give the general path's results bit for bit.
+"""The compiled gates of small calls give the general path's results bit for bit (they run the same
+routines), and decline every other call.
 
 * ``cross_entropy``'s small-call entry (``_lib._losses.xent_small``: plain C-contiguous 2-d input,
   int64 targets, default options, below the threading threshold) against the general path, reached
@@ -125,3 +126,38 @@ def test_and_grad_loss_is_the_plain_loss_float32(shape, opts, rng):
     loss, g = cxent.cross_entropy_and_grad(x, t, **opts)
     np.testing.assert_array_equal(loss, cxent.cross_entropy(x, t, **opts))
     assert np.isfinite(g).all()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "log_sigmoid"])
+@pytest.mark.parametrize("shape", [(1,), (7,), (64, 10), (3, 5, 9)], ids=str)
+def test_sigmoid_gate_is_the_general_path(name, shape, dtype, rng):
+    # the compiled gate runs the same span routine: its result equals the general path's bits
+    from cxent._lib._softmax import sigmoid_small
+    x = (rng.standard_normal(shape) * 20).astype(dtype)
+    x.flat[0] = np.nan
+    fast = sigmoid_small(x, name == "log_sigmoid", cxent._config.PARALLEL_THRESHOLD)
+    assert fast is not None and fast.dtype == dtype and fast.shape == x.shape
+    general = getattr(cxent, name)(x, out=np.empty_like(x))  # out=: the general path
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(getattr(cxent, name)(x), fast)
+
+
+@pytest.mark.parametrize("variant", ["list", "F order", "int", "empty", "big", "big-endian"])
+def test_sigmoid_gate_declines_other_calls(variant, rng):
+    from cxent._lib._softmax import sigmoid_small
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    if variant == "list":
+        x = x.tolist()
+    elif variant == "F order":
+        x = np.asfortranarray(x)
+    elif variant == "int":
+        x = np.arange(30).reshape(6, 5)
+    elif variant == "empty":
+        x = np.zeros((0, 5), np.float32)
+    elif variant == "big":
+        x = rng.standard_normal(40000).astype(np.float32)
+    elif variant == "big-endian":
+        x = x.astype(">f4")
+    assert sigmoid_small(x, False, cxent._config.PARALLEL_THRESHOLD) is None
+    np.testing.assert_allclose(cxent.sigmoid(x), ref.sigmoid(np.asarray(x, np.float64)),
+                               **tol(np.float32, 2))

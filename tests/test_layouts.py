@@ -186,3 +186,29 @@ def test_binary_grad_layouts(shape, logits, dtype, rng):
             same(f(xi, y, reduction=red, grad_out=xi, **kw)[1], base_g, dtype, err_msg=label)
         for label, buf in buffers(shape, dtype):
             same(f(x, y, reduction=red, grad_out=buf, **kw)[1], base_g, dtype, err_msg=label)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4), (3, 1, 4, 2), (4, 5, 6, 7)], ids=str)
+def test_layout_views_are_views(shape):
+    # merged() and flat_2d() reshape once mergeability is decided: the result must be a view (an
+    # output written into a copy would be lost), or None
+    from cxent import _layout
+    base = np.arange(np.prod(shape) * 8, dtype=np.float64)
+    candidates = [base[:np.prod(shape)].reshape(shape), np.asfortranarray(base[:np.prod(shape)].reshape(shape)),
+                  base.reshape(shape[:-1] + (shape[-1] * 8,))[..., ::8],
+                  base[:np.prod(shape)].reshape(shape)[::-1],
+                  np.broadcast_to(base[:shape[-1]], shape)]
+    if len(shape) >= 3:
+        candidates.append(base[:np.prod(shape)].reshape(shape).transpose(0, 2, 1, *range(3, len(shape))))
+    for a in candidates:
+        nd = a.ndim
+        for groups in ([list(range(nd))], [[0], list(range(1, nd))], [list(range(nd - 1)), [nd - 1]],
+                       [[0], [1], list(range(2, nd))]):
+            v = _layout.merged(a, groups)
+            if v is not None:
+                assert np.shares_memory(v, a) and v.size == a.size
+                np.testing.assert_array_equal(v.reshape(a.shape), a)
+        for views in (_layout.flat_2d(a), _layout.flat_2d(a, np.empty_like(a))):
+            if views is not None:
+                assert np.shares_memory(views[0], a)
+                np.testing.assert_array_equal(views[0].reshape(a.shape), a)

@@ -96,8 +96,12 @@ def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, bint logits, pa
 cdef void _bce_run(const bin_args* A, double* partial, Py_ssize_t ntasks, Py_ssize_t* bad,
                    floating* kind, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
-    for t in prange(ntasks, schedule="static", use_threads_if=use_threads):
-        partial[t] = _task(A, t, kind, &bad[2 * t])
+    if use_threads:
+        for t in prange(ntasks, schedule="static"):
+            partial[t] = _task(A, t, kind, &bad[2 * t])
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(ntasks):
+            partial[t] = _task(A, t, kind, &bad[2 * t])
 
 
 cdef double _task(const bin_args* A, Py_ssize_t t, floating* kind, Py_ssize_t* bad) noexcept nogil:

@@ -88,8 +88,12 @@ def target_weights(target, weight, bint has_ignore, int64_t ignore_index, bint u
 cdef Py_ssize_t _weights_run(operand to, const floating* w, bint has_ignore, int64_t ignore,
                              const geometry* g, double* sums, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t, nbad = 0
-    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
-        nbad += _tile_weights(to, w, has_ignore, ignore, g, t, &sums[t])
+    if use_threads:
+        for t in prange(n_tiles(g), schedule="static"):
+            nbad += _tile_weights(to, w, has_ignore, ignore, g, t, &sums[t])
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(n_tiles(g)):
+            nbad += _tile_weights(to, w, has_ignore, ignore, g, t, &sums[t])
     return nbad
 
 
@@ -168,9 +172,14 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     cdef double* sums = <double*>cnp.PyArray_DATA(sums_a)
     cdef double total, wtotal
     with nogil:
-        for t in prange(nt, schedule="static", use_threads_if=use_threads):
-            nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc + threadid() * per,
-                                &sums[2 * t])
+        if use_threads:
+            for t in prange(nt, schedule="static"):
+                nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc + threadid() * per,
+                                    &sums[2 * t])
+        else:  # serial: no OpenMP region (it costs about a microsecond)
+            for t in range(nt):
+                nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc,
+                                    &sums[2 * t])
         total = _pairwise_stride(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
         wtotal = _pairwise_stride(sums + 1, nt, 2)
     return nbad, total, wtotal
@@ -474,8 +483,12 @@ cdef void _prob_run(operand x, operand tg, const floating* w, double eps, double
                     operand loss, operand grad, double scale, operand rsc, const geometry* g,
                     floating* sc, Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
-    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
-        _prob_tile(x, tg, w, eps, zloss, loss, grad, scale, rsc, g, t, sc + threadid() * per)
+    if use_threads:
+        for t in prange(n_tiles(g), schedule="static"):
+            _prob_tile(x, tg, w, eps, zloss, loss, grad, scale, rsc, g, t, sc + threadid() * per)
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(n_tiles(g)):
+            _prob_tile(x, tg, w, eps, zloss, loss, grad, scale, rsc, g, t, sc)
 
 
 cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, double zloss,

@@ -22,6 +22,11 @@ def softmax_backward_rows(
     log_out: bool,  # bint
     use_threads: bool,  # bint
 ) -> None: ...
+def sigmoid_small(
+    x: object,
+    log_out: bool,  # bint
+    max_elements: int,  # Py_ssize_t
+) -> npt.NDArray[np.floating] | None: ...
 def sigmoid_flat(
     x: npt.NDArray[np.floating],  # const floating[:, :]  (rows, cols), logical order
     out: npt.NDArray[np.floating],  # floating[:, :]

@@ -72,8 +72,12 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
 cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, floating* sc,
                        Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
-    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
-        _softmax_tile(x, y, g, t, log_out, sc + threadid() * per)
+    if use_threads:
+        for t in prange(n_tiles(g), schedule="static"):
+            _softmax_tile(x, y, g, t, log_out, sc + threadid() * per)
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(n_tiles(g)):
+            _softmax_tile(x, y, g, t, log_out, sc)
 
 
 cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, bint log_out,
@@ -137,8 +141,12 @@ def logsumexp_rows(x, out, bint use_threads):
 cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc, Py_ssize_t per,
                          bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
-    for t in prange(n_tiles(g), schedule="static", use_threads_if=use_threads):
-        _logsumexp_tile(x, <floating*>out.p, out.s0, out.s2, g, t, sc + threadid() * per)
+    if use_threads:
+        for t in prange(n_tiles(g), schedule="static"):
+            _logsumexp_tile(x, <floating*>out.p, out.s0, out.s2, g, t, sc + threadid() * per)
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(n_tiles(g)):
+            _logsumexp_tile(x, <floating*>out.p, out.s0, out.s2, g, t, sc)
 
 
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
@@ -198,8 +206,12 @@ def softmax_backward_rows(g, y, out, bint log_out, bint use_threads):
 cdef void _backward_run(operand g, operand y, operand out, const geometry* geo, bint log_out,
                         floating* sc, Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
-    for t in prange(n_tiles(geo), schedule="static", use_threads_if=use_threads):
-        _backward_tile(g, y, out, geo, t, log_out, sc + threadid() * per)
+    if use_threads:
+        for t in prange(n_tiles(geo), schedule="static"):
+            _backward_tile(g, y, out, geo, t, log_out, sc + threadid() * per)
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(n_tiles(geo)):
+            _backward_tile(g, y, out, geo, t, log_out, sc)
 
 
 cdef void _backward_tile(operand g, operand y, operand out, const geometry* geo, Py_ssize_t t,
@@ -223,6 +235,30 @@ cdef enum:
     SPAN = 512  # element-wise kernels work on spans of this many elements of the flat index
 
 
+def sigmoid_small(x, bint log_out, Py_ssize_t max_elements):
+    """The gate of the common small call of sigmoid/log_sigmoid: a non-empty C-contiguous, aligned,
+    native float32/float64 ``ndarray`` of fewer than ``max_elements`` elements, no ``out=``.  Runs
+    the same span routine as ``sigmoid_flat``, serially, into a new array; None for any other
+    call (the Python layer then takes it)."""
+    if type(x) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray a = x
+    cdef int tn = cnp.PyArray_TYPE(a)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64) or not cnp.PyArray_ISCARRAY_RO(a)
+            or not cnp.PyArray_ISNOTSWAPPED(a) or n == 0 or n >= max_elements):
+        return None
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), tn, 0)
+    cdef operand xo, yo
+    xo.p, xo.s0, xo.s1, xo.s2 = cnp.PyArray_DATA(a), 0, 0, 1
+    yo.p, yo.s0, yo.s1, yo.s2 = cnp.PyArray_DATA(res), 0, 0, 1
+    if tn == cnp.NPY_FLOAT32:
+        _sigmoid_run(<const float*>xo.p, xo, <float*>yo.p, yo, 1, n, log_out, False)
+    else:
+        _sigmoid_run(<const double*>xo.p, xo, <double*>yo.p, yo, 1, n, log_out, False)
+    return res
+
+
 def sigmoid_flat(x, out, bint log_out, bint use_threads):
     """out = sigmoid(x) = 1 / (1 + exp(-x)), or log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), over
     ``(rows, cols)`` arrays walked in the same order; strided spans are gathered, so every element
@@ -240,11 +276,18 @@ def sigmoid_flat(x, out, bint log_out, bint use_threads):
 cdef void _sigmoid_run(const floating* xp, operand x, floating* yp, operand y, Py_ssize_t rows,
                        Py_ssize_t cols, bint log_out, bint use_threads) noexcept nogil:
     cdef Py_ssize_t per_row = (cols + SPAN - 1) // SPAN, t, r, j0
-    for t in prange(rows * per_row, schedule="static", use_threads_if=use_threads):
-        r = t // per_row
-        j0 = (t - r * per_row) * SPAN
-        _sigmoid_span(xp + r * x.s0 + j0 * x.s2, x.s2, min(SPAN, cols - j0), yp + r * y.s0 + j0 * y.s2,
-                      y.s2, log_out)
+    if use_threads:
+        for t in prange(rows * per_row, schedule="static"):
+            r = t // per_row
+            j0 = (t - r * per_row) * SPAN
+            _sigmoid_span(xp + r * x.s0 + j0 * x.s2, x.s2, min(SPAN, cols - j0), yp + r * y.s0 + j0 * y.s2,
+                          y.s2, log_out)
+    else:  # serial: no OpenMP region (it costs about a microsecond)
+        for t in range(rows * per_row):
+            r = t // per_row
+            j0 = (t - r * per_row) * SPAN
+            _sigmoid_span(xp + r * x.s0 + j0 * x.s2, x.s2, min(SPAN, cols - j0), yp + r * y.s0 + j0 * y.s2,
+                          y.s2, log_out)
 
 
 cdef void _sigmoid_span(const floating* x, Py_ssize_t xs, Py_ssize_t n, floating* y, Py_ssize_t ys,
