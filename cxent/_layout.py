@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 __all__ = ["row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
-           "flat_2d", "flat_2d_or_copies"]
+           "reduction_views", "reduction_input", "flat_2d", "flat_2d_or_copies"]
 
 
 def row_groups(ndim, axes):
@@ -54,6 +54,39 @@ def merged(a, groups):
     if a.size and not all(_steps_over(a.shape, a.strides, g[0], g[-1] + 1) for g in groups if g):
         return None
     return a.reshape(new_shape)  # a view: the merged axes step over each other (tested)
+
+
+def reduction_views(arrays, axes, out=None):
+    """``(views, result, result_view, copy_to)`` for a row kernel over the sorted ``axes`` of the
+    same-shaped ``arrays`` (a 0-d array is one row of one class): an ``(outer, C, inner)`` view of
+    each input, the result (``out``, or a new array laid out like the first input), the view of it
+    the kernel writes, and the array to copy the result into afterwards (or None)."""
+    a = arrays[0]
+    if a.ndim == 0:
+        res = np.empty_like(a) if out is None else out
+        return [x.reshape(1, 1, 1) for x in arrays], res, res.reshape(1, 1, 1), None
+    if len(axes) == 1 and out is None and all(x.flags.c_contiguous for x in arrays):
+        ax = axes[0]  # the common case: plain reshapes
+        shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
+        res = np.empty_like(a)
+        return [x.reshape(shape3) for x in arrays], res, res.reshape(shape3), None
+    perm, groups = row_groups(a.ndim, axes)
+    if perm is None:
+        res, view, copy_to = result_like(a, groups, out)
+        return [merged_or_copy(x, groups) for x in arrays], res, view, copy_to
+    # the reduced axes moved last: the result keeps a's axis order, written through the transpose
+    res = np.empty_like(a) if out is None else out
+    view, copy_to = merged(res.transpose(perm), groups), None
+    if view is None:  # a C-ordered temporary in the transposed axis order, copied back after
+        tmp = np.empty([a.shape[p] for p in perm], a.dtype)
+        res, view, copy_to = tmp.transpose(np.argsort(perm)), merged(tmp, groups), res
+    return [merged_or_copy(x.transpose(perm), groups) for x in arrays], res, view, copy_to
+
+
+def reduction_input(a, axes):
+    """The ``(outer, C, inner)`` view (or copy) of ``a`` reduced over the sorted ``axes``."""
+    perm, groups = row_groups(a.ndim, axes)
+    return merged_or_copy(a if perm is None else a.transpose(perm), groups)
 
 
 def merged_or_copy(a, groups, dtype=None):

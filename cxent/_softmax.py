@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -10,7 +9,7 @@ from cxent import _layout
 from cxent._config import PARALLEL_THRESHOLD, use_threads
 from cxent._typing import ArrayLike, Axis, FloatArray
 from cxent._lib import _softmax as _k
-from cxent._validation import axes_tuple, backward_operands, check_out_of, float_array, int_axis
+from cxent._validation import axes_tuple, backward_operands, check_out_of, float_array
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softmax_backward",
            "log_softmax_backward"]
@@ -22,45 +21,20 @@ def _map_rows(arrays, axis, out, kernel):
     a = arrays[0]
     if out is not None:
         check_out_of(out, a.shape, a.dtype, arrays)
-    if (type(axis) is int and out is None and a.ndim and all(x.flags.c_contiguous for x in arrays)):
-        ax = int_axis(axis, a.ndim)  # the common case: plain reshapes
-        shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
-        res = np.empty_like(a)
-        if a.size:
-            kernel(*[x.reshape(shape3) for x in arrays], res.reshape(shape3), use_threads(a.size))
-        return res
-    axes = axes_tuple(axis, a.ndim)
-    if a.ndim == 0:  # torch's softmax of a scalar: one row of one class
-        res = np.empty_like(a) if out is None else out
-        kernel(*[x.reshape(1, 1, 1) for x in arrays], res.reshape(1, 1, 1), False)
-        return res
-    perm, groups = _layout.row_groups(a.ndim, axes)
-    if perm is None:
-        res, view, copy_to = _layout.result_like(a, groups, out)
-    else:
-        res, view, copy_to = _result_transposed(a, perm, groups, out)
+    views, res, view, copy_to = _layout.reduction_views(arrays, axes_tuple(axis, a.ndim), out)
     if a.size:
-        views = [_layout.merged_or_copy(x if perm is None else x.transpose(perm), groups)
-                 for x in arrays]
         kernel(*views, view, use_threads(a.size))
-    if copy_to is not None:
-        np.copyto(copy_to, res)
-        return copy_to
-    return res
-
-
-def _result_transposed(a, perm, groups, out):
-    """``result_like`` for a reduction whose axes were moved last: the result keeps ``a``'s axis
-    order and the kernel writes it through the same transposed view."""
-    res = np.empty_like(a) if out is None else out
-    view = _layout.merged(res.transpose(perm), groups)
-    if view is not None:
-        return res, view, None
-    tmp = np.empty([a.shape[p] for p in perm], a.dtype)  # C order in the transposed axis order
-    return tmp.transpose(np.argsort(perm)), _layout.merged(tmp, groups), res
+    if copy_to is None:
+        return res
+    np.copyto(copy_to, res)
+    return copy_to
 
 
 def _normalize(x, axis, out, log_out):
+    if out is None:
+        small = _k.softmax_small(x, axis, log_out, PARALLEL_THRESHOLD)
+        if small is not None:  # the common small call, through its compiled gate
+            return small
     return _map_rows([float_array(x, "x")], axis, out,
                      lambda a, res, threads: _k.softmax_rows(a, res, log_out, threads))
 
@@ -189,8 +163,7 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
         if res.size and not a.size:
             res.fill(-np.inf)  # the log of an empty sum
         elif res.size:
-            perm, groups = _layout.row_groups(a.ndim, axes)
-            x3 = _layout.merged_or_copy(a if perm is None else a.transpose(perm), groups)
+            x3 = _layout.reduction_input(a, axes)
             _k.logsumexp_rows(x3, res.reshape(x3.shape[0], x3.shape[2]), use_threads(a.size))
     if keepdims:
         res = res.reshape(full_shape)
@@ -215,14 +188,10 @@ def _elementwise(x, out, log_out):
     res = np.empty_like(a) if out is None else out
     if a.size == 0:
         return res
-    views = _layout.flat_2d(a, res)
-    if views is None:  # axes that do not merge: compute on a contiguous copy
-        tmp = np.ascontiguousarray(a)
-        r = np.empty_like(tmp)
-        _k.sigmoid_flat(tmp.reshape(1, -1), r.reshape(1, -1), log_out, use_threads(a.size))
-        np.copyto(res, r)
-        return res
+    views, copies = _layout.flat_2d_or_copies([a], [res])
     _k.sigmoid_flat(views[0], views[1], log_out, use_threads(a.size))
+    for target, tmp in copies:
+        np.copyto(target, tmp)
     return res
 
 

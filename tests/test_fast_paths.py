@@ -161,3 +161,45 @@ def test_sigmoid_gate_declines_other_calls(variant, rng):
     assert sigmoid_small(x, False, cxent._config.PARALLEL_THRESHOLD) is None
     np.testing.assert_allclose(cxent.sigmoid(x), ref.sigmoid(np.asarray(x, np.float64)),
                                **tol(np.float32, 2))
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_softmax_gate_is_the_general_path(fn, shape, dtype, rng):
+    from cxent._lib._softmax import softmax_small
+    x, _ = _case(rng, shape, dtype)
+    x[0, 0] = np.inf if shape[1] > 2 else x[0, 0]  # a nan row, as torch
+    fast = softmax_small(x, -1, fn == "log_softmax", cxent._config.PARALLEL_THRESHOLD)
+    assert fast is not None and fast.dtype == dtype and fast.flags.c_contiguous
+    general = getattr(cxent, fn)(x, axis=np.int64(1))  # a NumPy integer axis: the general path
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(getattr(cxent, fn)(x), fast)
+    np.testing.assert_allclose(fast, getattr(ref, fn)(x, axis=-1), **tol(dtype))
+
+
+@pytest.mark.parametrize("variant", ["axis 0", "F order", "3-d", "int", "big", "big-endian",
+                                     "numpy axis", "empty"])
+def test_softmax_gate_declines_other_calls(variant, rng):
+    from cxent._lib._softmax import softmax_small
+    x, _ = _case(rng, (6, 5), np.float32)
+    axis = -1
+    if variant == "axis 0":
+        axis = 0
+    elif variant == "F order":
+        x = np.asfortranarray(x)
+    elif variant == "3-d":
+        x = x.reshape(6, 5, 1)
+    elif variant == "int":
+        x = np.arange(30).reshape(6, 5)
+    elif variant == "big":
+        x, _ = _case(rng, (4000, 10), np.float32)
+    elif variant == "big-endian":
+        x = x.astype(">f4")
+    elif variant == "numpy axis":
+        axis = np.int64(1)
+    elif variant == "empty":
+        x = np.zeros((0, 5), np.float32)
+    assert softmax_small(x, axis, False, cxent._config.PARALLEL_THRESHOLD) is None
+    np.testing.assert_allclose(cxent.softmax(x, axis=axis),
+                               ref.softmax(np.asarray(x, np.float64), axis=int(axis)),
+                               **tol(np.float32, 2))

@@ -10,6 +10,12 @@ def softmax_rows(
     log_out: bool,  # bint
     use_threads: bool,  # bint
 ) -> None: ...
+def softmax_small(
+    x: object,
+    axis: object,
+    log_out: bool,  # bint
+    max_elements: int,  # Py_ssize_t
+) -> npt.NDArray[np.floating] | None: ...
 def logsumexp_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]
     out: npt.NDArray[np.floating],  # floating[:, :]  (outer, inner)

@@ -69,6 +69,36 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
         _softmax_run(xo, yo, &g, log_out, <double*>cnp.PyArray_DATA(buf), per, use_threads)
 
 
+def softmax_small(x, axis, bint log_out, Py_ssize_t max_elements):
+    """The gate of the common small call of softmax/log_softmax: a non-empty C-contiguous, aligned,
+    native float32/float64 ``(N, C)`` ``ndarray`` of fewer than ``max_elements`` elements, ``axis``
+    -1 or 1 (a Python int), no ``out=``.  Runs the same tile routine as ``softmax_rows``, serially,
+    into a new array; None for any other call (the Python layer then takes it)."""
+    if type(x) is not cnp.ndarray or type(axis) is not int:
+        return None
+    cdef cnp.ndarray a = x
+    if cnp.PyArray_NDIM(a) != 2 or not (axis == -1 or axis == 1):
+        return None
+    cdef int tn = cnp.PyArray_TYPE(a)
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(a, 0), n = cnp.PyArray_DIM(a, 1)
+    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64) or not cnp.PyArray_ISCARRAY_RO(a)
+            or not cnp.PyArray_ISNOTSWAPPED(a) or nrows * n == 0 or nrows * n >= max_elements):
+        return None
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(a), tn, 0)
+    cdef operand xo, yo
+    xo.p, xo.s0, xo.s1, xo.s2 = cnp.PyArray_DATA(a), n, 1, 0
+    yo.p, yo.s0, yo.s1, yo.s2 = cnp.PyArray_DATA(res), n, 1, 0
+    cdef geometry g = make_geometry(nrows, n, 1)
+    cdef cnp.ndarray buf
+    cdef Py_ssize_t per
+    buf, per = scratch_for(&g, 0 if g.n <= CX_SHORT else 1, tn, False)
+    if tn == cnp.NPY_FLOAT32:
+        _softmax_run(xo, yo, &g, log_out, <float*>cnp.PyArray_DATA(buf), per, False)
+    else:
+        _softmax_run(xo, yo, &g, log_out, <double*>cnp.PyArray_DATA(buf), per, False)
+    return res
+
+
 cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, floating* sc,
                        Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
