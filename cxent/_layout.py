@@ -65,10 +65,11 @@ def reduction_views(arrays, axes, out=None):
     if a.ndim == 0:
         res = np.empty_like(a) if out is None else out
         return [x.reshape(1, 1, 1) for x in arrays], res, res.reshape(1, 1, 1), None
-    if len(axes) == 1 and out is None and all(x.flags.c_contiguous for x in arrays):
+    if (len(axes) == 1 and all(x.flags.c_contiguous for x in arrays)
+            and (out is None or out.flags.c_contiguous)):
         ax = axes[0]  # the common case: plain reshapes
         shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
-        res = np.empty_like(a)
+        res = np.empty_like(a) if out is None else out
         return [x.reshape(shape3) for x in arrays], res, res.reshape(shape3), None
     perm, groups = row_groups(a.ndim, axes)
     if perm is None:

@@ -165,11 +165,17 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     cdef Py_ssize_t per = 0 if (g.n <= CX_SHORT or not op.logits) else g.height * g.n
     cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
     cdef Py_ssize_t nt = n_tiles(g), t, nbad = 0
-    cdef cnp.ndarray buf = cnp.PyArray_EMPTY(1, [max(1, per * threads)],
-                                             cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, 0)
-    cdef cnp.ndarray sums_a = cnp.PyArray_EMPTY(1, [2 * max(nt, 1)], cnp.NPY_FLOAT64, 0)
-    cdef floating* sc = <floating*>cnp.PyArray_DATA(buf)
-    cdef double* sums = <double*>cnp.PyArray_DATA(sums_a)
+    cdef cnp.ndarray buf = None, sums_a = None
+    cdef floating* sc = NULL
+    cdef double small_sums[256]
+    cdef double* sums = small_sums
+    if per:  # gathered long rows
+        buf = cnp.PyArray_EMPTY(1, [per * threads],
+                                cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, 0)
+        sc = <floating*>cnp.PyArray_DATA(buf)
+    if 2 * nt > 256:
+        sums_a = cnp.PyArray_EMPTY(1, [2 * nt], cnp.NPY_FLOAT64, 0)
+        sums = <double*>cnp.PyArray_DATA(sums_a)
     cdef double total, wtotal
     with nogil:
         if use_threads:
