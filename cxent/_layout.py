@@ -38,11 +38,16 @@ def row_groups(ndim, axes):
     return kept + axes, [list(range(k)), list(range(k, ndim)), []]
 
 
-def _steps_over(shape, strides, lo, hi):
-    """Whether axes [lo, hi) step exactly over each other in logical order (size-1 axes, whose
-    strides mean nothing, ignored)."""
-    live = [d for d in range(lo, hi) if shape[d] != 1]
-    return all(strides[d0] == strides[d1] * shape[d1] for d0, d1 in zip(live, live[1:]))
+def _merge_start(shape, strides):
+    """The first axis k such that axes [k, ndim) step over each other (size-1 axes ignored)."""
+    k, prev = len(shape), None
+    for d in range(len(shape) - 1, -1, -1):
+        if shape[d] != 1:
+            if prev is not None and strides[d] != prev:
+                return k
+            prev = strides[d] * shape[d]
+        k = d
+    return 0
 
 
 def merged(a, groups):
@@ -51,7 +56,8 @@ def merged(a, groups):
     new_shape = [math.prod(a.shape[g[0]:g[-1] + 1]) if g else 1 for g in groups]
     if a.flags.c_contiguous and sum(map(len, groups)) == a.ndim:
         return a.reshape(new_shape)  # the common case
-    if a.size and not all(_steps_over(a.shape, a.strides, g[0], g[-1] + 1) for g in groups if g):
+    if a.size and any(_merge_start(a.shape[g[0]:g[-1] + 1], a.strides[g[0]:g[-1] + 1])
+                      for g in groups if g):
         return None
     return a.reshape(new_shape)  # a view: the merged axes step over each other (tested)
 
@@ -132,18 +138,6 @@ def class_groups(ndim):
 def rows_shape(shape):
     """(N, inner) of an input of ``shape`` viewed as (N, C, inner)."""
     return (shape[0], math.prod(shape[2:])) if len(shape) > 1 else (1, 1)
-
-
-def _merge_start(shape, strides):
-    """The first axis k such that axes [k, ndim) step over each other (size-1 axes ignored)."""
-    k, prev = len(shape), None
-    for d in range(len(shape) - 1, -1, -1):
-        if shape[d] != 1:
-            if prev is not None and strides[d] != prev:
-                return k
-            prev = strides[d] * shape[d]
-        k = d
-    return 0
 
 
 def flat_2d(*arrays):

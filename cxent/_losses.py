@@ -51,7 +51,7 @@ def _index_rows(op, opts, logits, grad, others):
     scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, opts.reduction, op.loss_shape,
                                                          groups, others)
     total = wtotal = 0.0
-    if loss is not None and not loss.size or not math.prod(rows):
+    if not math.prod(rows):
         pass
     elif op.n_classes == 0:  # nothing to read: every target must be ignored
         if not (op.has_ignore and np.all(op.target == op.ignore)):

@@ -35,7 +35,7 @@ from libc.math cimport NAN, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
+from cxent._lib._rows cimport (scratch, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
@@ -43,10 +43,6 @@ from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_
 from cxent import _config
 
 cnp.import_array()
-
-
-cdef extern from "_omp_shim.h":
-    int cxent_max_threads() noexcept nogil
 
 
 ctypedef struct index_opts:
@@ -82,7 +78,7 @@ def target_weights(target, weight, bint has_ignore, int64_t ignore_index, bint u
         nbad = _weights_run(to, <const float*>wo.p, has_ignore, ignore_index, &g, sp, use_threads)
     else:
         nbad = _weights_run(to, <const double*>wo.p, has_ignore, ignore_index, &g, sp, use_threads)
-    return nbad, _pairwise(sp, nt)
+    return nbad, _pairwise(sp, nt, 1)
 
 
 cdef Py_ssize_t _weights_run(operand to, const floating* w, bint has_ignore, int64_t ignore,
@@ -162,17 +158,14 @@ cdef double _wsum(const floating* w, Py_ssize_t n) noexcept nogil:
 cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opts* op,
                       operand loss, operand grad, operand rsc, const geometry* g,
                       bint use_threads):
-    cdef Py_ssize_t per = 0 if (g.n <= CX_SHORT or not op.logits) else g.height * g.n
-    cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    cdef Py_ssize_t nt = n_tiles(g), t, nbad = 0
-    cdef cnp.ndarray buf = None, sums_a = None
-    cdef floating* sc = NULL
+    cdef Py_ssize_t per, nt = n_tiles(g), t, nbad = 0
+    cdef void* scp
+    buf = scratch(g, 0 if (g.n <= CX_SHORT or not op.logits) else 1,
+                  cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads, &per, &scp)
+    cdef floating* sc = <floating*>scp
+    cdef cnp.ndarray sums_a = None
     cdef double small_sums[256]
     cdef double* sums = small_sums
-    if per:  # gathered long rows
-        buf = cnp.PyArray_EMPTY(1, [per * threads],
-                                cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, 0)
-        sc = <floating*>cnp.PyArray_DATA(buf)
     if 2 * nt > 256:
         sums_a = cnp.PyArray_EMPTY(1, [2 * nt], cnp.NPY_FLOAT64, 0)
         sums = <double*>cnp.PyArray_DATA(sums_a)
@@ -186,8 +179,8 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
             for t in range(nt):
                 nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc,
                                     &sums[2 * t])
-        total = _pairwise_stride(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
-        wtotal = _pairwise_stride(sums + 1, nt, 2)
+        total = _pairwise(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
+        wtotal = _pairwise(sums + 1, nt, 2)
     return nbad, total, wtotal
 
 
@@ -474,15 +467,15 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
     cdef operand ro = array_operand(row_scale, 2, cnp.NPY_FLOAT64)
     cdef geometry g = make_geometry(cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1),
                                     cnp.PyArray_DIM(<cnp.ndarray>x, 2))
-    cdef Py_ssize_t per = 2 * g.height * g.n
-    cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    cdef cnp.ndarray buf = cnp.PyArray_EMPTY(1, [max(1, per * threads)], tn, 0)
+    cdef Py_ssize_t per
+    cdef void* sc
+    buf = scratch(&g, 2, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
-        _prob_run(xo, to, <const float*>wo.p, eps, zloss, lo, go, scale, ro, &g,
-                  <float*>cnp.PyArray_DATA(buf), per, use_threads)
+        _prob_run(xo, to, <const float*>wo.p, eps, zloss, lo, go, scale, ro, &g, <float*>sc, per,
+                  use_threads)
     else:
-        _prob_run(xo, to, <const double*>wo.p, eps, zloss, lo, go, scale, ro, &g,
-                  <double*>cnp.PyArray_DATA(buf), per, use_threads)
+        _prob_run(xo, to, <const double*>wo.p, eps, zloss, lo, go, scale, ro, &g, <double*>sc,
+                  per, use_threads)
 
 
 cdef void _prob_run(operand x, operand tg, const floating* w, double eps, double zloss,
@@ -549,7 +542,7 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     return wqd - lnorm * wq
 
 
-cdef double _pairwise_stride(const double* a, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
+cdef double _pairwise(const double* a, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
     cdef Py_ssize_t i, h
     cdef double acc = 0.0
     if n <= 128:
@@ -557,23 +550,12 @@ cdef double _pairwise_stride(const double* a, Py_ssize_t n, Py_ssize_t s) noexce
             acc += a[i * s]
         return acc
     h = n // 2
-    return _pairwise_stride(a, h, s) + _pairwise_stride(a + h * s, n - h, s)
+    return _pairwise(a, h, s) + _pairwise(a + h * s, n - h, s)
 
 
 def pairwise_sum(const double[::1] a):
     """Sum of ``a`` by pairwise recursion over blocks of 128 (deterministic, O(log n) error)."""
     cdef double s
     with nogil:
-        s = _pairwise(&a[0], a.shape[0])
+        s = _pairwise(&a[0], a.shape[0], 1)
     return s
-
-
-cdef double _pairwise(const double* a, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i, h
-    cdef double s = 0.0
-    if n <= 128:
-        for i in range(n):
-            s += a[i]
-        return s
-    h = n // 2
-    return _pairwise(a, h) + _pairwise(a + h, n - h)

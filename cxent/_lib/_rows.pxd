@@ -90,6 +90,8 @@ ctypedef struct tile:
 cdef const cx_table_f* table_f() noexcept nogil
 cdef const cx_table_d* table_d() noexcept nogil
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil
+cdef object scratch(const geometry* g, int operands, int typenum, bint use_threads,
+                    Py_ssize_t* per, void** data)
 cdef Py_ssize_t n_tiles(const geometry* g) noexcept nogil
 cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil
 cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil

@@ -28,11 +28,18 @@ E. Numerics of the log-normaliser (both arithmetics): shift by the row max ``m``
 
 from libc.math cimport log1p
 from cython cimport floating
+cimport numpy as cnp
+
+cnp.import_array()
 
 
 cdef extern from "_simd.h" nogil:
     const cx_table_f* cx_table_f32()
     const cx_table_d* cx_table_f64()
+
+
+cdef extern from "_omp_shim.h":
+    int cxent_max_threads() noexcept nogil
 
 
 cdef const cx_table_f* table_f() noexcept nogil:
@@ -62,6 +69,21 @@ cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) no
     g.nrows = outer * inner
     g.height = CX_LANES if n <= CX_SHORT else (CX_LONG_TILE if n <= GATHER_MAX else 1)
     return g
+
+
+cdef object scratch(const geometry* g, int operands, int typenum, bint use_threads,
+                    Py_ssize_t* per, void** data):
+    """Per-thread scratch for gathered rows: ``operands`` blocks of a tile's rows for each thread
+    (``per[0]`` elements; thread k's at ``data[0] + k * per[0]``).  None and NULL when
+    ``operands`` is 0 (short rows use the stack).  The caller keeps the returned array alive."""
+    per[0] = operands * g.height * g.n
+    data[0] = NULL
+    if per[0] == 0:
+        return None
+    cdef cnp.ndarray buf = cnp.PyArray_EMPTY(
+        1, [per[0] * (cxent_max_threads() if use_threads else 1)], typenum, 0)
+    data[0] = cnp.PyArray_DATA(buf)
+    return buf
 
 
 cdef Py_ssize_t n_tiles(const geometry* g) noexcept nogil:
@@ -129,7 +151,7 @@ cdef void cols_flush(operand a, const geometry* g, const tile* tl, const floatin
     cdef floating* p = <floating*>a.p
     cdef Py_ssize_t c, off
     cdef int j
-    if lanes_adjacent(a, tl):
+    if buf == p + lane_offset(a, tl, 0):  # cols_out gave the tile in place: nothing to scatter
         return
     for j in range(tl.nr):
         off = lane_offset(a, tl, j)

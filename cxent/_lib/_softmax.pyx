@@ -20,7 +20,7 @@ from cython cimport floating
 import numpy as np
 
 cimport numpy as cnp
-from cxent._lib._rows cimport (CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
+from cxent._lib._rows cimport (scratch, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
@@ -41,14 +41,6 @@ def openmp_info():
     return bool(cxent_has_openmp()), cxent_max_threads()
 
 
-cdef scratch_for(const geometry* g, int operands, int typenum, bint use_threads):
-    """Per-thread scratch for gathered rows: (array, elements per thread); short-row column tiles
-    use the stack (operands = 0 for them)."""
-    cdef Py_ssize_t per = operands * g.height * g.n
-    cdef Py_ssize_t threads = cxent_max_threads() if use_threads else 1
-    return cnp.PyArray_EMPTY(1, [max(1, per * threads)], typenum, 0), per
-
-
 cdef inline geometry geometry3(x):
     cdef cnp.ndarray a = x
     return make_geometry(cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1), cnp.PyArray_DIM(a, 2))
@@ -60,13 +52,13 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
     cdef int tn = float_type(x)
     cdef operand xo = array_operand(x, 3, tn), yo = array_operand(out, 3, tn)
     cdef geometry g = geometry3(x)
-    cdef cnp.ndarray buf
     cdef Py_ssize_t per
-    buf, per = scratch_for(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads)
+    cdef void* sc
+    buf = scratch(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
-        _softmax_run(xo, yo, &g, log_out, <float*>cnp.PyArray_DATA(buf), per, use_threads)
+        _softmax_run(xo, yo, &g, log_out, <float*>sc, per, use_threads)
     else:
-        _softmax_run(xo, yo, &g, log_out, <double*>cnp.PyArray_DATA(buf), per, use_threads)
+        _softmax_run(xo, yo, &g, log_out, <double*>sc, per, use_threads)
 
 
 def softmax_small(x, axis, bint log_out, Py_ssize_t max_elements):
@@ -89,13 +81,13 @@ def softmax_small(x, axis, bint log_out, Py_ssize_t max_elements):
     xo.p, xo.s0, xo.s1, xo.s2 = cnp.PyArray_DATA(a), n, 1, 0
     yo.p, yo.s0, yo.s1, yo.s2 = cnp.PyArray_DATA(res), n, 1, 0
     cdef geometry g = make_geometry(nrows, n, 1)
-    cdef cnp.ndarray buf
     cdef Py_ssize_t per
-    buf, per = scratch_for(&g, 0 if g.n <= CX_SHORT else 1, tn, False)
+    cdef void* sc
+    buf = scratch(&g, 0 if g.n <= CX_SHORT else 1, tn, False, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
-        _softmax_run(xo, yo, &g, log_out, <float*>cnp.PyArray_DATA(buf), per, False)
+        _softmax_run(xo, yo, &g, log_out, <float*>sc, per, False)
     else:
-        _softmax_run(xo, yo, &g, log_out, <double*>cnp.PyArray_DATA(buf), per, False)
+        _softmax_run(xo, yo, &g, log_out, <double*>sc, per, False)
     return res
 
 
@@ -159,13 +151,13 @@ def logsumexp_rows(x, out, bint use_threads):
     cdef int tn = float_type(x)
     cdef operand xo = array_operand(x, 3, tn), oo = array_operand(out, 2, tn)
     cdef geometry g = geometry3(x)
-    cdef cnp.ndarray buf
     cdef Py_ssize_t per
-    buf, per = scratch_for(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads)
+    cdef void* sc
+    buf = scratch(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
-        _logsumexp_run(xo, oo, &g, <float*>cnp.PyArray_DATA(buf), per, use_threads)
+        _logsumexp_run(xo, oo, &g, <float*>sc, per, use_threads)
     else:
-        _logsumexp_run(xo, oo, &g, <double*>cnp.PyArray_DATA(buf), per, use_threads)
+        _logsumexp_run(xo, oo, &g, <double*>sc, per, use_threads)
 
 
 cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc, Py_ssize_t per,
@@ -224,13 +216,13 @@ def softmax_backward_rows(g, y, out, bint log_out, bint use_threads):
     cdef operand go = array_operand(g, 3, tn), yo = array_operand(y, 3, tn)
     cdef operand oo = array_operand(out, 3, tn)
     cdef geometry geo = geometry3(y)
-    cdef cnp.ndarray buf
     cdef Py_ssize_t per
-    buf, per = scratch_for(&geo, 2, tn, use_threads)
+    cdef void* sc
+    buf = scratch(&geo, 2, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
-        _backward_run(go, yo, oo, &geo, log_out, <float*>cnp.PyArray_DATA(buf), per, use_threads)
+        _backward_run(go, yo, oo, &geo, log_out, <float*>sc, per, use_threads)
     else:
-        _backward_run(go, yo, oo, &geo, log_out, <double*>cnp.PyArray_DATA(buf), per, use_threads)
+        _backward_run(go, yo, oo, &geo, log_out, <double*>sc, per, use_threads)
 
 
 cdef void _backward_run(operand g, operand y, operand out, const geometry* geo, bint log_out,
