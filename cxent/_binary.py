@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxent import _layout
-from cxent._config import use_threads
+from cxent._config import PARALLEL_THRESHOLD, use_threads
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _binary as _k
 from cxent._common import LossFunction, divide, pairwise_total
@@ -53,7 +53,8 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=()):
 
 
 def _finish(partial, n, reduction, dtype):
-    total = pairwise_total(partial) + 0.0  # partials in a fixed order; the sum starts from +0
+    # partials in a fixed order; the sum starts from +0
+    total = (float(partial[0]) if partial.size == 1 else pairwise_total(partial)) + 0.0
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(divide(total, float(n)))
@@ -97,6 +98,10 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike 
     >>> float(cxent.binary_cross_entropy(np.array([0.2, 0.9, 0.5]), np.array([0.0, 1.0, 0.3])))
     0.34055042...
     """
+    if weight is None:
+        small = _k.bce_small(input, target, False, reduction, PARALLEL_THRESHOLD)
+        if small is not None:  # the common small call, through its compiled gate
+            return small
     return _bce(input, target, weight, reduction)[0]
 
 
@@ -153,6 +158,10 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
     >>> float(cxent.binary_cross_entropy_with_logits(x, y))
     2.36855698...
     """
+    if weight is None and pos_weight is None:
+        small = _k.bce_small(input, target, True, reduction, PARALLEL_THRESHOLD)
+        if small is not None:  # the common small call, through its compiled gate
+            return small
     return _bce_logits(input, target, weight, reduction, pos_weight)[0]
 
 

@@ -62,6 +62,11 @@ def merged(a, groups):
     return a.reshape(new_shape)  # a view: the merged axes step over each other (tested)
 
 
+def _shape3(shape, ax):
+    """``(outer, C, inner)`` of a C-contiguous array of ``shape`` reduced over axis ``ax``."""
+    return (math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1:]))
+
+
 def reduction_views(arrays, axes, out=None):
     """``(views, result, result_view, copy_to)`` for a row kernel over the sorted ``axes`` of the
     same-shaped ``arrays`` (a 0-d array is one row of one class): an ``(outer, C, inner)`` view of
@@ -71,12 +76,14 @@ def reduction_views(arrays, axes, out=None):
     if a.ndim == 0:
         res = np.empty_like(a) if out is None else out
         return [x.reshape(1, 1, 1) for x in arrays], res, res.reshape(1, 1, 1), None
-    if (len(axes) == 1 and all(x.flags.c_contiguous for x in arrays)
-            and (out is None or out.flags.c_contiguous)):
-        ax = axes[0]  # the common case: plain reshapes
-        shape3 = (math.prod(a.shape[:ax]), a.shape[ax], math.prod(a.shape[ax + 1:]))
-        res = np.empty_like(a) if out is None else out
-        return [x.reshape(shape3) for x in arrays], res, res.reshape(shape3), None
+    if len(axes) == 1 and (out is None or out.flags.c_contiguous):
+        for x in arrays:
+            if not x.flags.c_contiguous:
+                break
+        else:  # the common case: plain reshapes
+            shape3 = _shape3(a.shape, axes[0])
+            res = np.empty_like(a) if out is None else out
+            return [x.reshape(shape3) for x in arrays], res, res.reshape(shape3), None
     perm, groups = row_groups(a.ndim, axes)
     if perm is None:
         res, view, copy_to = result_like(a, groups, out)
@@ -92,6 +99,8 @@ def reduction_views(arrays, axes, out=None):
 
 def reduction_input(a, axes):
     """The ``(outer, C, inner)`` view (or copy) of ``a`` reduced over the sorted ``axes``."""
+    if len(axes) == 1 and a.flags.c_contiguous:
+        return a.reshape(_shape3(a.shape, axes[0]))  # the common case
     perm, groups = row_groups(a.ndim, axes)
     return merged_or_copy(a if perm is None else a.transpose(perm), groups)
 
@@ -147,11 +156,14 @@ def flat_2d(*arrays):
     dimension too.  Element ``k`` of the flat logical index is ``(k // cols, k % cols)`` in every
     view, so a walk over the flat index is the same walk whatever the layouts.
     """
-    if all(a.flags.c_contiguous for a in arrays):
-        return [a.reshape(1, -1) for a in arrays]
     shape = arrays[0].shape
-    split = max(_merge_start(shape, a.strides) for a in arrays)  # cols = axes [split, ndim)
-    if any(_merge_start(shape[:split], a.strides[:split]) for a in arrays):
+    split = 0  # cols = axes [split, ndim); a C-contiguous array merges all of them
+    for a in arrays:
+        if not a.flags.c_contiguous:
+            split = max(split, _merge_start(shape, a.strides))
+    if split == 0:
+        return [a.reshape(1, -1) for a in arrays]
+    if split > 1 and any(_merge_start(shape[:split], a.strides[:split]) for a in arrays):
         return None
     rc = (math.prod(shape[:split]), math.prod(shape[split:]))
     return [a.reshape(rc) for a in arrays]  # views: both groups step over themselves (tested)
@@ -161,7 +173,7 @@ def flat_2d_or_copies(inputs, outputs):
     """``(views, copies)``: ``flat_2d`` views of the same-shaped ``inputs`` then ``outputs`` (None
     entries stay None).  When their axes do not merge, inputs are copied in C order and outputs
     get C-ordered temporaries; ``copies`` lists the ``(output, temporary)`` pairs to copy back."""
-    arrays = list(inputs) + list(outputs)
+    arrays = inputs + outputs
     present = [k for k, o in enumerate(arrays) if o is not None]
     views = flat_2d(*[arrays[k] for k in present])
     copies = []
@@ -174,5 +186,7 @@ def flat_2d_or_copies(inputs, outputs):
             else:
                 c = np.ascontiguousarray(arrays[k])
             views.append(c.reshape(1, -1))
-    by = dict(zip(present, views))
-    return [by.get(k) for k in range(len(arrays))], copies
+    res = [None] * len(arrays)
+    for k, v in zip(present, views):
+        res[k] = v
+    return res, copies

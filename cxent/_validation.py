@@ -69,6 +69,8 @@ def int_axis(axis, ndim, name="axis"):
 
 def axes_tuple(axis, ndim, name="axis"):
     """``axis`` (int, tuple of ints, or None for all) as a sorted tuple of distinct axes."""
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis % ndim,)  # the common case
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, (tuple, list)):
@@ -157,6 +159,11 @@ def broadcast_weight(weight, shape, dtype, name):
     w = float_array(weight, name).astype(dtype, copy=False)
     if w.shape == tuple(shape):
         return w
+    k = len(shape) - w.ndim
+    if w.flags.c_contiguous and k >= 0 and all(
+            m == n or m == 1 for m, n in zip(w.shape, shape[k:])):  # the common case, quickly
+        st = [0] * k + [s if m == n else 0 for s, m, n in zip(w.strides, w.shape, shape[k:])]
+        return np.ndarray(shape, w.dtype, buffer=w, strides=st)
     try:  # broadcast_to never enlarges `shape`: it raises for any weight that would
         return np.broadcast_to(w, shape)
     except ValueError:

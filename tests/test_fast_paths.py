@@ -203,3 +203,62 @@ def test_softmax_gate_declines_other_calls(variant, rng):
     np.testing.assert_allclose(cxent.softmax(x, axis=axis),
                                ref.softmax(np.asarray(x, np.float64), axis=int(axis)),
                                **tol(np.float32, 2))
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["bce", "bce_with_logits"])
+@pytest.mark.parametrize("shape", [(1,), (7,), (64, 10), (3, 5, 9), (8192,)], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_gate_is_the_general_path(logits, shape, reduction, dtype, rng):
+    from cxent._lib._binary import bce_small
+    x = (rng.standard_normal(shape) * 4).astype(dtype) if logits else rng.random(shape).astype(dtype)
+    t = rng.random(shape).astype(dtype)
+    x.flat[0] = 0.0  # BCE: log 0 clamped at -100
+    fast = bce_small(x, t, logits, reduction, cxent._config.PARALLEL_THRESHOLD)
+    assert fast is not None and type(fast) is dtype.type
+    fn = cxent.binary_cross_entropy_with_logits if logits else cxent.binary_cross_entropy
+    general = fn(x, t, weight=np.ones(shape[-1], dtype), reduction=reduction)  # the general path
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(fn(x, t, reduction=reduction), fast)
+    expected = getattr(ref, fn.__name__)(x, t, reduction=reduction)
+    np.testing.assert_allclose(fast, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("variant", ["list", "F order", "int target", "f64 target", "empty",
+                                     "big", "big-endian", "none", "bad input", "shape",
+                                     "array reduction"])
+def test_bce_gate_declines_other_calls(variant, rng):
+    from cxent._lib._binary import bce_small
+    x = rng.random((6, 5)).astype(np.float32)
+    t = rng.random((6, 5)).astype(np.float32)
+    reduction = "mean"
+    if variant == "list":
+        x = x.tolist()
+    elif variant == "F order":
+        x = np.asfortranarray(x)
+    elif variant == "int target":
+        t = (t > 0.5).astype(np.int64)
+    elif variant == "f64 target":
+        t = t.astype(np.float64)
+    elif variant == "empty":
+        x, t = x[:0], t[:0]
+    elif variant == "big":
+        x, t = rng.random(8193).astype(np.float32), rng.random(8193).astype(np.float32)
+    elif variant == "big-endian":
+        x = x.astype(">f4")
+    elif variant == "none":
+        reduction = "none"
+    elif variant == "bad input":
+        x[2, 3] = 1.5
+    elif variant == "shape":
+        t = t.reshape(5, 6)
+    elif variant == "array reduction":
+        reduction = np.array("mean")
+    assert bce_small(x, t, False, reduction, cxent._config.PARALLEL_THRESHOLD) is None
+    if variant == "bad input":
+        with pytest.raises(ValueError, match="1.5"):
+            cxent.binary_cross_entropy(x, t)
+    elif variant not in ("shape", "array reduction", "empty"):
+        xa, ta = np.asarray(x, np.float64), np.asarray(t, np.float64)
+        np.testing.assert_allclose(cxent.binary_cross_entropy(x, t, reduction=reduction),
+                                   ref.binary_cross_entropy(xa, ta, reduction=reduction),
+                                   **tol(np.float32, 2))

@@ -16,3 +16,10 @@ def bce_flat(
     partial: npt.NDArray[np.float64],  # double[::1]
     use_threads: bool,  # bint
 ) -> tuple[int, int]: ...
+def bce_small(
+    x: object,  # a C-contiguous float32/float64 ndarray, or the gate declines
+    y: object,  # the same shape and type
+    logits: bool,  # bint
+    reduction: object,  # 'mean' or 'sum'
+    max_elements: int,  # Py_ssize_t
+) -> np.floating | None: ...

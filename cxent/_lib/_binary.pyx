@@ -25,6 +25,7 @@ E. BCE's range checks (input and target in [0, 1], nan rejected) run inside the 
 from cython.parallel cimport prange
 from cython cimport floating
 from libc.math cimport fmax
+from libc.string cimport memset
 import numpy as np
 
 cimport numpy as cnp
@@ -91,6 +92,43 @@ def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, bint logits, pa
         b0 += bp[2 * t]
         b1 += bp[2 * t + 1]
     return b0, b1
+
+
+def bce_small(x, y, bint logits, reduction, Py_ssize_t max_elements):
+    """The gate of the common small call of both losses: same-shaped, non-empty, C-contiguous,
+    aligned, native ``ndarray`` input and target of one float type, no weights, reduction 'mean' or
+    'sum', at most one task (CHUNK elements) and fewer than ``max_elements``.  Runs ``bce_flat``'s
+    task routine, serially; returns the loss as a NumPy scalar of the input's type, or None for any
+    other call and for BCE values outside [0, 1] (the Python layer then takes it, and reports)."""
+    if (type(x) is not cnp.ndarray or type(y) is not cnp.ndarray or type(reduction) is not str
+            or (reduction != "mean" and reduction != "sum")):
+        return None
+    cdef cnp.ndarray a = x, b = y
+    cdef int tn = cnp.PyArray_TYPE(a)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(b) != tn
+            or not cnp.PyArray_SAMESHAPE(a, b) or n == 0 or n > CHUNK or n >= max_elements
+            or not (cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_ISNOTSWAPPED(a)
+                    and cnp.PyArray_ISCARRAY_RO(b) and cnp.PyArray_ISNOTSWAPPED(b))):
+        return None
+    cdef bin_args A
+    memset(&A, 0, sizeof(A))
+    A.x.p, A.x.s0, A.x.s1 = cnp.PyArray_DATA(a), n, 1
+    A.y.p, A.y.s0, A.y.s1 = cnp.PyArray_DATA(b), n, 1
+    A.cols, A.size, A.scale, A.logits = n, n, 1.0, logits
+    cdef Py_ssize_t bad[2]
+    bad[0] = bad[1] = 0
+    cdef double total
+    if tn == cnp.NPY_FLOAT32:
+        total = _task(&A, 0, <float*>NULL, bad)
+    else:
+        total = _task(&A, 0, <double*>NULL, bad)
+    if bad[0] or bad[1]:
+        return None
+    total = total + 0.0  # as Python's sum of the partials, which starts from +0
+    if reduction == "mean":
+        total = total / n
+    return np.float32(total) if tn == cnp.NPY_FLOAT32 else np.float64(total)
 
 
 cdef void _bce_run(const bin_args* A, double* partial, Py_ssize_t ntasks, Py_ssize_t* bad,

@@ -930,9 +930,11 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
 
 CX_V3 static inline void cx_bce_logs4(__m256d p, double *lp, double *l1p) {
     /* log p and log1p(-p) for p in [0, 1] (p = 0 or 1: a log of 0 comes out near -709, below
-       the clamp); nan input is rejected by the caller, its values unused */
+       the clamp; -0 is 0: its sign bit cleared first); nan input is rejected by the caller, its
+       values unused */
     const __m256d lim = _mm256_set1_pd(-100.0);
-    _mm256_storeu_pd(lp, _mm256_max_pd(cx_log4_pd(p), lim));
+    __m256d pa = _mm256_andnot_pd(_mm256_set1_pd(-0.0), p);
+    _mm256_storeu_pd(lp, _mm256_max_pd(cx_log4_pd(pa), lim));
     _mm256_storeu_pd(l1p, _mm256_max_pd(cx_log1p4_pd(_mm256_sub_pd(_mm256_setzero_pd(), p)), lim));
 }
 
