@@ -29,7 +29,7 @@ from libc.string cimport memset
 import numpy as np
 
 cimport numpy as cnp
-from cxent._lib._rows cimport operand, array_operand, float_type, table_f, table_d
+from cxent._lib._rows cimport operand, array_operand, float_scalar, float_type, table_f, table_d
 
 cnp.import_array()
 
@@ -128,7 +128,7 @@ def bce_small(x, y, bint logits, reduction, Py_ssize_t max_elements):
     total = total + 0.0  # as Python's sum of the partials, which starts from +0
     if reduction == "mean":
         total = total / n
-    return np.float32(total) if tn == cnp.NPY_FLOAT32 else np.float64(total)
+    return float_scalar(total, tn)
 
 
 cdef void _bce_run(const bin_args* A, double* partial, Py_ssize_t ntasks, Py_ssize_t* bad,

@@ -36,7 +36,7 @@ from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
 from cxent._lib._rows cimport (scratch, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
-                               array_operand, float_type, geometry, tile,
+                               array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
                                col_lognorm, col_map, row_wdot, row_affine)
@@ -187,9 +187,9 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
 cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const index_opts* op,
                             operand loss, operand grad, operand rsc, const geometry* g,
                             Py_ssize_t t, floating* scratch, double* sums) noexcept nogil:
-    # One tile of class_index_rows: targets checked per row (note C), then the nll gather, the
-    # column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums go to
-    # sums[0], sums[1].  Returns the count of bad targets.
+    # One tile of class_index_rows: nll row by row (one element each), else targets checked per
+    # row (note C), then the column program (C <= CX_SHORT) or the row program; the tile's loss
+    # and weight sums (in row order) go to sums[0], sums[1].  Returns the count of bad targets.
     cdef tile tl
     cdef int64_t y[CX_LONG_TILE]
     cdef double rs[CX_LONG_TILE]
@@ -197,9 +197,38 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     cdef int state[CX_LONG_TILE]  # 0: compute, 1: ignored, 2: out of range
     cdef Py_ssize_t nbad = 0, off, c, n = g.n
     cdef floating* gp = <floating*>grad.p
-    cdef double ls = 0.0, ws = 0.0
+    cdef double ls = 0.0, ws = 0.0, lv
+    cdef int64_t yj
+    cdef bint hit
     cdef int j
     tile_at(g, t, &tl)
+    if not op.logits:  # nll: one element per row; the gradient is -w[y] at the target only
+        for j in range(tl.nr):
+            yj = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
+            hit = False
+            if op.has_ignore and yj == op.ignore:
+                lv = 0.0
+            elif yj < 0 or yj >= n:
+                lv = NAN
+                nbad += 1
+            else:
+                hit = True
+                lv = -(w[yj] * <double>(<const floating*>x.p)[lane_offset(x, &tl, j) + yj * x.s1])
+                ws += w[yj]
+            ls += lv
+            if loss.p != NULL:
+                (<double*>loss.p)[lane_offset(loss, &tl, j)] = lv
+            if gp != NULL:
+                off = lane_offset(grad, &tl, j)
+                for c in range(n):
+                    gp[off + c * grad.s1] = 0.0
+                if hit:
+                    lv = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] \
+                        if rsc.p != NULL else op.scale
+                    gp[off + yj * grad.s1] = <floating>(-lv * w[yj])
+        sums[0] = ls
+        sums[1] = ws
+        return nbad
     for j in range(tl.nr):
         y[j] = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
         rs[j] = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] if rsc.p != NULL else op.scale
@@ -212,18 +241,7 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
             nbad += 1
         else:
             state[j] = 0
-    if not op.logits:  # nll: one element per row; the gradient is -w[y] at the target only
-        for j in range(tl.nr):
-            off = lane_offset(x, &tl, j)
-            if state[j] == 0:
-                lrow[j] = -(w[y[j]] * <double>(<const floating*>x.p)[off + y[j] * x.s1])
-            if gp != NULL:
-                off = lane_offset(grad, &tl, j)
-                for c in range(n):
-                    gp[off + c * grad.s1] = 0.0
-                if state[j] == 0:
-                    gp[off + y[j] * grad.s1] = <floating>(-rs[j] * w[y[j]])
-    elif n <= CX_SHORT:
+    if n <= CX_SHORT:
         _xent_cols(x, w, op, lrow, grad, g, &tl, y, rs, state)
     else:
         _xent_rows(x, w, op, lrow, grad, g, &tl, y, rs, state, scratch)
@@ -436,7 +454,7 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
         return None
     if mean:
         total = total / count if count else NAN  # all rows ignored: 0 / 0
-    return (np.float32 if xtype == cnp.NPY_FLOAT32 else np.float64)(total)
+    return float_scalar(total, xtype)
 
 
 cdef cnp.ndarray _ONES_F = np.ones(0, np.float32)

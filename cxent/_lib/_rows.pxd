@@ -140,6 +140,17 @@ cdef inline operand array_operand(object a, int ndim, int typenum) except *:
     return v
 
 
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
+
+
+cdef inline object float_scalar(double v, int typenum):
+    """``v`` as a NumPy float32 (rounded once) or float64 scalar (quicker than ``np.float32(v)``)."""
+    cdef float f = <float>v
+    return PyArray_Scalar(<void*>&f if typenum == cnp.NPY_FLOAT32 else <void*>&v,
+                          cnp.PyArray_DescrFromType(typenum), None)
+
+
 cdef inline int float_type(object a) except -1:
     """NPY_FLOAT32 or NPY_FLOAT64: the dtype of a kernel call (TypeError for anything else)."""
     cdef cnp.ndarray arr = a
