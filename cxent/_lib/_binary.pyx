@@ -153,6 +153,17 @@ cdef double _task(const bin_args* A, Py_ssize_t t, floating* kind, Py_ssize_t* b
     return acc
 
 
+cdef extern from *:
+    void __builtin_prefetch(const void* p) noexcept nogil
+
+
+cdef inline void _prefetch(const floating* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k = 0, step = 64 // sizeof(floating)
+    while k < n:
+        __builtin_prefetch(p + k)
+        k += step
+
+
 cdef inline bint _unit(flat2 a, bint bcast_ok) noexcept nogil:
     return a.p == NULL or a.s1 == 1 or (bcast_ok and a.s1 == 0)
 
@@ -241,6 +252,9 @@ cdef double _span(const bin_args* A, Py_ssize_t k0, Py_ssize_t n, floating* kind
             po = ob
         if A.grad.p != NULL:
             pgr = gb
+    if direct and c + 2 * n <= A.cols:  # the next span's lines, ahead of the streams
+        _prefetch(px + n, n)
+        _prefetch(py + n, n)
     if A.logits:
         if floating is float:
             acc = table_f().bce_logits(px, py, n, pw, wsc, ppw, pwsc, A.pw.p != NULL, po, pgr, pg,
