@@ -533,18 +533,27 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
 cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const floating* w,
                       double eps, double zloss, floating* g, double scale) noexcept nogil:
     # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
-    # Everything read from x is read before the store pass, so g may be x.
-    cdef Py_ssize_t c, am = row_argmax(x, n)
+    # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
+    # read from x is read before the store pass, so g may be x.
+    cdef Py_ssize_t c, c0, am = row_argmax(x, n)
     cdef floating m = x[am]
-    cdef floating d
-    cdef double lnorm, q, wqd = 0.0, wq = 0.0, inv, lse, pcoef
-    for c in range(n):
-        q = t[c]
-        if eps > 0.0:
-            q = q * (1.0 - eps) + eps / n
-        d = x[c] - m
-        wqd += w[c] * q * <double>d
-        wq += w[c] * q
+    cdef double lnorm, q, wqd, wq, inv, lse, pcoef
+    cdef double pd[8]
+    cdef double pq[8]
+    cdef int k
+    for k in range(8):
+        pd[k] = 0.0
+        pq[k] = 0.0
+    for c0 in range(0, n, 8):
+        for k in range(min(8, n - c0)):
+            c = c0 + k
+            q = t[c]
+            if eps > 0.0:
+                q = q * (1.0 - eps) + eps / n
+            pd[k] += w[c] * q * <double>(x[c] - m)
+            pq[k] += w[c] * q
+    wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
+    wq = ((pq[0] + pq[1]) + (pq[2] + pq[3])) + ((pq[4] + pq[5]) + (pq[6] + pq[7]))
     lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
     lse = <double>m + lnorm
     if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
