@@ -780,24 +780,27 @@ CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t 
 CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
                                  const float *a, const float *k, const float *w, float *y,
                                  Py_ssize_t ycs, int mode) {
-    /* cx_col_map, one lane per row, 8 lanes per vector */
-    for (int h = 0; h < CX_LANES; h += 8) {
-        const __m256 va = _mm256_loadu_ps(a + h);
-        const __m256 vm = mode == CX_MAP_AFFINE ? _mm256_setzero_ps() : _mm256_loadu_ps(m + h);
-        const __m256 nk = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k + h))
-                            : _mm256_setzero_ps();
-        if (mode == CX_MAP_LOG) {
-            for (Py_ssize_t c = 0; c < n; c++)
-                _mm256_storeu_ps(y + c * ycs + h,
-                                 _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * cs + h), vm), va));
-            continue;
+    /* cx_col_map, one lane per row, the 16 rows as two vectors, class by class (a class's 64
+       bytes are written at once, not half now and half after the other classes) */
+    __m256 va[2], vm[2], nk[2], r[2];
+    for (int h = 0; h < 2; h++) {
+        va[h] = _mm256_loadu_ps(a + 8 * h);
+        vm[h] = mode == CX_MAP_AFFINE ? _mm256_setzero_ps() : _mm256_loadu_ps(m + 8 * h);
+        nk[h] = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k + 8 * h)) : _mm256_setzero_ps();
+    }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        for (int h = 0; h < 2; h++) {
+            __m256 v = _mm256_loadu_ps(x + c * cs + 8 * h);
+            if (mode == CX_MAP_LOG) {
+                r[h] = _mm256_sub_ps(_mm256_sub_ps(v, vm[h]), va[h]);
+            } else {
+                __m256 e = mode == CX_MAP_EXP ? cx_exp8_nonpos(_mm256_sub_ps(v, vm[h]), 1) : v;
+                __m256 nkw = w ? _mm256_mul_ps(nk[h], _mm256_set1_ps(w[c])) : nk[h];
+                r[h] = _mm256_fmadd_ps(va[h], e, nkw);
+            }
         }
-        for (Py_ssize_t c = 0; c < n; c++) {
-            __m256 v = _mm256_loadu_ps(x + c * cs + h);
-            __m256 e = mode == CX_MAP_EXP ? cx_exp8_nonpos(_mm256_sub_ps(v, vm), 1) : v;
-            __m256 nkw = w ? _mm256_mul_ps(nk, _mm256_set1_ps(w[c])) : nk;
-            _mm256_storeu_ps(y + c * ycs + h, _mm256_fmadd_ps(va, e, nkw));
-        }
+        _mm256_storeu_ps(y + c * ycs, r[0]);
+        _mm256_storeu_ps(y + c * ycs + 8, r[1]);
     }
 }
 
@@ -1043,22 +1046,25 @@ CX_V3 static void cx_col_lognorm_d_avx2(const double *x, Py_ssize_t cs, Py_ssize
 CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,
                                    const double *a, const double *k, const double *w, double *y,
                                    Py_ssize_t ycs, int mode) {
-    for (int h = 0; h < CX_LANES; h += 4) {
-        const __m256d vm = mode == CX_MAP_AFFINE ? _mm256_setzero_pd() : _mm256_loadu_pd(m + h);
-        const __m256d va = _mm256_loadu_pd(a + h);
-        const __m256d nk = k ? _mm256_sub_pd(_mm256_setzero_pd(), _mm256_loadu_pd(k + h))
-                             : _mm256_setzero_pd();
-        for (Py_ssize_t c = 0; c < n; c++) {
-            __m256d v = _mm256_loadu_pd(x + c * cs + h), r;
+    /* class by class, the 16 lanes as four vectors (as cx_col_map_avx2) */
+    __m256d va[4], vm[4], nk[4], r[4];
+    for (int h = 0; h < 4; h++) {
+        va[h] = _mm256_loadu_pd(a + 4 * h);
+        vm[h] = mode == CX_MAP_AFFINE ? _mm256_setzero_pd() : _mm256_loadu_pd(m + 4 * h);
+        nk[h] = k ? _mm256_sub_pd(_mm256_setzero_pd(), _mm256_loadu_pd(k + 4 * h)) : _mm256_setzero_pd();
+    }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        for (int h = 0; h < 4; h++) {
+            __m256d v = _mm256_loadu_pd(x + c * cs + 4 * h);
             if (mode == CX_MAP_LOG) {
-                r = _mm256_sub_pd(_mm256_sub_pd(v, vm), va);
+                r[h] = _mm256_sub_pd(_mm256_sub_pd(v, vm[h]), va[h]);
             } else {
-                __m256d nkw = w ? _mm256_mul_pd(nk, _mm256_set1_pd(w[c])) : nk;
-                __m256d e = mode == CX_MAP_EXP ? cx_exp4_nonpos(_mm256_sub_pd(v, vm)) : v;
-                r = _mm256_fmadd_pd(va, e, nkw);
+                __m256d nkw = w ? _mm256_mul_pd(nk[h], _mm256_set1_pd(w[c])) : nk[h];
+                __m256d e = mode == CX_MAP_EXP ? cx_exp4_nonpos(_mm256_sub_pd(v, vm[h])) : v;
+                r[h] = _mm256_fmadd_pd(va[h], e, nkw);
             }
-            _mm256_storeu_pd(y + c * ycs + h, r);
         }
+        for (int h = 0; h < 4; h++) _mm256_storeu_pd(y + c * ycs + 4 * h, r[h]);
     }
 }
 
