@@ -272,6 +272,7 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
     cdef double rest[CX_LANES]
     cdef double lnorm[CX_LANES]
     cdef double lse[CX_LANES]
+    cdef double inv[CX_LANES]
     cdef Py_ssize_t cs, gcs = 0, c, n = g.n
     cdef const floating* xt = cols_in(x, g, tl, xs, &cs)
     cdef floating* gt = NULL
@@ -302,7 +303,8 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
         lrow[j] = lv
         if grad.p != NULL:
             coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse[j]
-            a[j] = <floating>(rs[j] * coef / (1.0 + rest[j]))  # exp(-L) = 1 / (1 + rest)
+            inv[j] = 1.0 / (1.0 + rest[j])  # exp(-L)
+            a[j] = <floating>(rs[j] * coef * inv[j])
             k[j] = <floating>(rs[j] * eps / n)
             if store:
                 ey[j] = gt[y[j] * gcs + j]  # exp(x[y] - m), before the scaling pass
@@ -320,7 +322,7 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
         wy = w[y[j]]
         d = <double>(xy[j] - m[j])
         if store:
-            py, pm1 = _target_prob(ey[j], d, rest[j])
+            py, pm1 = _target_prob(ey[j], d, rest[j], inv[j])
         else:
             py = exp(d - lnorm[j])
             pm1 = expm1(d - lnorm[j])
@@ -343,7 +345,8 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     cdef floating* gr[CX_LONG_TILE]
     cdef Py_ssize_t am, c, n = g.n
     cdef floating mv, d
-    cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, eps = op.eps, z = op.zloss
+    cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, inv, eps = op.eps
+    cdef double z = op.zloss
     cdef int j
     rows_in(x, g, tl, scratch, xr)
     if grad.p != NULL:
@@ -372,8 +375,9 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         if grad.p == NULL:
             continue
         coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse
-        py, pm1 = _target_prob(gr[j][y[j]], d, rest)  # gr holds exp(x - m)
-        row_affine(gr[j], n, rs[j] * coef / (1.0 + rest), rs[j] * eps / n, w)
+        inv = 1.0 / (1.0 + rest)  # exp(-L)
+        py, pm1 = _target_prob(gr[j][y[j]], d, rest, inv)  # gr holds exp(x - m)
+        row_affine(gr[j], n, rs[j] * coef * inv, rs[j] * eps / n, w)
         gy = (1.0 - eps) * wy * pm1
         if eps > 0.0:
             gy = gy + (eps / n) * (op.wtot * py - wy)
@@ -384,11 +388,11 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         rows_flush(grad, g, tl, scratch)
 
 
-cdef inline (double, double) _target_prob(double e, double d, double rest) noexcept nogil:
-    """(p_y, p_y - 1) from e = exp(x[y] - m), d = x[y] - m and the row's rest: p_y = e / (1 + rest).
-    At a maximum (d = 0) p_y - 1 = -rest / (1 + rest), without cancellation; elsewhere p_y <= 1/2
+cdef inline (double, double) _target_prob(double e, double d, double rest,
+                                         double inv) noexcept nogil:
+    """(p_y, p_y - 1) from e = exp(x[y] - m), d = x[y] - m, the row's rest and inv = 1 / (1 + rest):
+    p_y = e inv.  At a maximum (d = 0) p_y - 1 = -rest inv, without cancellation; elsewhere p_y <= 1/2
     (the maximum's 1 is in the sum), so p_y - 1 loses nothing."""
-    cdef double inv = 1.0 / (1.0 + rest)
     if d == 0.0:
         return inv, -rest * inv
     return e * inv, e * inv - 1.0
