@@ -9,6 +9,7 @@ Only the extension list lives here: compiler directives, the OpenMP probe and th
 """
 
 import os
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -30,6 +31,11 @@ def _openmp_flags(compiler):
     else:
         candidates = [(["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
     src = "#include <omp.h>\nint main(void){ return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+    # The extensions are linked with CFLAGS and LDFLAGS (distutils' LDSHARED gets both), the probe
+    # executable only with what we pass: the same flags, so that e.g. CFLAGS=-fsanitize=address
+    # links its runtime into the probe too.
+    env_flags = shlex.split(os.environ.get("CFLAGS", "")) + shlex.split(os.environ.get("LDFLAGS", ""))
+    errors = []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "probe.c")
         with open(path, "w") as f:
@@ -37,10 +43,14 @@ def _openmp_flags(compiler):
         for cflags, ldflags in candidates:
             try:
                 objs = compiler.compile([path], output_dir=tmp, extra_postargs=cflags)
-                compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=ldflags)
+                compiler.link_executable(objs, "probe", output_dir=tmp,
+                                         extra_postargs=ldflags + env_flags)
                 return cflags, ldflags
-            except Exception:  # noqa: BLE001 - any failure means "no OpenMP"
-                continue
+            except Exception as exc:  # noqa: BLE001 - any failure means "not this way"
+                errors.append(f"{' '.join(cflags)}: {exc}")
+    print("cxent: the OpenMP probe failed, building without OpenMP threads (the kernels run "
+          "serially; cxent.show_config() reports openmp False):\n  " + "\n  ".join(errors),
+          file=sys.stderr)
     return [], []
 
 

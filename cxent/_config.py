@@ -26,9 +26,9 @@ def use_threads(n_elements: int) -> bool:
 
 def _simd_description() -> str:
     path = simd_path()
-    where = ("float32 and float64 rows with unit stride (softmax, log_softmax, logsumexp, "
-             "cross-entropy, their gradients, sigmoid, log_sigmoid, BCE, BCE-with-logits); "
-             "strided rows run scalar loops")
+    where = ("every kernel, float32 and float64, in every layout (strided rows are gathered into "
+             "the same vector code)" if path != "portable" else
+             "the portable C kernels (baseline x86-64, vectorised by the compiler), in every layout")
     forced = " (forced by CXENT_SIMD=portable)" if os.environ.get("CXENT_SIMD") == "portable" else ""
     return f"{path}{forced}: {where}"
 

@@ -64,7 +64,8 @@ def _index_rows(op, opts, logits, grad, others):
         t2 = _layout.merged_or_copy(op.target, tgroups).reshape(rows)
         threads = use_threads(a.size)
         if grad is not None:  # check targets and find the mean's denominator before any write
-            bad, denom = _k.target_weights(t2, op.weight, op.has_ignore, op.ignore, threads)
+            bad, denom = _k.target_weights(t2, op.weight, op.n_classes, op.has_ignore, op.ignore,
+                                           threads)
             if bad:
                 raise bad_target_error(op.target, op.n_classes, op.has_ignore, op.ignore)
             if opts.reduction == "mean":

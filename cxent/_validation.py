@@ -7,6 +7,7 @@ Error messages name the argument, the bad value and what was expected.
 """
 
 import math
+import numbers
 import operator
 from typing import NamedTuple
 
@@ -44,9 +45,18 @@ def check_reduction(reduction):
         raise ValueError(f"`reduction` must be one of 'none', 'mean', 'sum'; got {reduction!r}")
 
 
+def real_number(value, name):
+    """``value`` as a float: a real number (Python or NumPy, bool included, as torch); strings,
+    arrays and other objects raise TypeError (torch: "must be float")."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r} "
+                        f"({type(value).__name__})")
+    return float(value)
+
+
 def check_label_smoothing(label_smoothing):
     """Torch's rule: values > 1 raise, negative values are silently treated as 0."""
-    eps = float(label_smoothing)
+    eps = real_number(label_smoothing, "label_smoothing")
     if not eps <= 1.0:
         raise ValueError(f"`label_smoothing` must be between 0.0 and 1.0; got {label_smoothing!r}")
     return max(eps, 0.0)
@@ -100,9 +110,10 @@ def check_out(out, shape, dtype, name="out"):
 
 
 def class_weight(weight, n_classes, dtype, name="weight"):
-    """A 1-d contiguous weight of length C in ``dtype`` (ones when None)."""
+    """A 1-d contiguous weight of length C in ``dtype``; None stays None (the kernels take no
+    weights as all ones, without an array of C ones)."""
     if weight is None:
-        return np.ones(n_classes, dtype=dtype)
+        return None
     w = float_array(weight, name)
     if w.ndim != 1 or w.shape[0] != n_classes:
         raise ValueError(f"`{name}` must be a 1-d array with one value per class ({n_classes}); "
@@ -177,7 +188,7 @@ class ClassOperands(NamedTuple):
     input: np.ndarray  # float32/float64 (a float32 input with float64 probabilities is upcast)
     target: np.ndarray  # index targets: int64 of ``loss_shape``; probabilities: like ``input``
     probs: bool  # probability targets
-    weight: np.ndarray  # (C,) contiguous, the input's dtype
+    weight: np.ndarray | None  # (C,) contiguous, the input's dtype; None: no weights
     has_ignore: bool  # an ignore_index that an int64 target can equal
     ignore: int  # its int64 value
     loss_shape: tuple
@@ -267,7 +278,7 @@ def loss_options(reduction, label_smoothing=0.0, z_loss=0.0):
     """``reduction``, ``label_smoothing`` and ``z_loss`` checked (torch's rules)."""
     check_reduction(reduction)
     eps = check_label_smoothing(label_smoothing)
-    z = float(z_loss)
+    z = real_number(z_loss, "z_loss")
     if not (z >= 0.0 and z < math.inf):
         raise ValueError(f"`z_loss` must be a finite number >= 0; got {z_loss!r}")
     return LossOptions(reduction, eps, z)
@@ -289,6 +300,7 @@ def grad_output_factors(grad, reduction, loss_shape):
     g = grad.grad_output
     if g is None:
         return 1.0, None
+    reject_masked(g, "grad_output")
     g = np.asarray(g)
     if g.dtype.kind not in "biuf":
         raise TypeError(f"`grad_output` must be real numbers; got dtype {g.dtype}")

@@ -5,7 +5,8 @@ import numpy.typing as npt
 
 def target_weights(
     target: npt.NDArray[np.int64],  # const int64_t[:, :]  (N, inner)
-    weight: npt.NDArray[np.floating],  # const floating[::1]
+    weight: npt.NDArray[np.floating] | None,  # const floating[::1] or NULL (all ones)
+    n_classes: int,  # Py_ssize_t
     has_ignore: bool,  # bint
     ignore_index: int,  # int64_t
     use_threads: bool,  # bint
@@ -13,7 +14,7 @@ def target_weights(
 def class_index_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]  (N, C, inner)
     target: npt.NDArray[np.int64],  # const int64_t[:, :]
-    weight: npt.NDArray[np.floating],  # const floating[::1]
+    weight: npt.NDArray[np.floating] | None,  # const floating[::1] or NULL (all ones)
     has_ignore: bool,  # bint
     ignore_index: int,  # int64_t
     logits: bool,  # bint
@@ -38,7 +39,7 @@ def xent_small(
 def class_prob_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]
     target: npt.NDArray[np.floating],  # const floating[:, :, :]
-    weight: npt.NDArray[np.floating],  # const floating[::1]
+    weight: npt.NDArray[np.floating] | None,  # const floating[::1] or NULL (all ones)
     eps: float,  # double
     zloss: float,  # double
     loss_out: npt.NDArray[np.float64],  # double[:, :]

@@ -35,7 +35,7 @@ from libc.math cimport NAN, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (scratch, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
+from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
@@ -56,21 +56,27 @@ ctypedef struct index_opts:
 
 
 cdef inline operand _class_vector(object w, int tn) except *:
+    """The class weights (None: absent, p NULL: every weight 1)."""
     cdef operand v = array_operand(w, 1, tn)
-    if v.s1 != 1:
+    if v.p != NULL and v.s1 != 1:
         raise ValueError("kernel operand: the class weights must be contiguous")
     return v
 
 
-def target_weights(target, weight, bint has_ignore, int64_t ignore_index, bint use_threads):
+cdef inline double _wc(const floating* w, Py_ssize_t c) noexcept nogil:
+    """The weight of class c (w NULL: no weights, 1)."""
+    return w[c] if w != NULL else 1.0
+
+
+def target_weights(target, weight, Py_ssize_t n_classes, bint has_ignore, int64_t ignore_index,
+                   bint use_threads):
     """(count of targets out of range, sum of w[y] over the rows not ignored): the check alone
     (note C), summed over the same tiles and in the same order as ``class_index_rows``.
-    ``target``: int64 ``(N, inner)``; ``weight``: contiguous ``(C,)`` float32/float64."""
-    cdef int tn = float_type(weight)
+    ``target``: int64 ``(N, inner)``; ``weight``: contiguous ``(C,)`` float32/float64, or None."""
+    cdef int tn = cnp.NPY_FLOAT64 if weight is None else float_type(weight)
     cdef operand to = array_operand(target, 2, cnp.NPY_INT64), wo = _class_vector(weight, tn)
     cdef cnp.ndarray t = target
-    cdef geometry g = make_geometry(cnp.PyArray_DIM(t, 0), cnp.PyArray_DIM(<cnp.ndarray>weight, 0),
-                                    cnp.PyArray_DIM(t, 1))
+    cdef geometry g = make_geometry(cnp.PyArray_DIM(t, 0), n_classes, cnp.PyArray_DIM(t, 1))
     cdef Py_ssize_t nt = n_tiles(&g), nbad
     cdef cnp.ndarray sums = cnp.PyArray_EMPTY(1, [max(nt, 1)], cnp.NPY_FLOAT64, 0)
     cdef double* sp = <double*>cnp.PyArray_DATA(sums)
@@ -108,7 +114,7 @@ cdef Py_ssize_t _tile_weights(operand tgt, const floating* w, bint has_ignore, i
         elif y < 0 or y >= g.n:
             nbad += 1
         else:
-            s += w[y]
+            s += _wc(w, y)
     wsum[0] = s
     return nbad
 
@@ -119,7 +125,8 @@ def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, b
     """Loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy, per row.
 
     ``x`` (and ``grad_out``): ``(N, C, inner)`` float32/float64, any strides; ``target``: int64
-    ``(N, inner)``; ``weight``: contiguous ``(C,)``; ``loss_out``/``row_scale``: float64
+    ``(N, inner)``; ``weight``: contiguous ``(C,)`` or None (every weight 1: no array is made for
+    it); ``loss_out``/``row_scale``: float64
     ``(N, inner)``.  Returns ``(bad, total, wtotal)``: the number of rows whose target is out of
     range, the sum of the row losses and the sum of w[y] over the rows not ignored (the mean's
     denominator), each summed per tile of rows, then pairwise over the tiles: a fixed order (note
@@ -150,6 +157,8 @@ def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, b
 cdef double _wsum(const floating* w, Py_ssize_t n) noexcept nogil:
     cdef double s = 0.0
     cdef Py_ssize_t c
+    if w == NULL:
+        return <double>n
     for c in range(n):
         s += w[c]
     return s
@@ -160,7 +169,7 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
                       bint use_threads):
     cdef Py_ssize_t per, nt = n_tiles(g), t, nbad = 0
     cdef void* scp
-    buf = scratch(g, 0 if (g.n <= CX_SHORT or not op.logits) else 1,
+    buf = scratch(g, 1 if (g.n > CX_SHORT and op.logits and strided(x, grad, grad)) else 0,
                   cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads, &per, &scp)
     cdef floating* sc = <floating*>scp
     cdef cnp.ndarray sums_a = None
@@ -213,8 +222,8 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
                 nbad += 1
             else:
                 hit = True
-                lv = -(w[yj] * <double>(<const floating*>x.p)[lane_offset(x, &tl, j) + yj * x.s1])
-                ws += w[yj]
+                lv = -(_wc(w, yj) * <double>(<const floating*>x.p)[lane_offset(x, &tl, j) + yj * x.s1])
+                ws += _wc(w, yj)
             ls += lv
             if loss.p != NULL:
                 (<double*>loss.p)[lane_offset(loss, &tl, j)] = lv
@@ -225,7 +234,7 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
                 if hit:
                     lv = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] \
                         if rsc.p != NULL else op.scale
-                    gp[off + yj * grad.s1] = <floating>(-lv * w[yj])
+                    gp[off + yj * grad.s1] = <floating>(-lv * _wc(w, yj))
         sums[0] = ls
         sums[1] = ws
         return nbad
@@ -250,7 +259,7 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
             (<double*>loss.p)[lane_offset(loss, &tl, j)] = lrow[j]
         ls += lrow[j]
         if state[j] == 0:
-            ws += w[y[j]]
+            ws += _wc(w, y[j])
     sums[0] = ls
     sums[1] = ws
     return nbad
@@ -290,19 +299,19 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
         if j >= tl.nr or state[j] != 0:
             continue
         d = <double>(xy[j] - m[j])
-        wy = w[y[j]]
+        wy = _wc(w, y[j])
         lse[j] = <double>m[j] + lnorm[j]
         lv = -(wy * (d - lnorm[j]))
         if eps > 0.0:  # x is intact: no store without a gradient or with smoothing
             wd = 0.0
             for c in range(n):
-                wd += w[c] * <double>(xt[c * cs + j] - m[j])
+                wd += _wc(w, c) * <double>(xt[c * cs + j] - m[j])
             lv = (1.0 - eps) * lv + (eps / n) * (lnorm[j] * op.wtot - wd)
         if z != 0.0:
             lv = lv + z * wy * lse[j] * lse[j]
         lrow[j] = lv
         if grad.p != NULL:
-            coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse[j]
+            coef = _grad_coef(wy, eps, n, op.wtot, z, lse[j])
             inv[j] = 1.0 / (1.0 + rest[j])  # exp(-L)
             a[j] = <floating>(rs[j] * coef * inv[j])
             k[j] = <floating>(rs[j] * eps / n)
@@ -310,16 +319,17 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
                 ey[j] = gt[y[j] * gcs + j]  # exp(x[y] - m), before the scaling pass
     if grad.p == NULL:
         return
-    if store:  # gt holds exp(x - m)
-        col_map(gt, gcs, n, m, a, k, w, gt, gcs, CX_MAP_AFFINE)
-    else:
+    if eps == 0.0:  # no other class's weight enters (not even a nan one, times 0)
+        col_map(gt if store else xt, gcs if store else cs, n, m, a, NULL, NULL, gt, gcs,
+                CX_MAP_AFFINE if store else CX_MAP_EXP)
+    else:  # x is intact: no store with smoothing
         col_map(xt, cs, n, m, a, k, w, gt, gcs, CX_MAP_EXP)
     for j in range(tl.nr):
         if state[j] != 0:
             for c in range(n):
                 gt[c * gcs + j] = 0.0
             continue
-        wy = w[y[j]]
+        wy = _wc(w, y[j])
         d = <double>(xy[j] - m[j])
         if store:
             py, pm1 = _target_prob(ey[j], d, rest[j], inv[j])
@@ -360,7 +370,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         am = row_argmax(xr[j], n)
         mv = xr[j][am]
         d = xr[j][y[j]] - mv
-        wy = w[y[j]]
+        wy = _wc(w, y[j])
         if eps > 0.0:
             wd = row_wdot(xr[j], n, mv, w)
         rest = row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL)
@@ -374,10 +384,10 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         lrow[j] = lv
         if grad.p == NULL:
             continue
-        coef = (1.0 - eps) * wy + (eps / n) * op.wtot + 2.0 * z * wy * lse
+        coef = _grad_coef(wy, eps, n, op.wtot, z, lse)
         inv = 1.0 / (1.0 + rest)  # exp(-L)
         py, pm1 = _target_prob(gr[j][y[j]], d, rest, inv)  # gr holds exp(x - m)
-        row_affine(gr[j], n, rs[j] * coef * inv, rs[j] * eps / n, w)
+        row_affine(gr[j], n, rs[j] * coef * inv, rs[j] * eps / n, w if eps > 0.0 else NULL)
         gy = (1.0 - eps) * wy * pm1
         if eps > 0.0:
             gy = gy + (eps / n) * (op.wtot * py - wy)
@@ -386,6 +396,19 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         gr[j][y[j]] = <floating>(rs[j] * gy)
     if grad.p != NULL:
         rows_flush(grad, g, tl, scratch)
+
+
+cdef inline double _grad_coef(double wy, double eps, Py_ssize_t n, double wtot, double z,
+                              double lse) noexcept nogil:
+    """The factor of p_c in a row's gradient, (1 - eps) w_y + (eps / n) sum w + 2 z w_y lse; the
+    terms of a zero eps or z are left out, so the weights of other classes (even nan ones) do not
+    enter without smoothing (torch)."""
+    cdef double coef = (1.0 - eps) * wy
+    if eps > 0.0:
+        coef = coef + (eps / n) * wtot
+    if z != 0.0:
+        coef = coef + 2.0 * z * wy * lse
+    return coef
 
 
 cdef inline (double, double) _target_prob(double e, double d, double rest,
@@ -449,32 +472,15 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     to.s0, to.s1, to.s2 = cnp.PyArray_STRIDE(ta, 0) // 8, 0, 0
     none.p = NULL
     if xtype == cnp.NPY_FLOAT32:
-        nbad, total, count = _index_run(xo, to, <const float*>_ones(n, True), &op, none, none,
-                                        none, &g, False)
+        nbad, total, count = _index_run(xo, to, <const float*>NULL, &op, none, none, none, &g, False)
     else:
-        nbad, total, count = _index_run(xo, to, <const double*>_ones(n, False), &op, none, none,
-                                        none, &g, False)
+        nbad, total, count = _index_run(xo, to, <const double*>NULL, &op, none, none, none, &g,
+                                        False)
     if nbad:
         return None
     if mean:
         total = total / count if count else NAN  # all rows ignored: 0 / 0
     return float_scalar(total, xtype)
-
-
-cdef cnp.ndarray _ONES_F = np.ones(0, np.float32)
-cdef cnp.ndarray _ONES_D = np.ones(0, np.float64)
-
-
-cdef void* _ones(Py_ssize_t n, bint f32):
-    """Unit class weights of length >= n (cached, grown on demand)."""
-    global _ONES_F, _ONES_D
-    if f32:
-        if _ONES_F.shape[0] < n:
-            _ONES_F = np.ones(max(n, 64), np.float32)
-        return cnp.PyArray_DATA(_ONES_F)
-    if _ONES_D.shape[0] < n:
-        _ONES_D = np.ones(max(n, 64), np.float64)
-    return cnp.PyArray_DATA(_ONES_D)
 
 
 def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_out, double scale,
@@ -491,7 +497,7 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
                                     cnp.PyArray_DIM(<cnp.ndarray>x, 2))
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 2, tn, use_threads, &per, &sc)
+    buf = scratch(&g, 2 if strided(xo, to, go) else 0, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
         _prob_run(xo, to, <const float*>wo.p, eps, zloss, lo, go, scale, ro, &g, <float*>sc, per,
                   use_threads)
@@ -540,7 +546,7 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
     # read from x is read before the store pass, so g may be x.
     cdef Py_ssize_t c, c0, am = row_argmax(x, n)
-    cdef floating m = x[am]
+    cdef floating m = x[am], d
     cdef double lnorm, q, wqd, wq, inv, lse, pcoef
     cdef double pd[8]
     cdef double pq[8]
@@ -554,8 +560,9 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
             q = t[c]
             if eps > 0.0:
                 q = q * (1.0 - eps) + eps / n
-            pd[k] += w[c] * q * <double>(x[c] - m)
-            pq[k] += w[c] * q
+            d = x[c] - m  # the maximum's term is 0, also for an infinite weight (then -inf L w q)
+            pd[k] += _wc(w, c) * q * <double>d if d != 0.0 else 0.0
+            pq[k] += _wc(w, c) * q
     wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
     wq = ((pq[0] + pq[1]) + (pq[2] + pq[3])) + ((pq[4] + pq[5]) + (pq[6] + pq[7]))
     lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
@@ -567,7 +574,7 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
             q = t[c]
             if eps > 0.0:
                 q = q * (1.0 - eps) + eps / n
-            g[c] = <floating>(scale * (g[c] * inv * pcoef - w[c] * q))
+            g[c] = <floating>(scale * (g[c] * inv * pcoef - _wc(w, c) * q))
     if zloss != 0.0:
         return wqd - lnorm * wq - zloss * lse * lse
     return wqd - lnorm * wq

@@ -160,6 +160,13 @@ cdef inline int float_type(object a) except -1:
     return t
 
 
+cdef inline bint strided(operand a, operand b, operand c) noexcept nogil:
+    """Whether any of the present operands has a class stride other than 1 (so that its rows
+    are gathered into scratch: without one, no scratch is allocated)."""
+    return ((a.p != NULL and a.s1 != 1) or (b.p != NULL and b.s1 != 1)
+            or (c.p != NULL and c.s1 != 1))
+
+
 cdef inline Py_ssize_t lane_offset(operand a, const tile* tl, int j) noexcept nogil:
     return tl.o[j] * a.s0 + tl.i[j] * a.s2
 

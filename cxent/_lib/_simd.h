@@ -498,7 +498,8 @@ static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssiz
             v = v * wv;                                                                        \
             if (g) {                                                                           \
                 double gs = gout ? gsc * gout[i0 + j] : gsc;                                   \
-                g[i0 + j] = gs * wv * (lw * sg[j] - pv * yv);                                  \
+                double gr = has_pw ? lw * sg[j] - pv * yv : sg[j] - yv; /* y = inf: -inf */   \
+                g[i0 + j] = gs * wv * gr;                                                      \
             }                                                                                  \
             if (out) out[i0 + j] = v;                                                          \
             acc = acc + v;                                                                     \

@@ -20,7 +20,7 @@ from cython cimport floating
 import numpy as np
 
 cimport numpy as cnp
-from cxent._lib._rows cimport (scratch, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
+from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
@@ -54,7 +54,8 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
     cdef geometry g = geometry3(x)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads, &per, &sc)
+    buf = scratch(&g, 1 if g.n > CX_SHORT and strided(xo, yo, yo) else 0, tn, use_threads, &per,
+                  &sc)
     if tn == cnp.NPY_FLOAT32:
         _softmax_run(xo, yo, &g, log_out, <float*>sc, per, use_threads)
     else:
@@ -83,7 +84,7 @@ def softmax_small(x, axis, bint log_out, Py_ssize_t max_elements):
     cdef geometry g = make_geometry(nrows, n, 1)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 0 if g.n <= CX_SHORT else 1, tn, False, &per, &sc)
+    buf = scratch(&g, 0, tn, False, &per, &sc)  # unit-stride rows: nothing is gathered
     if tn == cnp.NPY_FLOAT32:
         _softmax_run(xo, yo, &g, log_out, <float*>sc, per, False)
     else:
@@ -153,7 +154,8 @@ def logsumexp_rows(x, out, bint use_threads):
     cdef geometry g = geometry3(x)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 0 if g.n <= CX_SHORT else 1, tn, use_threads, &per, &sc)
+    buf = scratch(&g, 1 if g.n > CX_SHORT and strided(xo, xo, xo) else 0, tn, use_threads, &per,
+                  &sc)
     if tn == cnp.NPY_FLOAT32:
         _logsumexp_run(xo, oo, &g, <float*>sc, per, use_threads)
     else:
@@ -218,7 +220,7 @@ def softmax_backward_rows(g, y, out, bint log_out, bint use_threads):
     cdef geometry geo = geometry3(y)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&geo, 2, tn, use_threads, &per, &sc)
+    buf = scratch(&geo, 2 if strided(go, yo, oo) else 0, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
         _backward_run(go, yo, oo, &geo, log_out, <float*>sc, per, use_threads)
     else:
