@@ -319,9 +319,10 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
                 ey[j] = gt[y[j] * gcs + j]  # exp(x[y] - m), before the scaling pass
     if grad.p == NULL:
         return
-    if eps == 0.0:  # no other class's weight enters (not even a nan one, times 0)
-        col_map(gt if store else xt, gcs if store else cs, n, m, a, NULL, NULL, gt, gcs,
-                CX_MAP_AFFINE if store else CX_MAP_EXP)
+    if store:  # gt holds exp(x - m); no other class's weight enters (not even a nan one, times 0)
+        col_map(gt, gcs, n, m, a, NULL, NULL, gt, gcs, CX_MAP_AFFINE)
+    elif eps == 0.0:
+        col_map(xt, cs, n, m, a, NULL, NULL, gt, gcs, CX_MAP_EXP)
     else:  # x is intact: no store with smoothing
         col_map(xt, cs, n, m, a, k, w, gt, gcs, CX_MAP_EXP)
     for j in range(tl.nr):

@@ -55,7 +55,7 @@
     p = FMA(p, r_, CX_EXP_C3);                                                               \
     p = FMA(p, r_, CX_EXP_C2);                                                               \
     p = FMA(p * r_, r_, r_) + 1.0f;                                                          \
-    int32_t ni_ = (int32_t)n_;
+    int32_t ni_ = (int32_t)(n_ == n_ ? n_ : 0.0f); /* nan: p is nan, the scale unused */
 
 #define CX_DEFINE_KERNELS(SUFFIX, ATTR, FMA)                                                 \
 ATTR static inline float cx_expf_##SUFFIX(float x) {                                        \
@@ -65,7 +65,7 @@ ATTR static inline float cx_expf_##SUFFIX(float x) {                            
     float p;                                                                                 \
     CX_EXP_BODY(FMA, xc, p)                                                                  \
     int32_t n1 = ni_ >> 1, n2 = ni_ - n1;                                                    \
-    int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;                                    \
+    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;              \
     float s1, s2;                                                                            \
     memcpy(&s1, &b1, 4);                                                                     \
     memcpy(&s2, &b2, 4);                                                                     \
@@ -78,7 +78,7 @@ ATTR static inline float cx_expf_nonpos_##SUFFIX(float d) {                     
     float xc = d < lo ? lo : d;                                                              \
     float p;                                                                                 \
     CX_EXP_BODY(FMA, xc, p)                                                                  \
-    int32_t b = (ni_ + 127) << 23;                                                           \
+    uint32_t b = (uint32_t)(ni_ + 127) << 23;                                                \
     float s;                                                                                 \
     memcpy(&s, &b, 4);                                                                       \
     float res = p * s;                                                                       \
