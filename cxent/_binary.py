@@ -8,7 +8,7 @@ from cxent import _layout
 from cxent._config import PARALLEL_THRESHOLD, use_threads
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _binary as _k
-from cxent._common import LossFunction, divide, pairwise_total
+from cxent._common import LossFunction, as_dtype, divide, pairwise_total
 from cxent._validation import (
     GradRequest,
     binary_operands,
@@ -56,8 +56,8 @@ def _finish(partial, n, reduction, dtype):
     # partials in a fixed order; the sum starts from +0
     total = (float(partial[0]) if partial.size == 1 else pairwise_total(partial)) + 0.0
     if reduction == "sum":
-        return dtype.type(total)
-    return dtype.type(divide(total, float(n)))
+        return as_dtype(total, dtype)
+    return as_dtype(divide(total, float(n)), dtype)
 
 
 def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,

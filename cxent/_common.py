@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from cxent._lib._losses import pairwise_sum
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 
-__all__ = ["pairwise_total", "divide", "LossFunction"]
+__all__ = ["pairwise_total", "as_dtype", "divide", "LossFunction"]
 
 
 def pairwise_total(a: NDArray[np.float64]) -> float:
@@ -19,6 +19,15 @@ def pairwise_total(a: NDArray[np.float64]) -> float:
     is silent (as in torch) instead of a NumPy RuntimeWarning."""
     flat = np.ascontiguousarray(a).reshape(-1)  # C order: the same sum for every input layout
     return pairwise_sum(flat) if flat.size else 0.0
+
+
+def as_dtype(value: Any, dtype: np.dtype) -> Any:
+    """``value`` (a float or a float64 array) rounded to ``dtype``: beyond its range to +-inf,
+    silently (as torch), not with NumPy's overflow warning."""
+    with np.errstate(over="ignore"):
+        if isinstance(value, np.ndarray):
+            return value.astype(dtype)
+        return dtype.type(value)
 
 
 def divide(total: float, denom: float) -> float:

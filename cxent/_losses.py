@@ -14,7 +14,7 @@ from cxent import _layout
 from cxent._config import use_threads
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _losses as _k
-from cxent._common import LossFunction, divide, pairwise_total
+from cxent._common import LossFunction, as_dtype, divide, pairwise_total
 from cxent._validation import (
     GradRequest,
     bad_target_error,
@@ -56,9 +56,11 @@ def _index_rows(op, opts, logits, grad, others):
     elif op.n_classes == 0:  # nothing to read: every target must be ignored
         if not (op.has_ignore and np.all(op.target == op.ignore)):
             raise bad_target_error(op.target, 0, op.has_ignore, op.ignore)
-        for buf in (loss, gbuf):
-            if buf is not None:
-                buf.fill(0.0)
+        # torch's smoothing weight eps / C is inf: 0 * inf = nan in every row
+        row = math.nan if logits and opts.label_smoothing > 0 else 0.0
+        total = row * math.prod(rows)
+        if loss is not None:
+            loss.fill(row)
     else:
         x = _layout.merged_or_copy(a, groups)
         t2 = _layout.merged_or_copy(op.target, tgroups).reshape(rows)
@@ -85,10 +87,10 @@ def _index_rows(op, opts, logits, grad, others):
 def _reduce(loss, total, denom, reduction, dtype):
     """Torch's reductions: the per-row losses ('none'), or the sum, or sum / denom (nan for 0/0)."""
     if reduction == "none":
-        return loss.astype(dtype)
+        return as_dtype(loss, dtype)
     if reduction == "sum":
-        return dtype.type(total)
-    return dtype.type(divide(total, float(denom)))
+        return as_dtype(total, dtype)
+    return as_dtype(divide(total, float(denom)), dtype)
 
 
 def _nll(input, target, weight, ignore_index, reduction, grad=None):
@@ -241,18 +243,18 @@ def _prob_loss(op, opts, grad, others):
                                _layout.merged_or_copy(op.target, groups), op.weight,
                                opts.label_smoothing, opts.z_loss, loss, gview, scale, row_scale,
                                use_threads(a.size))
-        else:
-            loss.fill(0.0)
+        else:  # no classes: an empty sum; z-loss of the empty row's lse = -inf is inf
+            loss.fill(-math.inf if opts.z_loss else 0.0)
     if copy_to is not None:
         np.copyto(copy_to, gbuf)
         gbuf = copy_to
     loss = loss.reshape(op.loss_shape)
     if opts.reduction == "none":
-        return (-loss).astype(dtype), gbuf
+        return as_dtype(-loss, dtype), gbuf
     total = -pairwise_total(loss)  # torch negates the sum: an empty sum is -0.0
     if opts.reduction == "sum":
-        return dtype.type(total), gbuf
-    return dtype.type(divide(total, float(loss.size))), gbuf
+        return as_dtype(total, dtype), gbuf
+    return as_dtype(divide(total, float(loss.size)), dtype), gbuf
 
 
 def nll_loss_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,

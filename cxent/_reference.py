@@ -262,16 +262,22 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     n_classes = lp.shape[-1]
     w = _class_weight(weight, n_classes, dtype)
     loss, wy, kept = _index_terms(lp, t, w, ignore_index)
-    if z_loss:
-        loss = loss + np.where(kept, wy * z_loss * _lse_classes_last(xw) ** 2, 0.0)
     denominator = np.sum(wy)  # sum of w[y] over kept elements, also for the smoothing term
+    # z-loss is added to each element's loss as it stands (after smoothing: spec/api.md)
     nll_reduced = _reduce(loss, denominator, reduction)
+    if z_loss:
+        z_reduced = _reduce(np.where(kept, wy * z_loss * _lse_classes_last(xw) ** 2, 0.0),
+                            denominator, reduction)
     if eps == 0:  # bit-identical to no smoothing (spec 3.1)
-        return _finish(nll_reduced, dtype, reduction)
+        return _finish(nll_reduced + z_reduced if z_loss else nll_reduced, dtype, reduction)
     # spec 3.1: the smoothing term is sum_c w_c * (-lp_c), NOT multiplied by w[y] (pytorch#104776)
     smooth = np.where(kept, -np.sum(w * lp, axis=-1), 0.0)
     smooth_reduced = _reduce(smooth, denominator, reduction)
-    return _finish((1 - eps) * nll_reduced + (eps / n_classes) * smooth_reduced, dtype, reduction)
+    # no classes: torch's eps / C is inf, so the (empty, 0) smoothing term of every row is nan
+    coef = eps / n_classes if n_classes else np.float64(np.inf)
+    with np.errstate(invalid="ignore"):
+        total = (1 - eps) * nll_reduced + coef * smooth_reduced
+        return _finish(total + z_reduced if z_loss else total, dtype, reduction)
 
 
 def _lse_classes_last(x):
@@ -290,7 +296,7 @@ def _cross_entropy_probabilities(x, t, weight, reduction, eps, z_loss):
     lp = _log_softmax_classes_last(xw)
     n_classes = lp.shape[-1]
     q = _classes_last(_widen(t, dtype))
-    if eps > 0:
+    if eps > 0 and n_classes:  # no classes: nothing to smooth (an empty sum)
         q = q * (1 - eps) + eps / n_classes
     terms = _class_weight(weight, n_classes, dtype) * q * lp
     if reduction == "none":

@@ -172,3 +172,24 @@ def test_row10_no_weight_array_without_weights(call):
         tracemalloc.stop()
     result = x.nbytes if "grad" in call else 0  # the gradient itself
     assert peak < result + x.nbytes // 8, peak
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_fuzz_found_smoothing_with_no_classes_is_nan(reduction):
+    # found by tests/test_fuzz.py: with C = 0 torch's smoothing weight eps / C is inf, so every
+    # row's (empty) smoothing term is 0 * inf = nan (torch 2.13); without smoothing 0 (sum, none)
+    x, t = np.zeros((2, 0)), np.array([-100, -100])
+    for fn in (cxent.cross_entropy, lambda *a, **k: cxent.cross_entropy_and_grad(*a, **k)[0]):
+        assert np.isnan(fn(x, t, label_smoothing=0.1, reduction=reduction)).all()
+        plain = fn(x, t, reduction=reduction)
+        assert np.isnan(plain) if reduction == "mean" else (np.asarray(plain) == 0).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_fuzz_found_float32_overflow_is_inf_without_a_warning(reduction):
+    # found by tests/test_fuzz.py: z * lse**2 of a 3e38 logit overflows float32; the result is
+    # inf (as torch), not NumPy's "overflow encountered in cast" (an error under -W error)
+    x = np.array([3e38], np.float32)
+    for fn in (cxent.cross_entropy, lambda *a, **k: cxent.cross_entropy_and_grad(*a, **k)[0]):
+        with np.errstate(all="raise"):
+            assert (np.asarray(fn(x, np.array(0), z_loss=1e-4, reduction=reduction)) == np.inf).all()
