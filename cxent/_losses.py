@@ -56,11 +56,8 @@ def _index_rows(op, opts, logits, grad, others):
     elif op.n_classes == 0:  # nothing to read: every target must be ignored
         if not (op.has_ignore and np.all(op.target == op.ignore)):
             raise bad_target_error(op.target, 0, op.has_ignore, op.ignore)
-        # torch's smoothing weight eps / C is inf: 0 * inf = nan in every row
-        row = math.nan if logits and opts.label_smoothing > 0 else 0.0
-        total = row * math.prod(rows)
         if loss is not None:
-            loss.fill(row)
+            loss.fill(0.0)
     else:
         x = _layout.merged_or_copy(a, groups)
         t2 = _layout.merged_or_copy(op.target, tgroups).reshape(rows)
@@ -78,6 +75,11 @@ def _index_rows(op, opts, logits, grad, others):
                                                  scale, row_scale, threads)
         if bad:
             raise bad_target_error(op.target, op.n_classes, op.has_ignore, op.ignore)
+    if op.n_classes == 0 and logits and opts.label_smoothing > 0:
+        # torch's smoothing weight eps / C is inf: 0 * inf = nan in every row and in the sum
+        total = math.nan
+        if loss is not None:
+            loss.fill(math.nan)
     if copy_to is not None:
         np.copyto(copy_to, gbuf)
         gbuf = copy_to
