@@ -72,9 +72,42 @@ def test_small_entry_defers_bad_targets_to_the_general_path(bad, rng):
         cxent.cross_entropy(x, t)
 
 
-@pytest.mark.parametrize("variant", ["int32 target", "F order", "strided rows", "weight", "none",
-                                     "smoothing", "z_loss", "big", "list", "int ignore huge",
-                                     "big-endian", "3-d"])
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("opts", [dict(weight=True), dict(reduction="none"),
+                                  dict(weight=True, reduction="none", ignore_index=2),
+                                  dict(label_smoothing=0.2), dict(z_loss=1e-3),
+                                  dict(weight=True, label_smoothing=0.1, z_loss=1e-4,
+                                       reduction="sum"),
+                                  dict(weight="zero", label_smoothing=0.3)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 2), (64, 10), (5, 33), (3, 1000)], ids=str)
+def test_small_entry_with_options_equals_general_path(fn, opts, shape, dtype, rng):
+    # weights, 'none', smoothing and z-loss go through the gate too; the general path is reached
+    # through an F-ordered copy (the gate declines it), whose bits must be the same
+    x, t = _case(rng, shape, dtype)
+    t[::3] = 2 % shape[1]
+    opts = dict(opts)
+    if opts.get("weight") is True:
+        opts["weight"] = rng.uniform(0.5, 2, shape[1]).astype(dtype)
+    elif opts.get("weight") == "zero":  # every target's weight 0: the mean divides by 0
+        opts["weight"] = np.zeros(shape[1], dtype)
+    if fn == "nll_loss":
+        opts.pop("label_smoothing", None)
+        opts.pop("z_loss", None)
+    full = dict(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                z_loss=0.0)
+    full.update(opts)
+    fast = _k.xent_small(x, t, *full.values(), fn == "cross_entropy")
+    assert fast is not None
+    general = getattr(cxent, fn)(np.asfortranarray(x), t, **opts)
+    np.testing.assert_array_equal(fast, general)
+    assert np.asarray(fast).dtype == dtype and np.shape(fast) == np.shape(general)
+    np.testing.assert_array_equal(getattr(cxent, fn)(x, t, **opts), fast)
+
+
+@pytest.mark.parametrize("variant", ["int32 target", "F order", "strided rows", "weight list",
+                                     "weight f64", "weight strided", "negative smoothing",
+                                     "int smoothing", "inf z_loss", "bad reduction", "big",
+                                     "list", "int ignore huge", "big-endian", "3-d"])
 def test_small_entry_declines_other_calls(variant, rng):
     x, t = _case(rng, (6, 5), np.float32)
     kw = {}
@@ -84,14 +117,20 @@ def test_small_entry_declines_other_calls(variant, rng):
         x = np.asfortranarray(x)
     elif variant == "strided rows":
         x = np.repeat(x, 2, axis=0)[::2]
-    elif variant == "weight":
+    elif variant == "weight list":
+        kw["weight"] = [1.0] * 5
+    elif variant == "weight f64":
         kw["weight"] = np.ones(5)
-    elif variant == "none":
-        kw["reduction"] = "none"
-    elif variant == "smoothing":
-        kw["label_smoothing"] = 0.1
-    elif variant == "z_loss":
-        kw["z_loss"] = 1e-4
+    elif variant == "weight strided":
+        kw["weight"] = np.ones(10, np.float32)[::2]
+    elif variant == "negative smoothing":
+        kw["label_smoothing"] = -0.1
+    elif variant == "int smoothing":
+        kw["label_smoothing"] = 1
+    elif variant == "inf z_loss":
+        kw["z_loss"] = np.inf
+    elif variant == "bad reduction":
+        kw["reduction"] = "avg"
     elif variant == "big":
         x, t = _case(rng, (4000, 10), np.float32)
     elif variant == "list":
@@ -106,6 +145,10 @@ def test_small_entry_declines_other_calls(variant, rng):
     full = dict(weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0)
     full.update(kw)
     assert _k.xent_small(x, t, *full.values()) is None
+    if variant in ("inf z_loss", "bad reduction"):  # the general path reports these
+        with pytest.raises(ValueError):
+            cxent.cross_entropy(x, t, **kw)
+        return
     # ...and the general path still gives the right answer for it
     xa = np.asarray(x, dtype=np.float64)
     np.testing.assert_allclose(cxent.cross_entropy(x, t, **kw),

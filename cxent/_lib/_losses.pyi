@@ -35,7 +35,7 @@ def xent_small(
     label_smoothing: object,
     z_loss: object,
     logits: bool = True,  # bint
-) -> np.floating | None: ...
+) -> np.floating | npt.NDArray[np.floating] | None: ...
 def class_prob_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]
     target: npt.NDArray[np.floating],  # const floating[:, :, :]

@@ -31,7 +31,7 @@ from cython.parallel cimport prange, threadid
 from cython cimport floating
 import numpy as np
 from libc.stdint cimport int64_t
-from libc.math cimport NAN, exp, expm1, log1p
+from libc.math cimport INFINITY, NAN, copysign, exp, expm1, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
@@ -424,25 +424,21 @@ cdef inline (double, double) _target_prob(double e, double d, double rest,
 
 def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
                bint logits=True):
-    """The gate of the most common small call of ``cross_entropy`` (``logits=False``:
-    ``nll_loss``): a plain C-contiguous ``(N, C)`` float32/float64 ``ndarray`` in native byte
-    order, int64 targets of shape ``(N,)``, default options, fewer than
+    """The gate of the common small call of ``cross_entropy`` (``logits=False``: ``nll_loss``): a
+    plain C-contiguous ``(N, C)`` float32/float64 ``ndarray`` in native byte order, int64 targets
+    of shape ``(N,)``, no weight or a contiguous ``(C,)`` one of the input's type, any reduction, a
+    float ``label_smoothing`` in [0, 1] and a finite float ``z_loss`` >= 0, fewer than
     ``_config.PARALLEL_THRESHOLD`` elements read.  It checks that much in C and runs the same tile
     program and the same pairwise reduction as the general path, serially, skipping the Python
-    layer's set-up.  Returns the loss as a NumPy scalar, or None for any other call (and for a
-    target out of range, which the general path reports)."""
-    cdef bint mean
-    if (type(input) is not cnp.ndarray or type(target) is not cnp.ndarray or weight is not None
+    layer's set-up.  Returns the loss (a NumPy scalar, or the row losses for 'none'), or None for
+    any other call (and for a target out of range, which the general path reports)."""
+    if (type(input) is not cnp.ndarray or type(target) is not cnp.ndarray
             or type(ignore_index) is not int or type(label_smoothing) is not float
-            or label_smoothing != 0.0 or type(z_loss) is not float or z_loss != 0.0):
+            or not 0.0 <= label_smoothing <= 1.0 or type(z_loss) is not float
+            or not 0.0 <= z_loss < INFINITY or type(reduction) is not str
+            or (reduction != "mean" and reduction != "sum" and reduction != "none")):
         return None
-    if reduction == "mean":
-        mean = True
-    elif reduction == "sum":
-        mean = False
-    else:
-        return None
-    cdef cnp.ndarray xa = input, ta = target
+    cdef cnp.ndarray xa = input, ta = target, wa
     if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(ta) != 1:
         return None
     cdef int xtype = cnp.PyArray_TYPE(xa)
@@ -451,36 +447,59 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
             or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa)
             or not cnp.PyArray_ISALIGNED(ta) or not cnp.PyArray_ISNOTSWAPPED(ta)):
         return None
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1)
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1), j
     if (nrows == 0 or n == 0 or cnp.PyArray_DIM(ta, 0) != nrows
-            or (nrows * n if logits else nrows) >= _config.PARALLEL_THRESHOLD):
+            or (nrows * n if logits else nrows) >= _config.PARALLEL_THRESHOLD
+            or not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807)):
         return None
-    if not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807):
-        return None
+    cdef void* wp = NULL
+    if weight is not None:
+        if type(weight) is not cnp.ndarray:
+            return None
+        wa = weight
+        if (cnp.PyArray_NDIM(wa) != 1 or cnp.PyArray_DIM(wa, 0) != n
+                or cnp.PyArray_TYPE(wa) != xtype or not cnp.PyArray_ISCARRAY_RO(wa)
+                or not cnp.PyArray_ISNOTSWAPPED(wa)):
+            return None
+        wp = cnp.PyArray_DATA(wa)
     cdef index_opts op
     op.has_ignore = True
     op.ignore = ignore_index
     op.logits = logits
-    op.eps = 0.0
-    op.zloss = 0.0
-    op.wtot = <double>n
+    op.eps = label_smoothing if logits else 0.0
+    op.zloss = z_loss if logits else 0.0
     op.scale = 1.0
     cdef geometry g = make_geometry(nrows, n, 1)
-    cdef operand xo, to, none
+    cdef operand xo, to, lo, none
     xo.p = cnp.PyArray_DATA(xa)
     xo.s0, xo.s1, xo.s2 = n, 1, 0
     to.p = cnp.PyArray_DATA(ta)
     to.s0, to.s1, to.s2 = cnp.PyArray_STRIDE(ta, 0) // 8, 0, 0
     none.p = NULL
+    lo.p = NULL
+    cdef cnp.ndarray rows = None, res
+    if reduction == "none":
+        rows = cnp.PyArray_EMPTY(1, [nrows], cnp.NPY_FLOAT64, 0)
+        lo.p, lo.s0, lo.s1, lo.s2 = cnp.PyArray_DATA(rows), 1, 0, 0
     if xtype == cnp.NPY_FLOAT32:
-        nbad, total, count = _index_run(xo, to, <const float*>NULL, &op, none, none, none, &g, False)
+        op.wtot = _wsum(<const float*>wp, n)
+        nbad, total, count = _index_run(xo, to, <const float*>wp, &op, lo, none, none, &g, False)
     else:
-        nbad, total, count = _index_run(xo, to, <const double*>NULL, &op, none, none, none, &g,
-                                        False)
+        op.wtot = _wsum(<const double*>wp, n)
+        nbad, total, count = _index_run(xo, to, <const double*>wp, &op, lo, none, none, &g, False)
     if nbad:
         return None
-    if mean:
-        total = total / count if count else NAN  # all rows ignored: 0 / 0
+    if rows is not None:  # the row losses, rounded once to the input's type
+        res = cnp.PyArray_EMPTY(1, [nrows], xtype, 0)
+        for j in range(nrows):
+            if xtype == cnp.NPY_FLOAT32:
+                (<float*>cnp.PyArray_DATA(res))[j] = <float>(<double*>cnp.PyArray_DATA(rows))[j]
+            else:
+                (<double*>cnp.PyArray_DATA(res))[j] = (<double*>cnp.PyArray_DATA(rows))[j]
+        return res
+    if reduction == "mean":  # IEEE division: 0 / 0 (all rows ignored) is nan, x / 0 is +-inf
+        total = total / count if count else (NAN if total == 0.0 or total != total
+                                              else copysign(INFINITY, total))
     return float_scalar(total, xtype)
 
 
