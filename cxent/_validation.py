@@ -118,7 +118,14 @@ def class_weight(weight, n_classes, dtype, name="weight"):
     if w.ndim != 1 or w.shape[0] != n_classes:
         raise ValueError(f"`{name}` must be a 1-d array with one value per class ({n_classes}); "
                          f"got shape {w.shape}")
-    return np.ascontiguousarray(w, dtype=dtype)
+    return np.ascontiguousarray(_cast(w, dtype))
+
+
+def _cast(a, dtype):
+    """``a`` in ``dtype``; values beyond its range become +-inf silently (as a kernel's float32
+    arithmetic would), not with NumPy's overflow warning."""
+    with np.errstate(over="ignore"):
+        return a.astype(dtype, copy=False)
 
 
 def reject_masked(x, name):
@@ -167,7 +174,7 @@ def broadcast_weight(weight, shape, dtype, name):
     None stays None."""
     if weight is None:
         return None
-    w = float_array(weight, name).astype(dtype, copy=False)
+    w = _cast(float_array(weight, name), dtype)
     if w.shape == tuple(shape):
         return w
     k = len(shape) - w.ndim

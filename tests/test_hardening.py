@@ -193,3 +193,16 @@ def test_fuzz_found_float32_overflow_is_inf_without_a_warning(reduction):
     for fn in (cxent.cross_entropy, lambda *a, **k: cxent.cross_entropy_and_grad(*a, **k)[0]):
         with np.errstate(all="raise"):
             assert (np.asarray(fn(x, np.array(0), z_loss=1e-4, reduction=reduction)) == np.inf).all()
+
+
+def test_fuzz_found_float64_weight_beyond_float32_is_inf_without_a_warning():
+    # found by tests/fuzz/fuzz_cxent.py (atheris): a float64 weight of 1e300 with float32 input
+    # leaked NumPy's "overflow encountered in cast"; it is inf in the input's dtype
+    x = np.zeros((2, 3), np.float32)
+    with np.errstate(all="raise"):
+        assert cxent.cross_entropy(x, np.array([0, 1]), weight=np.array([1e300, 1, 1]),
+                                   reduction="sum") == np.inf
+        p = np.full(3, 0.5, np.float32)
+        loss = cxent.binary_cross_entropy_and_grad(p, p, weight=np.array([1e300, 1.0, 1.0]),
+                                                   reduction="none")[0]
+        assert loss[0] == np.inf

@@ -31,7 +31,7 @@ from cython.parallel cimport prange, threadid
 from cython cimport floating
 import numpy as np
 from libc.stdint cimport int64_t
-from libc.math cimport INFINITY, NAN, copysign, exp, expm1, log1p
+from libc.math cimport INFINITY, NAN, copysign, exp, expm1, fabs, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
@@ -207,13 +207,21 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     cdef Py_ssize_t nbad = 0, off, c, n = g.n
     cdef floating* gp = <floating*>grad.p
     cdef double ls = 0.0, ws = 0.0, lv
+    cdef Py_ssize_t r0, o, i
     cdef int64_t yj
     cdef bint hit
     cdef int j
-    tile_at(g, t, &tl)
     if not op.logits:  # nll: one element per row; the gradient is -w[y] at the target only
-        for j in range(tl.nr):
-            yj = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
+        r0 = t * g.height
+        o = r0 // g.inner
+        i = r0 - o * g.inner
+        for j in range(<int>min(<Py_ssize_t>g.height, g.nrows - r0)):  # row (o, i), as tile_at
+            if j:
+                i += 1
+                if i == g.inner:
+                    i = 0
+                    o += 1
+            yj = (<const int64_t*>tgt.p)[o * tgt.s0 + i * tgt.s2]
             hit = False
             if op.has_ignore and yj == op.ignore:
                 lv = 0.0
@@ -222,22 +230,23 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
                 nbad += 1
             else:
                 hit = True
-                lv = -(_wc(w, yj) * <double>(<const floating*>x.p)[lane_offset(x, &tl, j) + yj * x.s1])
+                lv = -(_wc(w, yj) * <double>(<const floating*>x.p)[o * x.s0 + i * x.s2 + yj * x.s1])
                 ws += _wc(w, yj)
             ls += lv
             if loss.p != NULL:
-                (<double*>loss.p)[lane_offset(loss, &tl, j)] = lv
+                (<double*>loss.p)[o * loss.s0 + i * loss.s2] = lv
             if gp != NULL:
-                off = lane_offset(grad, &tl, j)
+                off = o * grad.s0 + i * grad.s2
                 for c in range(n):
                     gp[off + c * grad.s1] = 0.0
                 if hit:
-                    lv = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] \
+                    lv = op.scale * (<const double*>rsc.p)[o * rsc.s0 + i * rsc.s2] \
                         if rsc.p != NULL else op.scale
                     gp[off + yj * grad.s1] = <floating>(-lv * _wc(w, yj))
         sums[0] = ls
         sums[1] = ws
         return nbad
+    tile_at(g, t, &tl)
     for j in range(tl.nr):
         y[j] = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
         rs[j] = op.scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] if rsc.p != NULL else op.scale
@@ -560,16 +569,15 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
         rows_flush(grad, g, &tl, scratch)
 
 
-cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const floating* w,
-                      double eps, double zloss, floating* g, double scale) noexcept nogil:
-    # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
-    # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
-    # read from x is read before the store pass, so g may be x.
-    cdef Py_ssize_t c, c0, am = row_argmax(x, n)
-    cdef floating m = x[am], d
-    cdef double lnorm, q, wqd, wq, inv, lse, pcoef
-    cdef double pd[8]
-    cdef double pq[8]
+cdef inline void _wq_sums(const floating* x, const floating* t, const floating* w, Py_ssize_t n,
+                          floating m, double eps, double* pd, double* pq,
+                          bint exact_zero) noexcept nogil:
+    # pd[c % 8] += w_c q_c (x_c - m), pq[c % 8] += w_c q_c (q smoothed), from 0.  With finite w q
+    # the maximum's term is q * 0 = 0 as it stands; ``exact_zero`` makes it 0 also for an infinite
+    # w q (which then enters only as -inf L w q): the same sums otherwise, bit for bit.
+    cdef Py_ssize_t c, c0
+    cdef double q
+    cdef floating d
     cdef int k
     for k in range(8):
         pd[k] = 0.0
@@ -580,11 +588,30 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
             q = t[c]
             if eps > 0.0:
                 q = q * (1.0 - eps) + eps / n
-            d = x[c] - m  # the maximum's term is 0, also for an infinite weight (then -inf L w q)
-            pd[k] += _wc(w, c) * q * <double>d if d != 0.0 else 0.0
-            pq[k] += _wc(w, c) * q
-    wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
+            q = _wc(w, c) * q
+            d = x[c] - m
+            if exact_zero:
+                pd[k] += q * <double>d if d != 0.0 else 0.0
+            else:
+                pd[k] += q * <double>d
+            pq[k] += q
+
+
+cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const floating* w,
+                      double eps, double zloss, floating* g, double scale) noexcept nogil:
+    # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
+    # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
+    # read from x is read before the store pass, so g may be x.
+    cdef Py_ssize_t c, am = row_argmax(x, n)
+    cdef floating m = x[am]
+    cdef double lnorm, q, wqd, wq, inv, lse, pcoef
+    cdef double pd[8]
+    cdef double pq[8]
+    _wq_sums(x, t, w, n, m, eps, pd, pq, False)
     wq = ((pq[0] + pq[1]) + (pq[2] + pq[3])) + ((pq[4] + pq[5]) + (pq[6] + pq[7]))
+    if not fabs(wq) < INFINITY:  # an infinite w q: its maximum's term must be 0, not inf * 0
+        _wq_sums(x, t, w, n, m, eps, pd, pq, True)
+    wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
     lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
     lse = <double>m + lnorm
     if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
