@@ -78,7 +78,10 @@ def test_small_entry_defers_bad_targets_to_the_general_path(bad, rng):
                                   dict(label_smoothing=0.2), dict(z_loss=1e-3),
                                   dict(weight=True, label_smoothing=0.1, z_loss=1e-4,
                                        reduction="sum"),
-                                  dict(weight="zero", label_smoothing=0.3)], ids=str)
+                                  dict(weight="zero", label_smoothing=0.3),
+                                  dict(probs=True), dict(probs=True, weight=True, reduction="none"),
+                                  dict(probs=True, label_smoothing=0.2, z_loss=1e-3,
+                                       reduction="sum")], ids=str)
 @pytest.mark.parametrize("shape", [(1, 1), (7, 2), (64, 10), (5, 33), (3, 1000)], ids=str)
 def test_small_entry_with_options_equals_general_path(fn, opts, shape, dtype, rng):
     # weights, 'none', smoothing and z-loss go through the gate too; the general path is reached
@@ -90,6 +93,11 @@ def test_small_entry_with_options_equals_general_path(fn, opts, shape, dtype, rn
         opts["weight"] = rng.uniform(0.5, 2, shape[1]).astype(dtype)
     elif opts.get("weight") == "zero":  # every target's weight 0: the mean divides by 0
         opts["weight"] = np.zeros(shape[1], dtype)
+    if opts.pop("probs", False):
+        if fn == "nll_loss":
+            pytest.skip("nll_loss takes class indices only")
+        t = cxent.softmax(rng.standard_normal(shape).astype(dtype))
+        t[0] = 0.0  # a row without mass
     if fn == "nll_loss":
         opts.pop("label_smoothing", None)
         opts.pop("z_loss", None)

@@ -448,13 +448,19 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
             or (reduction != "mean" and reduction != "sum" and reduction != "none")):
         return None
     cdef cnp.ndarray xa = input, ta = target, wa
-    if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(ta) != 1:
+    if cnp.PyArray_NDIM(xa) != 2:
         return None
     cdef int xtype = cnp.PyArray_TYPE(xa)
+    cdef bint probs = logits and cnp.PyArray_NDIM(ta) == 2  # probability targets
+    if probs and cnp.PyArray_TYPE(ta) == xtype and cnp.PyArray_ISCARRAY_RO(ta) \
+            and cnp.PyArray_ISNOTSWAPPED(ta) and cnp.PyArray_SAMESHAPE(xa, ta) \
+            and ignore_index == -100:
+        pass
+    elif probs or cnp.PyArray_NDIM(ta) != 1 or cnp.PyArray_TYPE(ta) != cnp.NPY_INT64 \
+            or not cnp.PyArray_ISALIGNED(ta) or not cnp.PyArray_ISNOTSWAPPED(ta):
+        return None
     if ((xtype != cnp.NPY_FLOAT32 and xtype != cnp.NPY_FLOAT64)
-            or cnp.PyArray_TYPE(ta) != cnp.NPY_INT64
-            or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa)
-            or not cnp.PyArray_ISALIGNED(ta) or not cnp.PyArray_ISNOTSWAPPED(ta)):
+            or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa)):
         return None
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1), j
     if (nrows == 0 or n == 0 or cnp.PyArray_DIM(ta, 0) != nrows
@@ -487,6 +493,8 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     none.p = NULL
     lo.p = NULL
     cdef cnp.ndarray rows = None, res
+    if probs:  # the probability program of class_prob_rows; Python's sign and reductions
+        return _prob_small(xo, ta, wp, &op, &g, xtype, reduction)
     if reduction == "none":
         rows = cnp.PyArray_EMPTY(1, [nrows], cnp.NPY_FLOAT64, 0)
         lo.p, lo.s0, lo.s1, lo.s2 = cnp.PyArray_DATA(rows), 1, 0, 0
@@ -533,6 +541,38 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
     else:
         _prob_run(xo, to, <const double*>wo.p, eps, zloss, lo, go, scale, ro, &g, <double*>sc,
                   per, use_threads)
+
+
+cdef object _prob_small(operand xo, cnp.ndarray ta, void* wp, const index_opts* op,
+                        const geometry* g, int xtype, str reduction):
+    # xent_small's probability targets: the row values of class_prob_rows (not negated), then
+    # what _losses._prob_loss does with them: -rows ('none'), -(pairwise sum), / N for the mean
+    cdef operand to, lo, none
+    to.p, to.s0, to.s1, to.s2 = cnp.PyArray_DATA(ta), g.n, 1, 0
+    none.p = NULL
+    cdef cnp.ndarray rows = cnp.PyArray_EMPTY(1, [g.nrows], cnp.NPY_FLOAT64, 0), res
+    lo.p, lo.s0, lo.s1, lo.s2 = cnp.PyArray_DATA(rows), 1, 0, 0
+    cdef double* rp = <double*>cnp.PyArray_DATA(rows)
+    cdef Py_ssize_t j
+    cdef double total
+    if xtype == cnp.NPY_FLOAT32:
+        _prob_run(xo, to, <const float*>wp, op.eps, op.zloss, lo, none, 1.0, none, g,
+                  <float*>NULL, 0, False)
+    else:
+        _prob_run(xo, to, <const double*>wp, op.eps, op.zloss, lo, none, 1.0, none, g,
+                  <double*>NULL, 0, False)
+    if reduction == "none":
+        res = cnp.PyArray_EMPTY(1, [g.nrows], xtype, 0)
+        for j in range(g.nrows):
+            if xtype == cnp.NPY_FLOAT32:
+                (<float*>cnp.PyArray_DATA(res))[j] = <float>(-rp[j])
+            else:
+                (<double*>cnp.PyArray_DATA(res))[j] = -rp[j]
+        return res
+    total = -_pairwise(rp, g.nrows, 1)  # torch negates the sum
+    if reduction == "mean":
+        total = total / g.nrows
+    return float_scalar(total, xtype)
 
 
 cdef void _prob_run(operand x, operand tg, const floating* w, double eps, double zloss,
