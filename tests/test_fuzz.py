@@ -275,3 +275,40 @@ def test_atheris_harness_runs_on_random_bytes():
     rng = np.random.default_rng(0)
     for _ in range(EXAMPLES * 4):
         harness.one_input(rng.integers(0, 256, rng.integers(0, 200)).astype(np.uint8).tobytes())
+
+
+def _backward_reference(name, g, y, axis):
+    """float64 twin of the backward functions (not in _reference.py): softmax
+    ``y (g - sum g y)``, log_softmax ``g - exp(y) sum g``."""
+    gw, yw = g.astype(np.float64), y.astype(np.float64)
+    if name == "softmax_backward":
+        return yw * (gw - np.sum(gw * yw, axis=axis, keepdims=True))
+    return gw - np.exp(yw) * np.sum(gw, axis=axis, keepdims=True)
+
+
+@SETTINGS
+@given(data=st.data(), shape=shapes, dtype=float_dtypes,
+       name=st.sampled_from(["softmax_backward", "log_softmax_backward"]))
+def test_fuzz_backward(data, shape, dtype, name):
+    ndim = max(len(shape), 1)
+    axis = data.draw(st.integers(-ndim - 1, ndim))
+    x = data.draw(values(shape, dtype, special=False))
+    g0 = data.draw(values(shape, dtype, -3.0, 3.0, special=False))
+    forward = cxent.softmax if name == "softmax_backward" else cxent.log_softmax
+    try:
+        y0 = forward(x, axis=axis)
+    except ALLOWED:
+        with pytest.raises(ALLOWED):
+            getattr(cxent, name)(g0, x, axis=axis)
+        return
+    g, y = data.draw(layout(g0)), data.draw(layout(y0))
+    kwargs = {"axis": axis}
+    if data.draw(st.booleans()) and g.flags.writeable and g.dtype.isnative and g.flags.aligned:
+        kwargs["out"] = g  # in place into grad_output
+    base = getattr(cxent, name)(g0, y0, axis=axis)
+    res, exc = _call(getattr(cxent, name), [g, y], kwargs)
+    assert exc is None, exc
+    np.testing.assert_array_equal(res, base)  # bits independent of layout (and in place)
+    ax = axis % ndim if len(shape) else None
+    if len(shape):
+        _same_or_close(base, _backward_reference(name, g0, y0, ax), dtype)

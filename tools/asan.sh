@@ -11,6 +11,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/cxent-asan.XXXXXX")
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 (cd "$src" && git ls-files -co --exclude-standard -z | grep -zv '\.c$' | xargs -0 cp --parents -t "$work")
 cd "$work"
+# the build requirements (pyproject.toml), which a plain venv may lack (pip builds in isolation)
+python -c "import Cython, setuptools" 2>/dev/null || python -m pip install --quiet "Cython>=3.0" "setuptools>=64"
 export CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 export LDFLAGS="-fsanitize=address,undefined"
 CXENT_CYTHON_DEBUG=1 python setup.py -q build_ext -i 2>&1 | grep -v "^warning\|^  \|^$" || true
