@@ -206,3 +206,48 @@ def test_fuzz_found_float64_weight_beyond_float32_is_inf_without_a_warning():
         loss = cxent.binary_cross_entropy_and_grad(p, p, weight=np.array([1e300, 1.0, 1.0]),
                                                    reduction="none")[0]
         assert loss[0] == np.inf
+
+
+def _openmp_probe():
+    """setup.py's ``_openmp_flags``, without running setup() (the function alone, from its source)."""
+    import ast
+    import pathlib
+
+    src = (pathlib.Path(__file__).parents[1] / "setup.py").read_text()
+    fn = next(n for n in ast.parse(src).body
+              if isinstance(n, ast.FunctionDef) and n.name == "_openmp_flags")
+    namespace = {}
+    exec("import os, shlex, sys, tempfile\n" + ast.unparse(fn), namespace)
+    return namespace["_openmp_flags"]
+
+
+class _FakeCompiler:
+    compiler_type = "unix"
+
+    def __init__(self, link_ok):
+        self.link_ok, self.links = link_ok, []
+
+    def compile(self, sources, output_dir, extra_postargs):
+        return [s + ".o" for s in sources]
+
+    def link_executable(self, objs, name, output_dir, extra_postargs):
+        self.links.append(extra_postargs)
+        if not self.link_ok(extra_postargs):
+            raise RuntimeError("undefined reference to __asan_init")
+
+
+def test_row11_openmp_probe_links_with_the_build_flags(monkeypatch, capsys):
+    # CFLAGS=-fsanitize=address (not in CC): the extensions link with it (distutils' LDSHARED gets
+    # CFLAGS), so the probe must too; otherwise it fails and the build silently loses OpenMP
+    probe = _openmp_probe()
+    monkeypatch.setenv("CFLAGS", "-O1 -fsanitize=address")
+    monkeypatch.setenv("LDFLAGS", "-L/opt/lib")
+    monkeypatch.delenv("CXENT_OPENMP", raising=False)
+    cc = _FakeCompiler(link_ok=lambda args: "-fsanitize=address" in args)
+    assert probe(cc) == (["-fopenmp"], ["-fopenmp"])
+    assert cc.links[0] == ["-fopenmp", "-O1", "-fsanitize=address", "-L/opt/lib"]
+    # a probe that fails says so on stderr (and the build goes on without OpenMP)
+    cc = _FakeCompiler(link_ok=lambda args: False)
+    assert probe(cc) == ([], [])
+    err = capsys.readouterr().err
+    assert "OpenMP probe failed" in err and "__asan_init" in err
