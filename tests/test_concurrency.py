@@ -30,9 +30,14 @@ def _cases():
             ("logsumexp", lambda x=x: cxent.logsumexp(x, axis=1)),
             ("sigmoid", lambda x=x: cxent.sigmoid(x)),
             ("log_sigmoid", lambda x=x: cxent.log_sigmoid(x)),
-            ("softmax_backward", lambda x=x: cxent.softmax_backward(x, cxent.softmax(x, axis=1), 1)),
-            ("log_softmax_backward",
-             lambda x=x: cxent.log_softmax_backward(x, cxent.log_softmax(x, axis=1), 1)),
+            (
+                "softmax_backward",
+                lambda x=x: cxent.softmax_backward(x, cxent.softmax(x, axis=1), 1),
+            ),
+            (
+                "log_softmax_backward",
+                lambda x=x: cxent.log_softmax_backward(x, cxent.log_softmax(x, axis=1), 1),
+            ),
             ("nll_loss", lambda x=x, t=t: cxent.nll_loss(x, t, reduction="none")),
             ("nll_loss_and_grad", lambda x=x, t=t: cxent.nll_loss_and_grad(x, t)),
             ("cross_entropy", lambda x=x, t=t: cxent.cross_entropy(x, t, label_smoothing=0.1)),
@@ -44,8 +49,10 @@ def _cases():
         ("binary_cross_entropy", lambda: cxent.binary_cross_entropy(p, y)),
         ("binary_cross_entropy_and_grad", lambda: cxent.binary_cross_entropy_and_grad(p, y)),
         ("bce_with_logits", lambda: cxent.binary_cross_entropy_with_logits(big, y, pos_weight=w)),
-        ("bce_with_logits_and_grad",
-         lambda: cxent.binary_cross_entropy_with_logits_and_grad(big, y, reduction="none")),
+        (
+            "bce_with_logits_and_grad",
+            lambda: cxent.binary_cross_entropy_with_logits_and_grad(big, y, reduction="none"),
+        ),
     ]
     return cases
 
@@ -79,18 +86,19 @@ def test_offsets_beyond_two_gib():
         raw = np.zeros(gap + 4096, np.uint8)
     except MemoryError:  # pragma: no cover - a machine without 2 GiB of address space to spare
         pytest.skip("cannot reserve 2 GiB of address space")
-    rows = np.lib.stride_tricks.as_strided(raw.view(np.float32)[:8], shape=(2, 8),
-                                           strides=(gap, 4))
+    rows = np.lib.stride_tricks.as_strided(raw.view(np.float32)[:8], shape=(2, 8), strides=(gap, 4))
     rows[0] = np.arange(8, dtype=np.float32)
     rows[1] = -np.arange(8, dtype=np.float32)
     x = rows.copy()
     np.testing.assert_array_equal(cxent.log_softmax(rows, axis=1), cxent.log_softmax(x, axis=1))
     np.testing.assert_array_equal(cxent.log_softmax(rows.T, axis=0), cxent.log_softmax(x.T, axis=0))
     t = np.array([3, 5])
-    np.testing.assert_array_equal(cxent.cross_entropy_and_grad(rows, t)[1],
-                                  cxent.cross_entropy_and_grad(x, t)[1])
+    np.testing.assert_array_equal(
+        cxent.cross_entropy_and_grad(rows, t)[1], cxent.cross_entropy_and_grad(x, t)[1]
+    )
     np.testing.assert_array_equal(cxent.sigmoid(rows), cxent.sigmoid(x))
-    out = np.lib.stride_tricks.as_strided(raw[4096:].view(np.float32)[:8], shape=(2, 8),
-                                          strides=(gap - 4096, 4))
+    out = np.lib.stride_tricks.as_strided(
+        raw[4096:].view(np.float32)[:8], shape=(2, 8), strides=(gap - 4096, 4)
+    )
     cxent.softmax(x, axis=1, out=out)
     np.testing.assert_array_equal(out, cxent.softmax(x, axis=1))

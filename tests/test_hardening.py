@@ -13,10 +13,15 @@ from cxent import _reference as ref
 def test_row1_in_place_gradient_of_a_view_that_does_not_merge(dtype, rng):
     # a strided 4-d view cannot be viewed as (N, C, inner): the input is copied for the kernel
     # and the gradient written back into the view itself
-    for fn, t in ((cxent.cross_entropy_and_grad, np.zeros((2, 2, 2), np.int64)),
-                  (cxent.nll_loss_and_grad, np.ones((2, 2, 2), np.int64)),
-                  (cxent.cross_entropy_and_grad, None)):
-        for view in (lambda b: b[::2, ::2, ::2, ::2], lambda b: b[::2, ::2, ::2, ::2].swapaxes(0, -1)):
+    for fn, t in (
+        (cxent.cross_entropy_and_grad, np.zeros((2, 2, 2), np.int64)),
+        (cxent.nll_loss_and_grad, np.ones((2, 2, 2), np.int64)),
+        (cxent.cross_entropy_and_grad, None),
+    ):
+        for view in (
+            lambda b: b[::2, ::2, ::2, ::2],
+            lambda b: b[::2, ::2, ::2, ::2].swapaxes(0, -1),
+        ):
             base = rng.standard_normal((4, 6, 4, 4)).astype(dtype)
             x = view(base)
             if t is None:
@@ -105,9 +110,14 @@ def test_row6_golden_values_of_torch():
     loss, g = cxent.cross_entropy_and_grad(x, [1, 2], weight=[np.nan, 1, 1], reduction="sum")
     # torch 2.13: F.cross_entropy(x, [1, 2], weight=[nan, 1, 1], reduction="sum") and its grad
     np.testing.assert_allclose(loss, 2.6043400613639975, rtol=1e-14)
-    np.testing.assert_allclose(g, [[0.8214090194651259, -0.8888343776975789, 0.06742535823245294],
-                                   [0.09003057317038043, 0.24472847105479764, -0.3347590442251782]],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        g,
+        [
+            [0.8214090194651259, -0.8888343776975789, 0.06742535823245294],
+            [0.09003057317038043, 0.24472847105479764, -0.3347590442251782],
+        ],
+        rtol=1e-14,
+    )
 
 
 def test_row7_infinite_weight_and_target_give_torchs_infinities(dtype):
@@ -115,9 +125,9 @@ def test_row7_infinite_weight_and_target_give_torchs_infinities(dtype):
     q = np.array([[0.2, 0.3, 0.5]], dtype)
     assert cxent.cross_entropy(x, q, weight=[np.inf, 1, 1]) == np.inf
     assert cxent.cross_entropy_and_grad(x, q, weight=[np.inf, 1, 1])[0] == np.inf
-    loss, g = cxent.binary_cross_entropy_with_logits_and_grad(np.array([0.5], dtype),
-                                                              np.array([np.inf], dtype),
-                                                              reduction="sum")
+    loss, g = cxent.binary_cross_entropy_with_logits_and_grad(
+        np.array([0.5], dtype), np.array([np.inf], dtype), reduction="sum"
+    )
     assert loss == -np.inf
     np.testing.assert_array_equal(g, [-np.inf])
 
@@ -125,11 +135,14 @@ def test_row7_infinite_weight_and_target_give_torchs_infinities(dtype):
 def test_row8_masked_grad_output_raises():
     m = np.ma.masked_array([5.0, 5.0, 5.0], mask=[True] * 3)
     x, t = np.zeros((3, 2)), np.array([0, 1, 0])
-    calls = [lambda: cxent.cross_entropy_and_grad(x, t, reduction="none", grad_output=m),
-             lambda: cxent.nll_loss_and_grad(x, t, reduction="none", grad_output=m),
-             lambda: cxent.binary_cross_entropy_with_logits_and_grad(
-                 np.zeros(3), np.ones(3), reduction="none", grad_output=m),
-             lambda: cxent.softmax_backward(m, np.full(3, 1 / 3))]
+    calls = [
+        lambda: cxent.cross_entropy_and_grad(x, t, reduction="none", grad_output=m),
+        lambda: cxent.nll_loss_and_grad(x, t, reduction="none", grad_output=m),
+        lambda: cxent.binary_cross_entropy_with_logits_and_grad(
+            np.zeros(3), np.ones(3), reduction="none", grad_output=m
+        ),
+        lambda: cxent.softmax_backward(m, np.full(3, 1 / 3)),
+    ]
     for call in calls:
         with pytest.raises(TypeError, match="grad_output.*masked"):
             call()
@@ -145,24 +158,30 @@ def test_row9_non_numeric_options_raise_type_error(name, bad):
         cxent.cross_entropy_and_grad(x, t, **{name: bad})
     # what torch accepts: Python and NumPy reals, bool included
     for ok in (0.1, 0, True, np.float32(0.25), np.int64(0)):
-        np.testing.assert_allclose(cxent.cross_entropy(x, t, **{name: ok}),
-                                   ref.cross_entropy(x, t, **{name: float(ok)}), rtol=1e-12)
+        np.testing.assert_allclose(
+            cxent.cross_entropy(x, t, **{name: ok}),
+            ref.cross_entropy(x, t, **{name: float(ok)}),
+            rtol=1e-12,
+        )
 
 
-@pytest.mark.parametrize("call", ["cross_entropy", "nll_loss", "label_smoothing", "and_grad",
-                                  "probs", "probs_and_grad"])
+@pytest.mark.parametrize(
+    "call", ["cross_entropy", "nll_loss", "label_smoothing", "and_grad", "probs", "probs_and_grad"]
+)
 def test_row10_no_weight_array_without_weights(call):
     # one row of 2**21 classes: a weight of ones would be 8 MiB (float32)
     n = 1 << 21
     x = np.zeros((1, n), np.float32)
     t = np.array([3])
     q = np.full((1, n), 1.0 / n, np.float32) if call.startswith("probs") else None
-    fns = {"cross_entropy": lambda: cxent.cross_entropy(x, t),
-           "nll_loss": lambda: cxent.nll_loss(x, t),
-           "label_smoothing": lambda: cxent.cross_entropy(x, t, label_smoothing=0.1),
-           "and_grad": lambda: cxent.cross_entropy_and_grad(x, t),
-           "probs": lambda: cxent.cross_entropy(x, q),
-           "probs_and_grad": lambda: cxent.cross_entropy_and_grad(x, q)}
+    fns = {
+        "cross_entropy": lambda: cxent.cross_entropy(x, t),
+        "nll_loss": lambda: cxent.nll_loss(x, t),
+        "label_smoothing": lambda: cxent.cross_entropy(x, t, label_smoothing=0.1),
+        "and_grad": lambda: cxent.cross_entropy_and_grad(x, t),
+        "probs": lambda: cxent.cross_entropy(x, q),
+        "probs_and_grad": lambda: cxent.cross_entropy_and_grad(x, q),
+    }
     fns[call]()  # warm-up: imports and caches
     tracemalloc.start()
     try:
@@ -192,7 +211,9 @@ def test_fuzz_found_float32_overflow_is_inf_without_a_warning(reduction):
     x = np.array([3e38], np.float32)
     for fn in (cxent.cross_entropy, lambda *a, **k: cxent.cross_entropy_and_grad(*a, **k)[0]):
         with np.errstate(all="raise"):
-            assert (np.asarray(fn(x, np.array(0), z_loss=1e-4, reduction=reduction)) == np.inf).all()
+            assert (
+                np.asarray(fn(x, np.array(0), z_loss=1e-4, reduction=reduction)) == np.inf
+            ).all()
 
 
 def test_fuzz_found_float64_weight_beyond_float32_is_inf_without_a_warning():
@@ -200,24 +221,33 @@ def test_fuzz_found_float64_weight_beyond_float32_is_inf_without_a_warning():
     # leaked NumPy's "overflow encountered in cast"; it is inf in the input's dtype
     x = np.zeros((2, 3), np.float32)
     with np.errstate(all="raise"):
-        assert cxent.cross_entropy(x, np.array([0, 1]), weight=np.array([1e300, 1, 1]),
-                                   reduction="sum") == np.inf
+        assert (
+            cxent.cross_entropy(
+                x, np.array([0, 1]), weight=np.array([1e300, 1, 1]), reduction="sum"
+            )
+            == np.inf
+        )
         p = np.full(3, 0.5, np.float32)
-        loss = cxent.binary_cross_entropy_and_grad(p, p, weight=np.array([1e300, 1.0, 1.0]),
-                                                   reduction="none")[0]
+        loss = cxent.binary_cross_entropy_and_grad(
+            p, p, weight=np.array([1e300, 1.0, 1.0]), reduction="none"
+        )[0]
         assert loss[0] == np.inf
 
 
 def _openmp_probe():
-    """setup.py's ``_openmp_flags``, without running setup() (the function alone, from its source)."""
+    """setup.py's ``_openmp_flags``, without running setup(): the function alone, from its
+    source."""
     import ast
     import pathlib
 
     src = (pathlib.Path(__file__).parents[1] / "setup.py").read_text()
-    fn = next(n for n in ast.parse(src).body
-              if isinstance(n, ast.FunctionDef) and n.name == "_openmp_flags")
+    fn = next(
+        n
+        for n in ast.parse(src).body
+        if isinstance(n, ast.FunctionDef) and n.name == "_openmp_flags"
+    )
     namespace = {}
-    exec("import os, shlex, sys, tempfile\n" + ast.unparse(fn), namespace)
+    exec("import os, shlex, sys, tempfile\n" + ast.unparse(fn), namespace)  # noqa: S102 - our setup.py
     return namespace["_openmp_flags"]
 
 

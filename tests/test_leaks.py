@@ -21,27 +21,36 @@ def _calls():
     x = (rng.standard_normal((64, 10)) * 3).astype(np.float32)
     t = rng.integers(0, 10, 64)
     q = cxent.softmax(x)
-    p, y = rng.uniform(0, 1, x.shape).astype(np.float32), rng.uniform(0, 1, x.shape).astype(np.float32)
+    p, y = (
+        rng.uniform(0, 1, x.shape).astype(np.float32),
+        rng.uniform(0, 1, x.shape).astype(np.float32),
+    )
     w = np.ones(10, np.float32)
     out = np.empty_like(x)
     bad = t.copy()
     bad[3] = 99
 
     def raises():  # the error paths too: exceptions must not leak their arrays
-        for call in (lambda: cxent.cross_entropy(x, bad), lambda: cxent.binary_cross_entropy(y * 2, p),
-                     lambda: cxent.softmax(x, axis=5)):
+        for call in (
+            lambda: cxent.cross_entropy(x, bad),
+            lambda: cxent.binary_cross_entropy(y * 2, p),
+            lambda: cxent.softmax(x, axis=5),
+        ):
             try:
                 call()
             except (IndexError, ValueError):
                 pass
 
     return {
-        "softmax": lambda: cxent.softmax(x), "log_softmax": lambda: cxent.log_softmax(x, out=out),
-        "logsumexp": lambda: cxent.logsumexp(x, axis=1), "sigmoid": lambda: cxent.sigmoid(x),
+        "softmax": lambda: cxent.softmax(x),
+        "log_softmax": lambda: cxent.log_softmax(x, out=out),
+        "logsumexp": lambda: cxent.logsumexp(x, axis=1),
+        "sigmoid": lambda: cxent.sigmoid(x),
         "log_sigmoid": lambda: cxent.log_sigmoid(x),
         "softmax_backward": lambda: cxent.softmax_backward(x, q),
         "log_softmax_backward": lambda: cxent.log_softmax_backward(x, q),
-        "nll_loss": lambda: cxent.nll_loss(x, t), "nll_loss_and_grad": lambda: cxent.nll_loss_and_grad(x, t),
+        "nll_loss": lambda: cxent.nll_loss(x, t),
+        "nll_loss_and_grad": lambda: cxent.nll_loss_and_grad(x, t),
         "cross_entropy": lambda: cxent.cross_entropy(x, t, weight=w, reduction="none"),
         "cross_entropy(probs)": lambda: cxent.cross_entropy(x, q),
         "cross_entropy_and_grad": lambda: cxent.cross_entropy_and_grad(x, t, label_smoothing=0.1),
@@ -86,7 +95,8 @@ def test_more_than_two_to_the_31_elements():
     loss = cxent.cross_entropy(x, np.array(n - 1))
     np.testing.assert_allclose(loss, lse - 2.0, rtol=1e-6)
     cxent.sigmoid(x, out=x)  # in place over all of it
-    np.testing.assert_allclose(x[:5], 1 / (1 + np.exp(-np.array([1.0, -2.0, 3.0, 0.5, 100.0]))),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        x[:5], 1 / (1 + np.exp(-np.array([1.0, -2.0, 3.0, 0.5, 100.0]))), rtol=1e-6
+    )
     np.testing.assert_allclose(x[-3:], 1 / (1 + np.exp(-np.array([7.0, -7.0, 2.0]))), rtol=1e-6)
     assert x[n // 2] == 0.5

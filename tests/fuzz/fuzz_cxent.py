@@ -1,6 +1,6 @@
-"""atheris (libFuzzer) harness: every public function of cxent on inputs decoded from the fuzzer's
-bytes: shape (0-size axes included), dtype, memory layout, values (nan, +-inf, +-0, subnormal, huge),
-axis, options, targets (out of range, negative) and out=/grad_out= buffers that alias an argument.
+"""atheris (libFuzzer) harness: every public function of cxent on inputs decoded from the
+fuzzer's bytes: shape (0-size axes included), dtype, memory layout, values (nan, +-inf, +-0,
+subnormal, huge), axis, options, targets (out of range, negative) and out=/grad_out= buffers that alias an argument.
 
 A call must return or raise TypeError, ValueError or IndexError; it must not modify an input
 (other than an out=/grad_out= it was given), and its result must be bit for bit the result of the
@@ -21,12 +21,42 @@ import numpy as np
 import cxent
 
 ALLOWED = (TypeError, ValueError, IndexError)
-SPECIAL = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-40, -1e-310, 3e38, -3e38, 1e300, 88.7,
-                    -103.9, 1.0, -1.0, 0.5])
-FUNCTIONS = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softmax_backward",
-             "log_softmax_backward", "nll_loss", "cross_entropy", "nll_loss_and_grad",
-             "cross_entropy_and_grad", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-             "binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad"]
+SPECIAL = np.array(
+    [
+        0.0,
+        -0.0,
+        np.nan,
+        np.inf,
+        -np.inf,
+        1e-40,
+        -1e-310,
+        3e38,
+        -3e38,
+        1e300,
+        88.7,
+        -103.9,
+        1.0,
+        -1.0,
+        0.5,
+    ]
+)
+FUNCTIONS = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "log_sigmoid",
+    "softmax_backward",
+    "log_softmax_backward",
+    "nll_loss",
+    "cross_entropy",
+    "nll_loss_and_grad",
+    "cross_entropy_and_grad",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_and_grad",
+    "binary_cross_entropy_with_logits_and_grad",
+]
 DTYPES = [np.float32, np.float64, np.float16, np.int32, np.bool_, np.complex64]
 
 
@@ -94,7 +124,10 @@ def _arguments(b):
     size = int(np.prod(shape))
     a = b.values(size).reshape(shape).astype(dtype)
     args, kwargs = [a], {}
-    if name in ("softmax", "log_softmax", "logsumexp") + ("softmax_backward", "log_softmax_backward"):
+    if name in ("softmax", "log_softmax", "logsumexp") + (
+        "softmax_backward",
+        "log_softmax_backward",
+    ):
         axis = [None, 0, 1, -1, 2, (0, 1), 5][b.int(7)]
         kwargs["axis"] = axis
         if "backward" in name:
@@ -104,8 +137,11 @@ def _arguments(b):
             args.append(b.values(size).reshape(shape).astype(dtype))  # probabilities (or junk)
         else:
             tshape = shape[:1] + shape[2:] if len(shape) >= 2 else ()
-            args.append((np.array([b.int(9) for _ in range(int(np.prod(tshape)))], np.int64) - 2)
-                        .reshape(tshape))
+            args.append(
+                (np.array([b.int(9) for _ in range(int(np.prod(tshape)))], np.int64) - 2).reshape(
+                    tshape
+                )
+            )
         kwargs["reduction"] = ("mean", "sum", "none", "bad")[b.int(4)]
         if b.int(2):
             kwargs["ignore_index"] = (-100, 0, 1, 2**70)[b.int(4)]
