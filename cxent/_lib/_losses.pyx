@@ -182,23 +182,74 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     with nogil:
         if use_threads:
             for t in prange(nt, schedule="static"):
-                nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc + threadid() * per,
-                                    &sums[2 * t])
+                nbad += (_index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc + threadid() * per,
+                                     &sums[2 * t]) if op.logits else
+                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, t, &sums[2 * t]))
         else:  # serial: no OpenMP region (it costs about a microsecond)
             for t in range(nt):
-                nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc,
-                                    &sums[2 * t])
+                nbad += (_index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc, &sums[2 * t])
+                         if op.logits else
+                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, t, &sums[2 * t]))
         total = _pairwise(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
         wtotal = _pairwise(sums + 1, nt, 2)
     return nbad, total, wtotal
 
 
+cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* w,
+                          const index_opts* op, const operand* loss, const operand* grad,
+                          const operand* rsc, const geometry* g, Py_ssize_t t,
+                          double* sums) noexcept nogil:
+    # One tile of nll (class_index_rows with logits False): one element per row, the gradient
+    # -w[y] at the target only; rows walked as tile_at walks them, the sums in row order.  A
+    # function of its own: none of the cross-entropy tile's buffers on its stack.
+    cdef Py_ssize_t nbad = 0, off, c, n = g.n, r0, o, i
+    cdef floating* gp = <floating*>grad.p
+    cdef double ls = 0.0, ws = 0.0, lv
+    cdef int64_t yj
+    cdef bint hit
+    cdef int j
+    r0 = t * g.height
+    o = r0 // g.inner
+    i = r0 - o * g.inner
+    for j in range(<int>min(<Py_ssize_t>g.height, g.nrows - r0)):  # row (o, i), as tile_at
+        if j:
+            i += 1
+            if i == g.inner:
+                i = 0
+                o += 1
+        yj = (<const int64_t*>tgt.p)[o * tgt.s0 + i * tgt.s2]
+        hit = False
+        if op.has_ignore and yj == op.ignore:
+            lv = 0.0
+        elif yj < 0 or yj >= n:
+            lv = NAN
+            nbad += 1
+        else:
+            hit = True
+            lv = -(_wc(w, yj) * <double>(<const floating*>x.p)[o * x.s0 + i * x.s2 + yj * x.s1])
+            ws += _wc(w, yj)
+        ls += lv
+        if loss.p != NULL:
+            (<double*>loss.p)[o * loss.s0 + i * loss.s2] = lv
+        if gp != NULL:
+            off = o * grad.s0 + i * grad.s2
+            for c in range(n):
+                gp[off + c * grad.s1] = 0.0
+            if hit:
+                lv = op.scale * (<const double*>rsc.p)[o * rsc.s0 + i * rsc.s2] \
+                    if rsc.p != NULL else op.scale
+                gp[off + yj * grad.s1] = <floating>(-lv * _wc(w, yj))
+    sums[0] = ls
+    sums[1] = ws
+    return nbad
+
+
 cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const index_opts* op,
                             operand loss, operand grad, operand rsc, const geometry* g,
                             Py_ssize_t t, floating* scratch, double* sums) noexcept nogil:
-    # One tile of class_index_rows: nll row by row (one element each), else targets checked per
-    # row (note C), then the column program (C <= CX_SHORT) or the row program; the tile's loss
-    # and weight sums (in row order) go to sums[0], sums[1].  Returns the count of bad targets.
+    # One tile of cross-entropy rows (class_index_rows): targets checked per row (note C), then
+    # the column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums (in
+    # row order) go to sums[0], sums[1].  Returns the count of bad targets.
     cdef tile tl
     cdef int64_t y[CX_LONG_TILE]
     cdef double rs[CX_LONG_TILE]
@@ -207,45 +258,7 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     cdef Py_ssize_t nbad = 0, off, c, n = g.n
     cdef floating* gp = <floating*>grad.p
     cdef double ls = 0.0, ws = 0.0, lv
-    cdef Py_ssize_t r0, o, i
-    cdef int64_t yj
-    cdef bint hit
     cdef int j
-    if not op.logits:  # nll: one element per row; the gradient is -w[y] at the target only
-        r0 = t * g.height
-        o = r0 // g.inner
-        i = r0 - o * g.inner
-        for j in range(<int>min(<Py_ssize_t>g.height, g.nrows - r0)):  # row (o, i), as tile_at
-            if j:
-                i += 1
-                if i == g.inner:
-                    i = 0
-                    o += 1
-            yj = (<const int64_t*>tgt.p)[o * tgt.s0 + i * tgt.s2]
-            hit = False
-            if op.has_ignore and yj == op.ignore:
-                lv = 0.0
-            elif yj < 0 or yj >= n:
-                lv = NAN
-                nbad += 1
-            else:
-                hit = True
-                lv = -(_wc(w, yj) * <double>(<const floating*>x.p)[o * x.s0 + i * x.s2 + yj * x.s1])
-                ws += _wc(w, yj)
-            ls += lv
-            if loss.p != NULL:
-                (<double*>loss.p)[o * loss.s0 + i * loss.s2] = lv
-            if gp != NULL:
-                off = o * grad.s0 + i * grad.s2
-                for c in range(n):
-                    gp[off + c * grad.s1] = 0.0
-                if hit:
-                    lv = op.scale * (<const double*>rsc.p)[o * rsc.s0 + i * rsc.s2] \
-                        if rsc.p != NULL else op.scale
-                    gp[off + yj * grad.s1] = <floating>(-lv * _wc(w, yj))
-        sums[0] = ls
-        sums[1] = ws
-        return nbad
     tile_at(g, t, &tl)
     for j in range(tl.nr):
         y[j] = (<const int64_t*>tgt.p)[lane_offset(tgt, &tl, j)]
@@ -423,9 +436,10 @@ cdef inline double _grad_coef(double wy, double eps, Py_ssize_t n, double wtot, 
 
 cdef inline (double, double) _target_prob(double e, double d, double rest,
                                          double inv) noexcept nogil:
-    """(p_y, p_y - 1) from e = exp(x[y] - m), d = x[y] - m, the row's rest and inv = 1 / (1 + rest):
-    p_y = e inv.  At a maximum (d = 0) p_y - 1 = -rest inv, without cancellation; elsewhere p_y <= 1/2
-    (the maximum's 1 is in the sum), so p_y - 1 loses nothing."""
+    """(p_y, p_y - 1) from e = exp(x[y] - m), d = x[y] - m, the row's rest and
+    inv = 1 / (1 + rest): p_y = e inv.  At a maximum (d = 0) p_y - 1 = -rest inv, without
+    cancellation; elsewhere p_y <= 1/2 (the maximum's 1 is in the sum), so p_y - 1 loses
+    nothing."""
     if d == 0.0:
         return inv, -rest * inv
     return e * inv, e * inv - 1.0
