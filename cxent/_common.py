@@ -22,11 +22,11 @@ def pairwise_total(a: NDArray[np.float64]) -> float:
 
 
 def as_dtype(value: Any, dtype: np.dtype) -> Any:
-    """``value`` (a float or a float64 array) rounded to ``dtype``: beyond its range to +-inf,
-    silently (as torch), not with NumPy's overflow warning."""
+    """``value`` (a float or an array) in ``dtype`` (arrays: no copy when already in it); beyond
+    its range +-inf, silently (as torch), not with NumPy's overflow warning."""
     with np.errstate(over="ignore"):
         if isinstance(value, np.ndarray):
-            return value.astype(dtype)
+            return value.astype(dtype, copy=False)
         return dtype.type(value)
 
 

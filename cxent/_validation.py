@@ -15,6 +15,8 @@ import numpy as np
 
 from numpy.exceptions import AxisError  # NumPy >= 1.25 (pyproject.toml)
 
+from cxent._common import as_dtype
+
 REDUCTIONS = ("none", "mean", "sum")
 _INT64 = np.iinfo(np.int64)
 
@@ -118,14 +120,7 @@ def class_weight(weight, n_classes, dtype, name="weight"):
     if w.ndim != 1 or w.shape[0] != n_classes:
         raise ValueError(f"`{name}` must be a 1-d array with one value per class ({n_classes}); "
                          f"got shape {w.shape}")
-    return np.ascontiguousarray(_cast(w, dtype))
-
-
-def _cast(a, dtype):
-    """``a`` in ``dtype``; values beyond its range become +-inf silently (as a kernel's float32
-    arithmetic would), not with NumPy's overflow warning."""
-    with np.errstate(over="ignore"):
-        return a.astype(dtype, copy=False)
+    return np.ascontiguousarray(as_dtype(w, dtype))
 
 
 def reject_masked(x, name):
@@ -174,7 +169,7 @@ def broadcast_weight(weight, shape, dtype, name):
     None stays None."""
     if weight is None:
         return None
-    w = _cast(float_array(weight, name), dtype)
+    w = as_dtype(float_array(weight, name), dtype)
     if w.shape == tuple(shape):
         return w
     k = len(shape) - w.ndim

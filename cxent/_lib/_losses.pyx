@@ -476,7 +476,7 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     if ((xtype != cnp.NPY_FLOAT32 and xtype != cnp.NPY_FLOAT64)
             or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa)):
         return None
-    cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1), j
+    cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1)
     if (nrows == 0 or n == 0 or cnp.PyArray_DIM(ta, 0) != nrows
             or (nrows * n if logits else nrows) >= _config.PARALLEL_THRESHOLD
             or not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807)):
@@ -506,7 +506,7 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     to.s0, to.s1, to.s2 = cnp.PyArray_STRIDE(ta, 0) // 8, 0, 0
     none.p = NULL
     lo.p = NULL
-    cdef cnp.ndarray rows = None, res
+    cdef cnp.ndarray rows = None
     if probs:  # the probability program of class_prob_rows; Python's sign and reductions
         return _prob_small(xo, ta, wp, &op, &g, xtype, reduction)
     if reduction == "none":
@@ -520,14 +520,8 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
         nbad, total, count = _index_run(xo, to, <const double*>wp, &op, lo, none, none, &g, False)
     if nbad:
         return None
-    if rows is not None:  # the row losses, rounded once to the input's type
-        res = cnp.PyArray_EMPTY(1, [nrows], xtype, 0)
-        for j in range(nrows):
-            if xtype == cnp.NPY_FLOAT32:
-                (<float*>cnp.PyArray_DATA(res))[j] = <float>(<double*>cnp.PyArray_DATA(rows))[j]
-            else:
-                (<double*>cnp.PyArray_DATA(res))[j] = (<double*>cnp.PyArray_DATA(rows))[j]
-        return res
+    if rows is not None:
+        return _rows_as(rows, xtype, False)
     if reduction == "mean":  # IEEE division: 0 / 0 (all rows ignored) is nan, x / 0 is +-inf
         total = total / count if count else (NAN if total == 0.0 or total != total
                                               else copysign(INFINITY, total))
@@ -557,6 +551,22 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
                   per, use_threads)
 
 
+cdef cnp.ndarray _rows_as(cnp.ndarray rows, int xtype, bint negate):
+    """The float64 row losses of a gate (negated: a sign flip, as NumPy's, also of a nan), rounded
+    once to the input's type."""
+    cdef Py_ssize_t j, n = cnp.PyArray_DIM(rows, 0)
+    cdef const double* rp = <const double*>cnp.PyArray_DATA(rows)
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(1, [n], xtype, 0)
+    cdef double v
+    for j in range(n):
+        v = -rp[j] if negate else rp[j]
+        if xtype == cnp.NPY_FLOAT32:
+            (<float*>cnp.PyArray_DATA(res))[j] = <float>v
+        else:
+            (<double*>cnp.PyArray_DATA(res))[j] = v
+    return res
+
+
 cdef object _prob_small(operand xo, cnp.ndarray ta, void* wp, const index_opts* op,
                         const geometry* g, int xtype, str reduction):
     # xent_small's probability targets: the row values of class_prob_rows (not negated), then
@@ -564,10 +574,9 @@ cdef object _prob_small(operand xo, cnp.ndarray ta, void* wp, const index_opts* 
     cdef operand to, lo, none
     to.p, to.s0, to.s1, to.s2 = cnp.PyArray_DATA(ta), g.n, 1, 0
     none.p = NULL
-    cdef cnp.ndarray rows = cnp.PyArray_EMPTY(1, [g.nrows], cnp.NPY_FLOAT64, 0), res
+    cdef cnp.ndarray rows = cnp.PyArray_EMPTY(1, [g.nrows], cnp.NPY_FLOAT64, 0)
     lo.p, lo.s0, lo.s1, lo.s2 = cnp.PyArray_DATA(rows), 1, 0, 0
     cdef double* rp = <double*>cnp.PyArray_DATA(rows)
-    cdef Py_ssize_t j
     cdef double total
     if xtype == cnp.NPY_FLOAT32:
         _prob_run(xo, to, <const float*>wp, op.eps, op.zloss, lo, none, 1.0, none, g,
@@ -576,13 +585,7 @@ cdef object _prob_small(operand xo, cnp.ndarray ta, void* wp, const index_opts* 
         _prob_run(xo, to, <const double*>wp, op.eps, op.zloss, lo, none, 1.0, none, g,
                   <double*>NULL, 0, False)
     if reduction == "none":
-        res = cnp.PyArray_EMPTY(1, [g.nrows], xtype, 0)
-        for j in range(g.nrows):
-            if xtype == cnp.NPY_FLOAT32:
-                (<float*>cnp.PyArray_DATA(res))[j] = <float>(-rp[j])
-            else:
-                (<double*>cnp.PyArray_DATA(res))[j] = -rp[j]
-        return res
+        return _rows_as(rows, xtype, True)
     total = -_pairwise(rp, g.nrows, 1)  # torch negates the sum
     if reduction == "mean":
         total = total / g.nrows

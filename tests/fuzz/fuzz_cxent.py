@@ -40,23 +40,8 @@ SPECIAL = np.array(
         0.5,
     ]
 )
-FUNCTIONS = [
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "sigmoid",
-    "log_sigmoid",
-    "softmax_backward",
-    "log_softmax_backward",
-    "nll_loss",
-    "cross_entropy",
-    "nll_loss_and_grad",
-    "cross_entropy_and_grad",
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "binary_cross_entropy_and_grad",
-    "binary_cross_entropy_with_logits_and_grad",
-]
+# every public function (the torch-style classes wrap them; show_config prints)
+FUNCTIONS = [n for n in cxent.__all__ if n[0].islower() and n not in ("show_config",)]
 DTYPES = [np.float32, np.float64, np.float16, np.int32, np.bool_, np.complex64]
 
 
