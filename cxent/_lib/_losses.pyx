@@ -38,7 +38,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest,
+                               cols_flush, rows_in, rows_out, rows_flush, row_max, row_rest, long_cols, long_cols_in, half_tile,
                                col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
@@ -169,7 +169,7 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
                       bint use_threads):
     cdef Py_ssize_t per, nt = n_tiles(g), t, nbad = 0
     cdef void* scp
-    buf = scratch(g, 1 if (g.n > CX_SHORT and op.logits and strided(x, grad, grad)) else 0,
+    buf = scratch(g, 2 if (g.n > CX_SHORT and op.logits and strided(x, grad, grad)) else 0,
                   cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads, &per, &scp)
     cdef floating* sc = <floating*>scp
     cdef cnp.ndarray sums_a = None
@@ -250,14 +250,16 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     # One tile of cross-entropy rows (class_index_rows): targets checked per row (note C), then
     # the column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums (in
     # row order) go to sums[0], sums[1].  Returns the count of bad targets.
-    cdef tile tl
+    cdef tile tl, sub
     cdef int64_t y[CX_LONG_TILE]
     cdef double rs[CX_LONG_TILE]
     cdef double lrow[CX_LONG_TILE]
     cdef int state[CX_LONG_TILE]  # 0: compute, 1: ignored, 2: out of range
-    cdef Py_ssize_t nbad = 0, off, c, n = g.n
-    cdef floating* gp = <floating*>grad.p
-    cdef double ls = 0.0, ws = 0.0, lv
+    cdef floating xs[CX_LANES * CX_SHORT]
+    cdef floating gs[CX_LANES * CX_SHORT]
+    cdef Py_ssize_t nbad = 0, c, cs, n = g.n
+    cdef const floating* xt
+    cdef double ls = 0.0, ws = 0.0
     cdef int j
     tile_at(g, t, &tl)
     for j in range(tl.nr):
@@ -273,7 +275,15 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
         else:
             state[j] = 0
     if n <= CX_SHORT:
-        _xent_cols(x, w, op, lrow, grad, g, &tl, y, rs, state)
+        xt = cols_in(x, g, &tl, xs, &cs)
+        _xent_cols(xt, cs, xt == xs, w, op, lrow, grad, g, &tl, y, rs, state, gs)
+    elif op.eps == 0.0 and long_cols(x, g, &tl):  # the row arithmetic down the columns of a copy
+        long_cols_in(x, g, &tl, scratch)
+        for j in range(2):
+            half_tile(&tl, j, &sub)
+            c = j * CX_LANES
+            _xent_cols(scratch + c * n, CX_LANES, True, w, op, lrow + c, grad, g, &sub, y + c,
+                       rs + c, state + c, scratch + CX_LONG_TILE * n)
     else:
         _xent_rows(x, w, op, lrow, grad, g, &tl, y, rs, state, scratch)
     for j in range(tl.nr):  # the tile's sums, in row order
@@ -287,14 +297,16 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     return nbad
 
 
-cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double* lrow,
-                     operand grad, const geometry* g, const tile* tl, const int64_t* y,
-                     const double* rs, const int* state) noexcept nogil:
-    # cross-entropy of a tile of short rows, 16 rows per tile, 8 per vector (note D).  With a gradient and no
-    # smoothing, the sum pass stores exp(x - m) into the gradient tile (one exp per element) and
-    # a pass from cache scales it; x[y] is read before that, so the gradient may overwrite x.
-    cdef floating xs[CX_LANES * CX_SHORT]
-    cdef floating gs[CX_LANES * CX_SHORT]
+cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, const floating* w,
+                     const index_opts* op, double* lrow, operand grad, const geometry* g,
+                     const tile* tl, const int64_t* y, const double* rs, const int* state,
+                     floating* gs) noexcept nogil:
+    # cross-entropy of a column tile xt, 16 rows, 8 per vector (note D): short rows, or half a
+    # tile of long rows (no smoothing: its sum is the row arithmetic's wdot); private: xt is a
+    # copy, which may be overwritten.  With a gradient and no smoothing, the sum pass stores
+    # exp(x - m) (one exp per element; into the private copy if there is one, else into the
+    # gradient tile) and a pass from cache scales it into the gradient; x[y] is read before
+    # that, so the gradient may overwrite x.  gs: room for a gradient tile that is not in place.
     cdef floating m[CX_LANES]
     cdef floating a[CX_LANES]
     cdef floating k[CX_LANES]
@@ -304,9 +316,9 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
     cdef double lnorm[CX_LANES]
     cdef double lse[CX_LANES]
     cdef double inv[CX_LANES]
-    cdef Py_ssize_t cs, gcs = 0, c, n = g.n
-    cdef const floating* xt = cols_in(x, g, tl, xs, &cs)
+    cdef Py_ssize_t gcs = 0, ecs = 0, c, n = g.n
     cdef floating* gt = NULL
+    cdef floating* et = NULL
     cdef double wy, lv, wd, coef, py, pm1, gy, d, eps = op.eps, z = op.zloss
     cdef bint store = grad.p != NULL and eps == 0.0
     cdef int j
@@ -314,7 +326,8 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
         xy[j] = xt[y[j] * cs + j] if (j < tl.nr and state[j] == 0) else 0.0
     if grad.p != NULL:
         gt = cols_out(grad, tl, gs, &gcs)
-    col_lognorm(xt, cs, n, m, rest, lnorm, gt if store else NULL, gcs)
+        et, ecs = (<floating*>xt, cs) if private else (gt, gcs)
+    col_lognorm(xt, cs, n, m, rest, lnorm, et if store else NULL, ecs)
     for j in range(CX_LANES):
         a[j] = 0.0
         k[j] = 0.0
@@ -338,13 +351,11 @@ cdef void _xent_cols(operand x, const floating* w, const index_opts* op, double*
             a[j] = <floating>(rs[j] * coef * inv[j])
             k[j] = <floating>(rs[j] * eps / n)
             if store:
-                ey[j] = gt[y[j] * gcs + j]  # exp(x[y] - m), before the scaling pass
+                ey[j] = et[y[j] * ecs + j]  # exp(x[y] - m), before the scaling pass
     if grad.p == NULL:
         return
-    if store:  # gt holds exp(x - m); no other class's weight enters (not even a nan one, times 0)
-        col_map(gt, gcs, n, m, a, NULL, NULL, gt, gcs, CX_MAP_AFFINE)
-    elif eps == 0.0:
-        col_map(xt, cs, n, m, a, NULL, NULL, gt, gcs, CX_MAP_EXP)
+    if store:  # et holds exp(x - m); no other class's weight enters (not even a nan one, times 0)
+        col_map(et, ecs, n, m, a, NULL, NULL, gt, gcs, CX_MAP_AFFINE)
     else:  # x is intact: no store with smoothing
         col_map(xt, cs, n, m, a, k, w, gt, gcs, CX_MAP_EXP)
     for j in range(tl.nr):
@@ -376,7 +387,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     # the loss needs of x is read before that store, so the gradient may overwrite x.
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* gr[CX_LONG_TILE]
-    cdef Py_ssize_t am, c, n = g.n
+    cdef Py_ssize_t c, n = g.n
     cdef floating mv, d
     cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, inv, eps = op.eps
     cdef double z = op.zloss
@@ -390,13 +401,12 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
                 for c in range(n):
                     gr[j][c] = 0.0
             continue
-        am = row_argmax(xr[j], n)
-        mv = xr[j][am]
+        mv = row_max(xr[j], n)
         d = xr[j][y[j]] - mv
         wy = _wc(w, y[j])
         if eps > 0.0:
             wd = row_wdot(xr[j], n, mv, w)
-        rest = row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL)
+        rest = row_rest(xr[j], n, mv, gr[j] if grad.p != NULL else NULL)
         lnorm = log1p(rest)
         lse = <double>mv + lnorm
         lv = -(wy * (<double>d - lnorm))
@@ -659,8 +669,8 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
     # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
     # read from x is read before the store pass, so g may be x.
-    cdef Py_ssize_t c, am = row_argmax(x, n)
-    cdef floating m = x[am]
+    cdef Py_ssize_t c
+    cdef floating m = row_max(x, n)
     cdef double lnorm, q, wqd, wq, inv, lse, pcoef
     cdef double pd[8]
     cdef double pq[8]
@@ -669,7 +679,7 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     if not fabs(wq) < INFINITY:  # an infinite w q: its maximum's term must be 0, not inf * 0
         _wq_sums(x, t, w, n, m, eps, pd, pq, True)
     wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
-    lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
+    lnorm = log1p(row_rest(x, n, m, g))  # g (if any) now holds exp(x - m)
     lse = <double>m + lnorm
     if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
         inv = exp(-lnorm)

@@ -6,24 +6,32 @@ A. The only module that compiles ``_simd.h`` (the kernels, AVX2+FMA and portable
    ``table_d`` (Cython's cross-module cdef functions).
 B. One arithmetic per row length, for every layout.  Rows of C <= CX_SHORT (32) classes use the
    column arithmetic: CX_LANES (16) rows side by side, one per vector lane, each row's max and sum
-   of exp taken in class order (``col_lognorm``, ``col_map``).  Longer rows use the row arithmetic:
-   unit-stride rows through the blocked, two-chain kernels (``row_lognorm``).  Which one runs
-   depends on C only, and each row's values go through exactly the same operations wherever they
-   sit in memory: results are bitwise identical for C- and F-ordered inputs, a class axis that is
-   not last, sliced and negative-stride views and ``out=`` buffers of any layout.
+   of exp taken in class order (``col_lognorm``, ``col_map``).  Longer rows use the row arithmetic
+   (``row_lognorm``): the max, then the sum of exp(x - m) over the terms that are neither a
+   maximum nor below FLT_MIN, in a fixed order of float partial sums over blocks accumulated in
+   double (``_simd_api.h``), plus the number of maxima less one.  Its order is defined by class
+   index only (full-row blocks from class 0, no split at the arg-max), so it is computed the same,
+   bit for bit, one row at a time along a unit-stride row (``sumexp``) or 16 rows at a time down a
+   column tile (``col_long``).  Which arithmetic runs depends on C only, and each row's values go
+   through exactly the same operations wherever they sit in memory: results are bitwise identical
+   for C- and F-ordered inputs, a class axis that is not last, sliced and negative-stride views
+   and ``out=`` buffers of any layout.
 C. Layout is only a matter of loading.  Column tiles: when the 16 rows are adjacent in memory (the
    inner axis of ``(N, C, H, W)``, the rows of an F-ordered ``(N, C)``) the kernels read them in
    place, 8 rows per vector load; otherwise ``cols_in`` gathers the tile into a class-major scratch
-   block.  Row tiles: unit-stride rows are read in place; others are gathered into per-thread scratch
-   rows (``rows_in``; 32 adjacent rows by 8x8 transposes, 128 bytes of each class at once).
-   Outputs mirror this (``cols_out``/``rows_out``, then ``*_flush``).
+   block.  Long rows: unit-stride rows are read in place; a full tile of 32 adjacent rows with a
+   class stride other than 1 is read in place as two column tiles (``long_cols``; the row
+   arithmetic down the columns) by softmax, log_softmax, logsumexp and class-index cross-entropy
+   without smoothing; anything else is gathered into per-thread scratch rows (``rows_in``; 32
+   adjacent rows by 8x8 transposes, 128 bytes of each class at once).  Outputs mirror this
+   (``cols_out``/``rows_out``, then ``*_flush``).
 D. In place: a tile is read completely (or element by element before each write) before anything
    of it is written, so an output may be its input in the same layout.  Partially overlapping
    buffers are refused by the Python layer.
 E. Numerics of the log-normaliser (both arithmetics): shift by the row max ``m`` in the input dtype
-   (pytorch#11752), ``L = log1p(rest)`` where ``rest`` is the sum of exp(x - m) without the max term
-   (exactly 1 for a finite max), so a dominant logit keeps its tiny loss (scipy#19521); an infinite
-   max gives nan as ``d - d`` (torch's inf/nan semantics).
+   (pytorch#11752), ``L = log1p(rest)`` where ``rest`` is the sum of exp(x - m) without the maxima
+   plus their number less one (exactly 0 for a single finite max), so a dominant logit keeps its
+   tiny loss (scipy#19521); an infinite max gives nan as ``m - m`` (torch's inf/nan semantics).
 """
 
 from libc.math cimport log1p
@@ -36,6 +44,8 @@ cnp.import_array()
 cdef extern from "_simd.h" nogil:
     const cx_table_f* cx_table_f32()
     const cx_table_d* cx_table_f64()
+    void cx_cols_copy_f(const float* x, Py_ssize_t cs, Py_ssize_t n, float* out)
+    void cx_cols_copy_d(const double* x, Py_ssize_t cs, Py_ssize_t n, double* out)
 
 
 cdef extern from "_omp_shim.h":
@@ -137,6 +147,16 @@ cdef const floating* cols_in(operand a, const geometry* g, const tile* tl, float
     return scratch
 
 
+cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* scratch) noexcept nogil:
+    """A ``long_cols`` tile copied into ``scratch`` as two column tiles (half h at ``scratch + h *
+    CX_LANES * C``, class stride CX_LANES), in one pass: the passes of the row arithmetic then
+    read a compact block instead of lines a power-of-two stride apart, which share cache sets."""
+    if floating is float:
+        cx_cols_copy_f(<const float*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch)
+    else:
+        cx_cols_copy_d(<const double*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch)
+
+
 cdef floating* cols_out(operand a, const tile* tl, floating* scratch, Py_ssize_t* cs) noexcept nogil:
     """Where a class-major output tile goes: ``a`` itself when its rows are adjacent, else
     ``scratch`` (then ``cols_flush`` scatters it)."""
@@ -211,30 +231,43 @@ cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floatin
             p[off[j] + c * a.s1] = scratch[j * n + c]
 
 
-cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Index of the first maximum of a unit-stride row (nan never wins; all nan: 0)."""
+cdef bint long_cols(operand a, const geometry* g, const tile* tl) noexcept nogil:
+    """Whether a tile of long rows is read in place as two column tiles (note C): a class stride
+    other than 1 and the tile's rows adjacent, a full tile of them."""
+    return g.n > CX_SHORT and a.s1 != 1 and tl.nr == CX_LONG_TILE and lanes_adjacent(a, tl)
+
+
+cdef void half_tile(const tile* tl, int h, tile* sub) noexcept nogil:
+    """Rows ``[h * CX_LANES, (h + 1) * CX_LANES)`` of a full tile of long rows, as a tile."""
+    cdef int j
+    sub.nr = CX_LANES
+    for j in range(CX_LANES):
+        sub.o[j] = tl.o[h * CX_LANES + j]
+        sub.i[j] = tl.i[h * CX_LANES + j]
+
+
+cdef floating row_max(const floating* x, Py_ssize_t n) noexcept nogil:
+    """The largest element of a unit-stride row (nan never wins; all nan: -inf)."""
     if floating is float:
-        return table_f().argmax(x, n)
+        return table_f().max(x, n)
     else:
-        return table_d().argmax(x, n)
+        return table_d().max(x, n)
 
 
-cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil:
-    """Row arithmetic: ``rest`` of a unit-stride row with its max at ``am`` (note E: ``L =
-    log1p(rest)``); with ``y``, also ``y = exp(x - x[am])``, the same rest bit for bit (y may be x:
-    every value of x this needs is read before the first store)."""
-    cdef floating mv = x[am]
-    cdef floating d = mv - mv  # 0, or nan when the maximum is infinite (note E)
+cdef double row_rest(const floating* x, Py_ssize_t n, floating m, floating* y) noexcept nogil:
+    """Row arithmetic: ``rest`` of a unit-stride row with max ``m`` (note E: ``L = log1p(rest)``);
+    with ``y``, also ``y = exp(x - m)``, the same rest bit for bit (y may be x: each element is
+    read before it is overwritten)."""
+    cdef floating d = m - m  # 0, or nan when the maximum is infinite (note E)
     cdef double rest
     if floating is float:
-        rest = table_f().sumexp(x, n, mv, am) if y == NULL else table_f().sumexp_store(x, n, mv, am, y)
+        rest = table_f().sumexp(x, n, m, y)
     else:
-        rest = table_d().sumexp(x, n, mv, am) if y == NULL else table_d().sumexp_store(x, n, mv, am, y)
+        rest = table_d().sumexp(x, n, m, y)
     return rest + <double>d
 
 
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil:
     """Row arithmetic: the max ``m`` of a unit-stride row and ``L = log(sum exp(x - m))``."""
-    cdef Py_ssize_t am = row_argmax(x, n)
-    m[0] = x[am]
-    return log1p(row_rest(x, n, am, NULL))
+    m[0] = row_max(x, n)
+    return log1p(row_rest(x, n, m[0], NULL))

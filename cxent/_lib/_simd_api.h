@@ -28,15 +28,16 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
 #define CX_TABLE(T, NAME)                                                                     \
     typedef struct {                                                                          \
         const char *name;                                                                     \
-        Py_ssize_t (*argmax)(const T *x, Py_ssize_t n);                                       \
-        double (*sumexp)(const T *x, Py_ssize_t n, T m, Py_ssize_t skip);                     \
-        double (*sumexp_store)(const T *x, Py_ssize_t n, T m, Py_ssize_t skip, T *y);         \
+        T (*max)(const T *x, Py_ssize_t n);                                                   \
+        double (*sumexp)(const T *x, Py_ssize_t n, T m, T *y);                                \
         double (*wdot)(const T *x, Py_ssize_t n, T m, const T *w);                            \
         void (*logsoftmax_out)(const T *x, Py_ssize_t n, T m, T lnorm, T *y);                 \
         void (*affine)(T *g, Py_ssize_t n, T a, T k, const T *w);                             \
         void (*softmax_bwd)(const T *g, const T *y, Py_ssize_t n, T *out, int log_out);       \
         void (*col_lognorm)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *m, double *rest,      \
                             double *lnorm, T *y, Py_ssize_t ycs);                             \
+        void (*col_long)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *m, double *rest,         \
+                         double *lnorm, T *y, Py_ssize_t ycs);                                \
         void (*col_map)(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *a,      \
                         const T *k, const T *w, T *y, Py_ssize_t ycs, int mode);              \
         void (*tile_to_rows)(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *rows);    \

@@ -23,7 +23,8 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
+                               cols_flush, rows_in, rows_out, rows_flush, row_max, row_lognorm, row_rest,
+                               long_cols, long_cols_in, half_tile,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
                                row_softmax_bwd, table_f, table_d)
 
@@ -54,8 +55,8 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
     cdef geometry g = geometry3(x)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 1 if g.n > CX_SHORT and strided(xo, yo, yo) else 0, tn, use_threads, &per,
-                  &sc)
+    buf = scratch(&g, 2 if g.n > CX_SHORT and strided(xo, yo, yo) else 0, tn, use_threads, &per,
+                  &sc)  # long rows: a copied or gathered input tile and an output tile
     if tn == cnp.NPY_FLOAT32:
         _softmax_run(xo, yo, &g, log_out, <float*>sc, per, use_threads)
     else:
@@ -105,45 +106,65 @@ cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, fl
 
 cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, bint log_out,
                         floating* scratch) noexcept nogil:
-    cdef tile tl
-    cdef floating m[CX_LANES]
-    cdef floating a[CX_LANES]
+    cdef tile tl, sub
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating ys[CX_LANES * CX_SHORT]
-    cdef double rest[CX_LANES]
-    cdef double lnorm[CX_LANES]
-    cdef Py_ssize_t cs, ycs, n = g.n
+    cdef floating m[1]
+    cdef floating lnorm
+    cdef Py_ssize_t cs
     cdef const floating* xt
-    cdef floating* yt
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* yr[CX_LONG_TILE]
     cdef int j
     tile_at(g, t, &tl)
-    if n <= CX_SHORT:  # column arithmetic, 16 rows per tile, 8 per vector
+    if g.n <= CX_SHORT:  # column arithmetic, 16 rows per tile, 8 per vector
         xt = cols_in(x, g, &tl, xs, &cs)
-        yt = cols_out(y, &tl, ys, &ycs)
-        if log_out:
-            col_lognorm(xt, cs, n, m, rest, lnorm, NULL, 0)
-            for j in range(CX_LANES):
-                a[j] = <floating>lnorm[j]
-            col_map(xt, cs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_LOG)
-        else:  # one exp per element: exp(x - m) stored by the sum pass, then scaled
-            col_lognorm(xt, cs, n, m, rest, lnorm, yt, ycs)
-            for j in range(CX_LANES):
-                a[j] = <floating>(1.0 / (1.0 + rest[j]))
-            col_map(yt, ycs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_AFFINE)
-        cols_flush(y, g, &tl, yt)
+        _softmax_cols(xt, cs, xt == xs, y, g, &tl, log_out, ys)
+        return
+    if long_cols(x, g, &tl):  # the row arithmetic down the columns of a copy
+        long_cols_in(x, g, &tl, scratch)
+        for j in range(2):
+            half_tile(&tl, j, &sub)
+            _softmax_cols(scratch + j * CX_LANES * g.n, CX_LANES, True, y, g, &sub, log_out,
+                          scratch + CX_LONG_TILE * g.n)
         return
     rows_in(x, g, &tl, scratch, xr)
     rows_out(y, g, &tl, scratch, yr)  # a gathered row is overwritten by its own result
     for j in range(tl.nr):
         if log_out:
-            a[0] = <floating>row_lognorm(xr[j], n, m)
-            row_logsoftmax_out(xr[j], n, m[0], a[0], yr[j])
+            lnorm = <floating>row_lognorm(xr[j], g.n, m)
+            row_logsoftmax_out(xr[j], g.n, m[0], lnorm, yr[j])
         else:  # one exp per element: store exp(x - m), then scale by 1 / sum
-            rest[0] = row_rest(xr[j], n, row_argmax(xr[j], n), yr[j])
-            row_affine(yr[j], n, 1.0 / (1.0 + rest[0]), 0.0, NULL)
+            m[0] = row_max(xr[j], g.n)
+            row_affine(yr[j], g.n, 1.0 / (1.0 + row_rest(xr[j], g.n, m[0], yr[j])), 0.0, NULL)
     rows_flush(y, g, &tl, scratch)
+
+
+cdef void _softmax_cols(const floating* xt, Py_ssize_t cs, bint private, operand y,
+                        const geometry* g, const tile* tl, bint log_out, floating* ys) noexcept nogil:
+    # a column tile xt (short rows, or half a tile of long rows); private: xt is a copy, which
+    # may be overwritten; ys: room for an output tile that is not in place
+    cdef floating m[CX_LANES]
+    cdef floating a[CX_LANES]
+    cdef double rest[CX_LANES]
+    cdef double lnorm[CX_LANES]
+    cdef Py_ssize_t ycs, ecs, n = g.n
+    cdef floating* yt = cols_out(y, tl, ys, &ycs)
+    cdef floating* et
+    cdef int j
+    if log_out:
+        col_lognorm(xt, cs, n, m, rest, lnorm, NULL, 0)
+        for j in range(CX_LANES):
+            a[j] = <floating>lnorm[j]
+        col_map(xt, cs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_LOG)
+    else:  # one exp per element: exp(x - m) stored by the sum pass (into the private copy if
+        # there is one, else into the output), then scaled into the output
+        et, ecs = (<floating*>xt, cs) if private else (yt, ycs)
+        col_lognorm(xt, cs, n, m, rest, lnorm, et, ecs)
+        for j in range(CX_LANES):
+            a[j] = <floating>(1.0 / (1.0 + rest[j]))
+        col_map(et, ecs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_AFFINE)
+    cols_flush(y, g, tl, yt)
 
 
 def logsumexp_rows(x, out, bint use_threads):
@@ -175,30 +196,47 @@ cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc
 
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
                           const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
-    cdef tile tl
-    cdef floating m[CX_LONG_TILE]
+    cdef tile tl, sub
     cdef floating xs[CX_LANES * CX_SHORT]
-    cdef double rest[CX_LONG_TILE]
-    cdef double lnorm[CX_LONG_TILE]
-    cdef Py_ssize_t cs = 1, n = g.n
-    cdef const floating* xt = NULL
+    cdef floating m[1]
+    cdef double lnorm
+    cdef Py_ssize_t cs
+    cdef const floating* xt
     cdef const floating* xr[CX_LONG_TILE]
     cdef int j
     tile_at(g, t, &tl)
-    if n <= CX_SHORT:
+    if g.n <= CX_SHORT:
         xt = cols_in(x, g, &tl, xs, &cs)
-        col_lognorm(xt, cs, n, m, rest, lnorm, NULL, 0)
-    else:
-        rows_in(x, g, &tl, scratch, xr)
-        for j in range(tl.nr):
-            lnorm[j] = row_lognorm(xr[j], n, &m[j])
+        _logsumexp_cols(xt, cs, out, os0, os1, g, &tl)
+        return
+    if long_cols(x, g, &tl):
+        long_cols_in(x, g, &tl, scratch)
+        for j in range(2):
+            half_tile(&tl, j, &sub)
+            _logsumexp_cols(scratch + j * CX_LANES * g.n, CX_LANES, out, os0, os1, g, &sub)
+        return
+    rows_in(x, g, &tl, scratch, xr)
     for j in range(tl.nr):
-        if fabs(<double>m[j]) != INFINITY:  # also true for nan: nan + anything = nan
-            out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>(m[j] + lnorm[j])
-        elif n <= CX_SHORT:
-            out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse_unshifted(xt + j, n, cs)
-        else:
-            out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse_unshifted(xr[j], n, 1)
+        lnorm = row_lognorm(xr[j], g.n, m)
+        out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse(m[0], lnorm, xr[j], g.n, 1)
+
+
+cdef void _logsumexp_cols(const floating* xt, Py_ssize_t cs, floating* out, Py_ssize_t os0,
+                          Py_ssize_t os1, const geometry* g, const tile* tl) noexcept nogil:
+    cdef floating m[CX_LANES]
+    cdef double rest[CX_LANES]
+    cdef double lnorm[CX_LANES]
+    cdef int j
+    col_lognorm(xt, cs, g.n, m, rest, lnorm, NULL, 0)
+    for j in range(tl.nr):
+        out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse(m[j], lnorm[j], xt + j, g.n, cs)
+
+
+cdef inline double _lse(floating m, double lnorm, const floating* x, Py_ssize_t n,
+                        Py_ssize_t s) noexcept nogil:
+    if fabs(<double>m) != INFINITY:  # also true for nan: nan + anything = nan
+        return <double>m + lnorm
+    return _lse_unshifted(x, n, s)
 
 
 cdef double _lse_unshifted(const floating* x, Py_ssize_t n, Py_ssize_t s) noexcept nogil:
