@@ -36,9 +36,14 @@ def layouts(x):
 
 
 def same(actual, desired, dtype, err_msg=""):
-    """Bitwise equal (nan where nan), and of the same dtype: the layout never changes a result."""
-    assert np.asarray(actual).dtype == np.asarray(desired).dtype == dtype, err_msg
-    np.testing.assert_array_equal(actual, desired, err_msg=err_msg, strict=True)
+    """Bitwise equal (nan where nan, and the sign of every zero), and of the same dtype: the
+    layout never changes a result."""
+    a, d = np.asarray(actual), np.asarray(desired)
+    assert a.dtype == d.dtype == dtype, err_msg
+    np.testing.assert_array_equal(a, d, err_msg=err_msg, strict=True)
+    num = ~np.isnan(a)  # nan payloads and signs are not compared
+    np.testing.assert_array_equal(np.signbit(a[num]), np.signbit(d[num]),
+                                  err_msg=f"{err_msg} (sign bits)")
 
 
 def _data(rng, shape, dtype, scale=3.0):

@@ -5,18 +5,20 @@ and element-wise losses walk the logical flat index (``_lib/_binary.pyx`` note B
 C order, F order, with the class axis not last, sliced or reversed; ``out=``/``grad_out=`` buffers of
 any layout; the gradient written in place over an input of any layout -- all give exactly the bits
 of the C-contiguous call.  Shapes cover both arithmetics (C <= 32 and C > 32), tiles that cross the
-outer axis and partial tiles.
+outer axis and partial tiles, and long rows whose full tiles of 32 adjacent rows are computed down
+columns while the rest of the same call gathers rows ((70, 40) in F order, (2, 40, 37)).
 """
 
 import numpy as np
 import pytest
 from conftest import tol
-from test_forward_matrix import layouts, same
+from test_forward_matrix import _data, layouts, same
 
 import cxent
 from cxent import _reference as ref
 
-ROW_SHAPES = [(13, 7), (9, 40), (2, 21, 5, 11), (3, 40, 3, 7), (2, 5, 16), (1, 100), (17, 3)]
+ROW_SHAPES = [(13, 7), (9, 40), (2, 21, 5, 11), (3, 40, 3, 7), (2, 5, 16), (1, 100), (17, 3),
+              (70, 40), (2, 40, 37)]
 
 
 def buffers(shape, dtype):
@@ -212,3 +214,19 @@ def test_layout_views_are_views(shape):
             if views is not None:
                 assert np.shares_memory(views[0], a)
                 np.testing.assert_array_equal(views[0].reshape(a.shape), a)
+
+
+@pytest.mark.parametrize("shape", [(70, 100), (3, 100, 40)], ids=str)
+def test_signed_zeros_independent_of_layout(shape, dtype, rng):
+    # probabilities that underflow to 0 times a negative upstream gradient: -0 in the gradient,
+    # the same sign in every layout (the column kernels add -0, not +0, to a plain product)
+    x = _data(rng, shape, dtype, scale=60.0)
+    t = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    go = -np.ones(t.shape)
+    _, base = cxent.cross_entropy_and_grad(x, t, reduction="none", grad_output=go)
+    if dtype == np.float32:
+        assert (np.signbit(base) & (base == 0)).any()  # the case is there to be tested
+    for label, xv in layouts(x):
+        _, g = cxent.cross_entropy_and_grad(xv, t, reduction="none", grad_output=go)
+        same(g, base, dtype, err_msg=label)
+        same(cxent.softmax(xv, axis=1), cxent.softmax(x, axis=1), dtype, err_msg=label)

@@ -38,7 +38,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_max, row_rest, long_cols, long_cols_in, half_tile,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, long_cols, long_cols_in, half_tile,
                                col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
@@ -257,6 +257,8 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     cdef int state[CX_LONG_TILE]  # 0: compute, 1: ignored, 2: out of range
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating gs[CX_LANES * CX_SHORT]
+    cdef floating m[CX_LONG_TILE]
+    cdef floating am[CX_LONG_TILE]
     cdef Py_ssize_t nbad = 0, c, cs, n = g.n
     cdef const floating* xt
     cdef double ls = 0.0, ws = 0.0
@@ -276,14 +278,15 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
             state[j] = 0
     if n <= CX_SHORT:
         xt = cols_in(x, g, &tl, xs, &cs)
-        _xent_cols(xt, cs, xt == xs, w, op, lrow, grad, g, &tl, y, rs, state, gs)
-    elif op.eps == 0.0 and long_cols(x, g, &tl):  # the row arithmetic down the columns of a copy
-        long_cols_in(x, g, &tl, scratch)
+        _xent_cols(xt, cs, xt == xs, m, NULL, w, op, lrow, grad, g, &tl, y, rs, state, gs)
+    elif op.eps == 0.0 and long_cols(x, g, &tl, grad.p == NULL, sizeof(floating)):
+        # the row arithmetic down the columns of a copy
+        long_cols_in(x, g, &tl, scratch, m, am)
         for j in range(2):
             half_tile(&tl, j, &sub)
             c = j * CX_LANES
-            _xent_cols(scratch + c * n, CX_LANES, True, w, op, lrow + c, grad, g, &sub, y + c,
-                       rs + c, state + c, scratch + CX_LONG_TILE * n)
+            _xent_cols(scratch + c * n, CX_LANES, True, m + c, am + c, w, op, lrow + c, grad, g,
+                       &sub, y + c, rs + c, state + c, scratch + CX_LONG_TILE * n)
     else:
         _xent_rows(x, w, op, lrow, grad, g, &tl, y, rs, state, scratch)
     for j in range(tl.nr):  # the tile's sums, in row order
@@ -297,17 +300,18 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
     return nbad
 
 
-cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, const floating* w,
+cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* m,
+                     const floating* am, const floating* w,
                      const index_opts* op, double* lrow, operand grad, const geometry* g,
                      const tile* tl, const int64_t* y, const double* rs, const int* state,
                      floating* gs) noexcept nogil:
     # cross-entropy of a column tile xt, 16 rows, 8 per vector (note D): short rows, or half a
-    # tile of long rows (no smoothing: its sum is the row arithmetic's wdot); private: xt is a
+    # tile of long rows given their arg-max am and max m (no smoothing: its sum is the row
+    # arithmetic's wdot); private: xt is a
     # copy, which may be overwritten.  With a gradient and no smoothing, the sum pass stores
     # exp(x - m) (one exp per element; into the private copy if there is one, else into the
     # gradient tile) and a pass from cache scales it into the gradient; x[y] is read before
     # that, so the gradient may overwrite x.  gs: room for a gradient tile that is not in place.
-    cdef floating m[CX_LANES]
     cdef floating a[CX_LANES]
     cdef floating k[CX_LANES]
     cdef floating xy[CX_LANES]
@@ -327,7 +331,7 @@ cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, const floa
     if grad.p != NULL:
         gt = cols_out(grad, tl, gs, &gcs)
         et, ecs = (<floating*>xt, cs) if private else (gt, gcs)
-    col_lognorm(xt, cs, n, m, rest, lnorm, et if store else NULL, ecs)
+    col_lognorm(xt, cs, n, m, am, rest, lnorm, et if store else NULL, ecs)
     for j in range(CX_LANES):
         a[j] = 0.0
         k[j] = 0.0
@@ -387,7 +391,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     # the loss needs of x is read before that store, so the gradient may overwrite x.
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* gr[CX_LONG_TILE]
-    cdef Py_ssize_t c, n = g.n
+    cdef Py_ssize_t am, c, n = g.n
     cdef floating mv, d
     cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, inv, eps = op.eps
     cdef double z = op.zloss
@@ -401,12 +405,13 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
                 for c in range(n):
                     gr[j][c] = 0.0
             continue
-        mv = row_max(xr[j], n)
+        am = row_argmax(xr[j], n)
+        mv = xr[j][am]
         d = xr[j][y[j]] - mv
         wy = _wc(w, y[j])
         if eps > 0.0:
             wd = row_wdot(xr[j], n, mv, w)
-        rest = row_rest(xr[j], n, mv, gr[j] if grad.p != NULL else NULL)
+        rest = row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL)
         lnorm = log1p(rest)
         lse = <double>mv + lnorm
         lv = -(wy * (<double>d - lnorm))
@@ -420,7 +425,10 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         coef = _grad_coef(wy, eps, n, op.wtot, z, lse)
         inv = 1.0 / (1.0 + rest)  # exp(-L)
         py, pm1 = _target_prob(gr[j][y[j]], d, rest, inv)  # gr holds exp(x - m)
-        row_affine(gr[j], n, rs[j] * coef * inv, rs[j] * eps / n, w if eps > 0.0 else NULL)
+        # k = +0 without smoothing (rs eps / n would be -0 for a negative scale, flipping the
+        # sign of a zero gradient: a g - (-0)), as the column kernels' plain product
+        row_affine(gr[j], n, rs[j] * coef * inv, rs[j] * eps / n if eps > 0.0 else 0.0,
+                   w if eps > 0.0 else NULL)
         gy = (1.0 - eps) * wy * pm1
         if eps > 0.0:
             gy = gy + (eps / n) * (op.wtot * py - wy)
@@ -669,8 +677,8 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
     # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
     # read from x is read before the store pass, so g may be x.
-    cdef Py_ssize_t c
-    cdef floating m = row_max(x, n)
+    cdef Py_ssize_t c, am = row_argmax(x, n)
+    cdef floating m = x[am]
     cdef double lnorm, q, wqd, wq, inv, lse, pcoef
     cdef double pd[8]
     cdef double pq[8]
@@ -679,7 +687,7 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     if not fabs(wq) < INFINITY:  # an infinite w q: its maximum's term must be 0, not inf * 0
         _wq_sums(x, t, w, n, m, eps, pd, pq, True)
     wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
-    lnorm = log1p(row_rest(x, n, m, g))  # g (if any) now holds exp(x - m)
+    lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
     lse = <double>m + lnorm
     if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
         inv = exp(-lnorm)

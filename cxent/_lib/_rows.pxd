@@ -21,8 +21,8 @@ cdef extern from "_simd_api.h" nogil:
         CX_MAP_AFFINE
     ctypedef struct cx_table_f:
         const char* name
-        float (*max)(const float* x, Py_ssize_t n) noexcept nogil
-        double (*sumexp)(const float* x, Py_ssize_t n, float m, float* y) noexcept nogil
+        Py_ssize_t (*argmax)(const float* x, Py_ssize_t n) noexcept nogil
+        double (*sumexp)(const float* x, Py_ssize_t n, float m, Py_ssize_t am, float* y) noexcept nogil
         double (*wdot)(const float* x, Py_ssize_t n, float m, const float* w) noexcept nogil
         void (*logsoftmax_out)(const float* x, Py_ssize_t n, float m, float lnorm,
                                float* y) noexcept nogil
@@ -31,8 +31,11 @@ cdef extern from "_simd_api.h" nogil:
                             int log_out) noexcept nogil
         void (*col_lognorm)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* m,
                             double* rest, double* lnorm, float* y, Py_ssize_t ycs) noexcept nogil
-        void (*col_long)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* m,
-                         double* rest, double* lnorm, float* y, Py_ssize_t ycs) noexcept nogil
+        void (*col_long)(const float* x, Py_ssize_t cs, Py_ssize_t n, const float* m,
+                         const float* am, double* rest, double* lnorm, float* y,
+                         Py_ssize_t ycs) noexcept nogil
+        void (*cols_copy)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* out, float* m,
+                          float* am) noexcept nogil
         void (*col_map)(const float* x, Py_ssize_t cs, Py_ssize_t n, const float* m,
                         const float* a, const float* k, const float* w, float* y, Py_ssize_t ycs,
                         int mode) noexcept nogil
@@ -47,8 +50,8 @@ cdef extern from "_simd_api.h" nogil:
                              float* g, const float* gout, float gsc) noexcept nogil
     ctypedef struct cx_table_d:
         const char* name
-        double (*max)(const double* x, Py_ssize_t n) noexcept nogil
-        double (*sumexp)(const double* x, Py_ssize_t n, double m, double* y) noexcept nogil
+        Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
+        double (*sumexp)(const double* x, Py_ssize_t n, double m, Py_ssize_t am, double* y) noexcept nogil
         double (*wdot)(const double* x, Py_ssize_t n, double m, const double* w) noexcept nogil
         void (*logsoftmax_out)(const double* x, Py_ssize_t n, double m, double lnorm,
                                double* y) noexcept nogil
@@ -57,8 +60,11 @@ cdef extern from "_simd_api.h" nogil:
                             int log_out) noexcept nogil
         void (*col_lognorm)(const double* x, Py_ssize_t cs, Py_ssize_t n, double* m,
                             double* rest, double* lnorm, double* y, Py_ssize_t ycs) noexcept nogil
-        void (*col_long)(const double* x, Py_ssize_t cs, Py_ssize_t n, double* m,
-                         double* rest, double* lnorm, double* y, Py_ssize_t ycs) noexcept nogil
+        void (*col_long)(const double* x, Py_ssize_t cs, Py_ssize_t n, const double* m,
+                         const double* am, double* rest, double* lnorm, double* y,
+                         Py_ssize_t ycs) noexcept nogil
+        void (*cols_copy)(const double* x, Py_ssize_t cs, Py_ssize_t n, double* out, double* m,
+                          double* am) noexcept nogil
         void (*col_map)(const double* x, Py_ssize_t cs, Py_ssize_t n, const double* m,
                         const double* a, const double* k, const double* w, double* y,
                         Py_ssize_t ycs, int mode) noexcept nogil
@@ -104,11 +110,13 @@ cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratc
 cdef void rows_out(operand a, const geometry* g, const tile* tl, floating* scratch,
                    floating** rows) noexcept nogil
 cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floating* scratch) noexcept nogil
-cdef bint long_cols(operand a, const geometry* g, const tile* tl) noexcept nogil
-cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* scratch) noexcept nogil
+cdef bint long_cols(operand a, const geometry* g, const tile* tl, bint reduce_only,
+                    Py_ssize_t itemsize) noexcept nogil
+cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* scratch,
+                       floating* m, floating* am) noexcept nogil
 cdef void half_tile(const tile* tl, int h, tile* sub) noexcept nogil
-cdef floating row_max(const floating* x, Py_ssize_t n) noexcept nogil
-cdef double row_rest(const floating* x, Py_ssize_t n, floating m, floating* y) noexcept nogil
+cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil
+cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil
 
 
@@ -175,20 +183,22 @@ cdef inline Py_ssize_t lane_offset(operand a, const tile* tl, int j) noexcept no
 
 
 cdef inline void col_lognorm(const floating* x, Py_ssize_t cs, Py_ssize_t n, floating* m,
-                             double* rest, double* lnorm, floating* y, Py_ssize_t ycs) noexcept nogil:
-    """m, rest and L = log1p(rest) of a column tile's CX_LANES rows (with y: y = exp(x - m)):
-    the column arithmetic for n <= CX_SHORT, the row arithmetic's values (``row_rest``) for
-    longer rows."""
+                             const floating* am, double* rest, double* lnorm, floating* y,
+                             Py_ssize_t ycs) noexcept nogil:
+    """rest and L = log1p(rest) of a column tile's CX_LANES rows (with y: y = exp(x - m)): the
+    column arithmetic for n <= CX_SHORT (m is an output, am unused), the row arithmetic's
+    values (``row_rest``) for longer rows given their arg-max ``am`` and max ``m``
+    (``long_cols_in``)."""
     if floating is float:
         if n <= CX_SHORT:
             table_f().col_lognorm(x, cs, n, m, rest, lnorm, y, ycs)
         else:
-            table_f().col_long(x, cs, n, m, rest, lnorm, y, ycs)
+            table_f().col_long(x, cs, n, m, am, rest, lnorm, y, ycs)
     else:
         if n <= CX_SHORT:
             table_d().col_lognorm(x, cs, n, m, rest, lnorm, y, ycs)
         else:
-            table_d().col_long(x, cs, n, m, rest, lnorm, y, ycs)
+            table_d().col_long(x, cs, n, m, am, rest, lnorm, y, ycs)
 
 
 cdef inline void col_map(const floating* x, Py_ssize_t cs, Py_ssize_t n, const floating* m,

@@ -44,8 +44,6 @@ cnp.import_array()
 cdef extern from "_simd.h" nogil:
     const cx_table_f* cx_table_f32()
     const cx_table_d* cx_table_f64()
-    void cx_cols_copy_f(const float* x, Py_ssize_t cs, Py_ssize_t n, float* out)
-    void cx_cols_copy_d(const double* x, Py_ssize_t cs, Py_ssize_t n, double* out)
 
 
 cdef extern from "_omp_shim.h":
@@ -69,6 +67,7 @@ def simd_path():
 
 
 cdef enum:
+    COPY_L1 = 32768  # bytes: a reduction's copied tile of long rows stays in L1
     GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 32 rows of C)
 
 
@@ -147,14 +146,17 @@ cdef const floating* cols_in(operand a, const geometry* g, const tile* tl, float
     return scratch
 
 
-cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* scratch) noexcept nogil:
+cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* scratch,
+                       floating* m, floating* am) noexcept nogil:
     """A ``long_cols`` tile copied into ``scratch`` as two column tiles (half h at ``scratch + h *
-    CX_LANES * C``, class stride CX_LANES), in one pass: the passes of the row arithmetic then
-    read a compact block instead of lines a power-of-two stride apart, which share cache sets."""
+    CX_LANES * C``, class stride CX_LANES), in one pass that also takes each row's arg-max
+    ``am`` (as a float) and max ``m`` (CX_LONG_TILE of each): the passes of the row arithmetic
+    then read a compact block instead of lines a power-of-two stride apart, which share cache
+    sets."""
     if floating is float:
-        cx_cols_copy_f(<const float*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch)
+        table_f().cols_copy(<const float*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch, m, am)
     else:
-        cx_cols_copy_d(<const double*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch)
+        table_d().cols_copy(<const double*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch, m, am)
 
 
 cdef floating* cols_out(operand a, const tile* tl, floating* scratch, Py_ssize_t* cs) noexcept nogil:
@@ -231,10 +233,16 @@ cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floatin
             p[off[j] + c * a.s1] = scratch[j * n + c]
 
 
-cdef bint long_cols(operand a, const geometry* g, const tile* tl) noexcept nogil:
-    """Whether a tile of long rows is read in place as two column tiles (note C): a class stride
-    other than 1 and the tile's rows adjacent, a full tile of them."""
-    return g.n > CX_SHORT and a.s1 != 1 and tl.nr == CX_LONG_TILE and lanes_adjacent(a, tl)
+cdef bint long_cols(operand a, const geometry* g, const tile* tl, bint reduce_only,
+                    Py_ssize_t itemsize) noexcept nogil:
+    """Whether a tile of long rows is copied into two column tiles and computed down them (note
+    C): a class stride other than 1 and the tile's rows adjacent, a full tile of them.  A call
+    that writes no per-class output (a reduction) does so only while the copy fits in L1
+    (COPY_L1 bytes); a larger one gathers rows instead (``rows_in``), which is quicker there
+    (the bits are the same either way)."""
+    if g.n <= CX_SHORT or a.s1 == 1 or tl.nr != CX_LONG_TILE or not lanes_adjacent(a, tl):
+        return False
+    return not reduce_only or g.n * CX_LONG_TILE * itemsize <= COPY_L1
 
 
 cdef void half_tile(const tile* tl, int h, tile* sub) noexcept nogil:
@@ -246,28 +254,30 @@ cdef void half_tile(const tile* tl, int h, tile* sub) noexcept nogil:
         sub.i[j] = tl.i[h * CX_LANES + j]
 
 
-cdef floating row_max(const floating* x, Py_ssize_t n) noexcept nogil:
-    """The largest element of a unit-stride row (nan never wins; all nan: -inf)."""
+cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil:
+    """The first index of the maximum of a unit-stride row (nan never wins; all nan: 0)."""
     if floating is float:
-        return table_f().max(x, n)
+        return table_f().argmax(x, n)
     else:
-        return table_d().max(x, n)
+        return table_d().argmax(x, n)
 
 
-cdef double row_rest(const floating* x, Py_ssize_t n, floating m, floating* y) noexcept nogil:
-    """Row arithmetic: ``rest`` of a unit-stride row with max ``m`` (note E: ``L = log1p(rest)``);
-    with ``y``, also ``y = exp(x - m)``, the same rest bit for bit (y may be x: each element is
-    read before it is overwritten)."""
+cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil:
+    """Row arithmetic: ``rest`` of a unit-stride row with its first maximum at ``am`` (note E:
+    ``L = log1p(rest)``; m = x[am]); with ``y``, also ``y = exp(x - m)``, the same rest bit for
+    bit (y may be x: each element is read before it is overwritten)."""
+    cdef floating m = x[am]
     cdef floating d = m - m  # 0, or nan when the maximum is infinite (note E)
     cdef double rest
     if floating is float:
-        rest = table_f().sumexp(x, n, m, y)
+        rest = table_f().sumexp(x, n, m, am, y)
     else:
-        rest = table_d().sumexp(x, n, m, y)
+        rest = table_d().sumexp(x, n, m, am, y)
     return rest + <double>d
 
 
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil:
     """Row arithmetic: the max ``m`` of a unit-stride row and ``L = log(sum exp(x - m))``."""
-    m[0] = row_max(x, n)
-    return log1p(row_rest(x, n, m[0], NULL))
+    cdef Py_ssize_t am = row_argmax(x, n)
+    m[0] = x[am]
+    return log1p(row_rest(x, n, am, NULL))

@@ -14,7 +14,9 @@
  *    results below FLT_MIN to 0 (they cannot change a sum that contains 1).
  * D. Row sums: float partial sums over blocks (each lane adds at most 16 terms) accumulated in
  *    double, so the error does not grow with C.  The arg-max term is left out of the sum
- *    (_rows.pxd note C); a sum with the exps stored is the unstored sum bit for bit.
+ *    (_rows.pyx note E); a sum with the exps stored is the unstored sum bit for bit.  The order of
+ *    a row's additions depends on class indices only (blocks from class 0, the arg-max masked in
+ *    the group that holds it), so the column kernels (col_long) repeat it lane by lane.
  * E. On the AVX2+FMA path the hottest loops (max/arg-max, sum of exp, exp stored, gradient,
  *    sigmoid, short rows 8 at a time) are written with intrinsics: the same polynomial, two sum
  *    chains, masked tails, a prefetch of the next row; the compiler's version of the same C spends
@@ -84,34 +86,38 @@ ATTR static inline float cx_expf_nonpos_##SUFFIX(float d) {                     
     float res = p * s;                                                                       \
     return d < lo ? 0.0f : res; /* nan: p is nan, so res is */                               \
 }                                                                                            \
-ATTR static float cx_max_##SUFFIX(const float *x, Py_ssize_t n) {                            \
-    /* the largest element; nan never wins (a row of nan: -inf) */                           \
+ATTR static Py_ssize_t cx_argmax_##SUFFIX(const float *x, Py_ssize_t s, Py_ssize_t n) {      \
+    /* the first index of the largest element of x[c * s] (nan never wins; none: 0) */       \
     float m = -INFINITY;                                                                     \
-    _Pragma("omp simd reduction(max:m)")                                                     \
-    for (Py_ssize_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;                              \
-    return m;                                                                                \
+    for (Py_ssize_t i = 0; i < n; i++) m = x[i * s] > m ? x[i * s] : m;                      \
+    for (Py_ssize_t i = 0; i < n; i++)                                                       \
+        if (x[i * s] == m) return i;                                                         \
+    return 0;                                                                                \
 }                                                                                            \
-ATTR static inline float cx_term_##SUFFIX(float v, float m, float *y, Py_ssize_t *k) {       \
-    /* one term of the row arithmetic's sum: exp(v - m), 0 below FLT_MIN and at a maximum    \
-       (counted in k); y (if any) = exp(v - m) with subnormals kept */                       \
+ATTR static Py_ssize_t cx_argmax_row_##SUFFIX(const float *x, Py_ssize_t n) {                \
+    return cx_argmax_##SUFFIX(x, 1, n);                                                      \
+}                                                                                            \
+ATTR static inline float cx_term_##SUFFIX(float v, float m, int skip, float *y) {            \
+    /* one term of the row arithmetic's sum: exp(v - m), 0 below FLT_MIN and at the skipped  \
+       arg-max; y (if any) = exp(v - m) with subnormals kept */                              \
     float d = v - m, e = cx_expf_##SUFFIX(d);                                                \
     if (y) *y = e;                                                                           \
-    *k += d == 0.0f;                                                                         \
-    return d == 0.0f || d < -87.3365478515625f ? 0.0f : e;                                   \
+    return skip || d < -87.3365478515625f ? 0.0f : e;                                        \
 }                                                                                            \
 ATTR static double cx_rowsum_##SUFFIX(const float *x, Py_ssize_t s, Py_ssize_t n, float m,   \
-                                     float *y, Py_ssize_t ys) {                              \
+                                     Py_ssize_t am, float *y, Py_ssize_t ys) {               \
     /* The row arithmetic's sum (_simd_api.h) over x[c * s], written out in scalar C: the lanes \
-       of the AVX2 kernel are the array indices here.  Returns the sum plus (maxima - 1). */ \
+       of the AVX2 kernel are the array indices here.  With y, y[c * ys] = exp(x - m). */    \
     double acc[4] = {0.0, 0.0, 0.0, 0.0};                                                    \
     float e[32];                                                                             \
-    Py_ssize_t i = 0, k = 0;                                                                 \
+    Py_ssize_t i = 0;                                                                        \
     while (i + 32 <= n) {                                                                    \
         float p[16] = {0.0f};                                                                \
         Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;                         \
         for (; i < stop; i += 32) {                                                          \
             for (int j = 0; j < 32; j++)                                                     \
-                e[j] = cx_term_##SUFFIX(x[(i + j) * s], m, y ? y + (i + j) * ys : NULL, &k); \
+                e[j] = cx_term_##SUFFIX(x[(i + j) * s], m, i + j == am,                      \
+                                        y ? y + (i + j) * ys : NULL);                        \
             for (int l = 0; l < 8; l++) {                                                    \
                 p[l] += e[l] + e[l + 8];                                                     \
                 p[l + 8] += e[l + 16] + e[l + 24];                                           \
@@ -122,14 +128,16 @@ ATTR static double cx_rowsum_##SUFFIX(const float *x, Py_ssize_t s, Py_ssize_t n
     }                                                                                        \
     for (; i < n; i += 8) {                                                                  \
         for (int j = 0; j < 8; j++)                                                          \
-            e[j] = i + j < n ? cx_term_##SUFFIX(x[(i + j) * s], m, y ? y + (i + j) * ys : NULL, &k) \
+            e[j] = i + j < n ? cx_term_##SUFFIX(x[(i + j) * s], m, i + j == am,              \
+                                                y ? y + (i + j) * ys : NULL)                 \
                              : 0.0f;                                                         \
         for (int q = 0; q < 4; q++) acc[q] += (double)e[q] + (double)e[q + 4];               \
     }                                                                                        \
-    return ((acc[0] + acc[2]) + (acc[1] + acc[3])) + (double)(k - 1);                        \
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]);                                            \
 }                                                                                            \
-ATTR static double cx_sumexp_##SUFFIX(const float *x, Py_ssize_t n, float m, float *y) {     \
-    return cx_rowsum_##SUFFIX(x, 1, n, m, y, 1);                                             \
+ATTR static double cx_sumexp_##SUFFIX(const float *x, Py_ssize_t n, float m, Py_ssize_t am,  \
+                                     float *y) {                                             \
+    return cx_rowsum_##SUFFIX(x, 1, n, m, am, y, 1);                                         \
 }                                                                                            \
 ATTR static double cx_wdot_##SUFFIX(const float *x, Py_ssize_t n, float m, const float *w) { \
     /* sum_c w_c (x_c - m), or sum_c (x_c - m) when w is NULL; float blocks into double */   \
@@ -353,17 +361,17 @@ ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize
         lno[j] = log1p((double)t);                                                           \
     }                                                                                        \
 }                                                                                            \
-ATTR static void cx_col_long_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo, \
-                                     double *resto, double *lno, float *y, Py_ssize_t ycs) { \
-    /* The row arithmetic (cx_max, cx_sumexp: rows of n > CX_SHORT) of CX_LANES rows laid out \
-       as a column tile (x[c * cs + j]), lane by lane: the same sums as the unit-stride row bit \
-       for bit; rest includes m - m (nan for an infinite max) and lno = log1p(rest) (libm), as \
-       row_rest and row_lognorm (_rows.pyx) give */                                          \
+ATTR static void cx_col_long_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n,           \
+                                     const float *m, const float *am, double *resto,         \
+                                     double *lno, float *y, Py_ssize_t ycs) {                \
+    /* The row arithmetic's sums (cx_sumexp: rows of n > CX_SHORT) of CX_LANES rows laid out as \
+       a column tile (x[c * cs + j]), lane by lane, given each row's arg-max am[j] (as a float) \
+       and m[j] = x[am[j]] (cx_cols_copy): the same sums as the unit-stride row bit for bit; \
+       rest includes m - m (nan for an infinite max) and lno = log1p(rest) (libm), as row_rest \
+       and row_lognorm (_rows.pyx) give */                                                   \
     for (int j = 0; j < CX_LANES; j++) {                                                     \
-        float m = -INFINITY;                                                                 \
-        for (Py_ssize_t c = 0; c < n; c++) m = x[c * cs + j] > m ? x[c * cs + j] : m;        \
-        mo[j] = m;                                                                           \
-        resto[j] = cx_rowsum_##SUFFIX(x + j, cs, n, m, y ? y + j : NULL, ycs) + (double)(m - m); \
+        resto[j] = cx_rowsum_##SUFFIX(x + j, cs, n, m[j], (Py_ssize_t)am[j], y ? y + j : NULL, ycs) \
+                   + (double)(m[j] - m[j]);                                                  \
         lno[j] = log1p(resto[j]);                                                            \
     }                                                                                        \
 }                                                                                            \
@@ -384,34 +392,37 @@ ATTR static void cx_col_map_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n
 }                                                                                            \
 
 /* Portable float64 kernels: libm exp, sums in order (the scalar loops of _rows.pxd). */
-static double cx_max_d_portable(const double *x, Py_ssize_t n) {
-    double m = -INFINITY; /* nan never wins */
-    for (Py_ssize_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
+static Py_ssize_t cx_argmax_s_d(const double *x, Py_ssize_t s, Py_ssize_t n) {
+    /* as cx_argmax_portable: the first index of the largest of x[c * s] (nan never wins; none: 0) */
+    double m = -INFINITY;
+    for (Py_ssize_t i = 0; i < n; i++) m = x[i * s] > m ? x[i * s] : m;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (x[i * s] == m) return i;
+    return 0;
 }
-static double cx_rowsum_d_portable(const double *x, Py_ssize_t s, Py_ssize_t n, double m, double *y,
-                                   Py_ssize_t ys) {
-    /* the row arithmetic's sum over x[c * s] in class order, maxima counted apart; plus
-       (maxima - 1) */
-    double acc = 0.0, k = -1.0;
+static Py_ssize_t cx_argmax_d_portable(const double *x, Py_ssize_t n) { return cx_argmax_s_d(x, 1, n); }
+static double cx_rowsum_d_portable(const double *x, Py_ssize_t s, Py_ssize_t n, double m,
+                                   Py_ssize_t am, double *y, Py_ssize_t ys) {
+    /* the float64 portable row arithmetic's sum over x[c * s]: in class order, without the
+       arg-max term */
+    double acc = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        double d = x[i * s] - m, e = exp(d);
+        double e = exp(x[i * s] - m);
         if (y) y[i * ys] = e;
-        acc += d == 0.0 ? 0.0 : e;
-        k += d == 0.0 ? 1.0 : 0.0;
+        if (i != am) acc += e;
     }
-    return acc + k;
+    return acc;
 }
-static double cx_sumexp_d_portable(const double *x, Py_ssize_t n, double m, double *y) {
-    return cx_rowsum_d_portable(x, 1, n, m, y, 1);
+static double cx_sumexp_d_portable(const double *x, Py_ssize_t n, double m, Py_ssize_t am,
+                                   double *y) {
+    return cx_rowsum_d_portable(x, 1, n, m, am, y, 1);
 }
-static void cx_col_long_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, double *mo,
-                                   double *resto, double *lno, double *y, Py_ssize_t ycs) {
+static void cx_col_long_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,
+                                   const double *am, double *resto, double *lno, double *y,
+                                   Py_ssize_t ycs) {
     for (int j = 0; j < CX_LANES; j++) { /* as cx_col_long_portable */
-        double m = -INFINITY;
-        for (Py_ssize_t c = 0; c < n; c++) m = x[c * cs + j] > m ? x[c * cs + j] : m;
-        mo[j] = m;
-        resto[j] = cx_rowsum_d_portable(x + j, cs, n, m, y ? y + j : NULL, ycs) + (m - m);
+        resto[j] = cx_rowsum_d_portable(x + j, cs, n, m[j], (Py_ssize_t)am[j], y ? y + j : NULL, ycs)
+                   + (m[j] - m[j]);
         lno[j] = log1p(resto[j]);
     }
 }
@@ -524,24 +535,48 @@ static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *
 }
 /* A tile of CX_LONG_TILE adjacent lanes of each class (x[c * cs + j]) copied, in one pass, to two
    class-major column tiles: lane j of class c to out[(j / CX_LANES) * CX_LANES * n + c * CX_LANES
-   + j % CX_LANES].  Both halves of a class are read together (the adjacent-line prefetch fetches
-   them as a pair), and CX_COPY_AHEAD classes ahead are prefetched: lines a power-of-two stride
-   apart share a few cache sets, so a line fetched much earlier would be evicted again. */
+   + j % CX_LANES]; the same pass takes each lane's arg-max (the first index of its max, nan
+   never winning, as cx_argmax: a later element wins if larger, or if equal while no element
+   has yet been taken, which only -inf after nans can be; none: 0) into am[j] (as a T) and
+   m[j] = x[am[j]].  Both halves of a class are read together (the adjacent-line prefetch
+   fetches them as a pair), and CX_COPY_AHEAD classes ahead are prefetched: lines a power-of-two
+   stride apart share a few cache sets, so a line fetched much earlier would be evicted again.
+   Plain C, vectorised by the compiler (the lanes are independent). */
 #ifndef CX_COPY_AHEAD
 #define CX_COPY_AHEAD 16 /* classes */
 #endif
-#define CX_DEFINE_COLS_COPY(T, SUFFIX)                                                         \
-static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, T *out) {          \
+#define CX_DEFINE_COLS_COPY(T, SUFFIX, ATTR)                                                   \
+ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, T *out, T *m,  \
+                                       T *am) {                                                \
+    T mm[CX_LONG_TILE], ai[CX_LONG_TILE];                                                      \
+    for (int j = 0; j < CX_LONG_TILE; j++) {                                                   \
+        mm[j] = -INFINITY;                                                                     \
+        ai[j] = -1;                                                                            \
+    }                                                                                          \
     for (Py_ssize_t c = 0; c < n; c++) {                                                       \
         const T *xc = x + c * cs, *ahead = x + (c + CX_COPY_AHEAD) * cs;                       \
         for (size_t b = 0; b < CX_LONG_TILE * sizeof(T); b += 64)                              \
             __builtin_prefetch((const char *)ahead + b);                                       \
-        memcpy(out + c * CX_LANES, xc, CX_LANES * sizeof(T));                                  \
-        memcpy(out + (n + c) * CX_LANES, xc + CX_LANES, CX_LANES * sizeof(T));                 \
+        T fc = (T)c;                                                                           \
+        for (int h = 0; h < CX_LONG_TILE / CX_LANES; h++) {                                    \
+            T *o = out + (h * n + c) * CX_LANES, *mh = mm + h * CX_LANES, *ah = ai + h * CX_LANES; \
+            const T *xh = xc + h * CX_LANES;                                                   \
+            for (int j = 0; j < CX_LANES; j++) {                                               \
+                T v = xh[j];                                                                   \
+                int take = v > mh[j] || (ah[j] < 0 && v == mh[j]);                             \
+                ah[j] = take ? fc : ah[j];                                                     \
+                mh[j] = take ? v : mh[j];                                                      \
+                o[j] = v;                                                                      \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    for (int j = 0; j < CX_LONG_TILE; j++) {                                                   \
+        am[j] = ai[j] < 0 ? 0 : ai[j];                                                         \
+        m[j] = ai[j] < 0 ? x[j] : mm[j];                                                       \
     }                                                                                          \
 }
-CX_DEFINE_COLS_COPY(float, f)
-CX_DEFINE_COLS_COPY(double, d)
+CX_DEFINE_COLS_COPY(float, f_portable, )
+CX_DEFINE_COLS_COPY(double, d_portable, )
 CX_DEFINE_TRANSPOSE(float, f)
 CX_DEFINE_TRANSPOSE(double, d)
 
@@ -555,6 +590,8 @@ CX_DEFINE_KERNELS(portable, __attribute__((unused)), CX_FMA_SW)
 #include <immintrin.h>
 #define CX_V3 __attribute__((target("avx2,fma")))
 CX_DEFINE_KERNELS(avx2_fma, CX_V3 __attribute__((unused)), CX_FMA_HW)
+CX_DEFINE_COLS_COPY(float, f_avx2, CX_V3)
+CX_DEFINE_COLS_COPY(double, d_avx2, CX_V3)
 
 /* Hand-written AVX2+FMA versions of the hottest loops (E): the same polynomial as cx_expf, for
    arguments d <= 0 (or nan), which is every exp in these kernels (x - max, -|x|). */
@@ -587,9 +624,10 @@ CX_V3 static inline __m256 cx_exp8_nonpos(__m256 d, int keep_subnormal) {
     return _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), res); /* below range (and -inf): 0 */
 }
 
-CX_V3 static float cx_max_avx2(const float *x, Py_ssize_t n) {
-    /* cx_max with four accumulators: max(v, a) returns a when v is nan */
-    if (n < 32) return cx_max_avx2_fma(x, n);
+CX_V3 static Py_ssize_t cx_argmax_avx2(const float *x, Py_ssize_t n) {
+    /* cx_argmax: one max pass with four accumulators (max(v, a) returns a when v is nan), then
+       a search for the first element equal to it; none (all nan) -> 0 */
+    if (n < 32) return cx_argmax_row_avx2_fma(x, n);
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     __m256 a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
     Py_ssize_t i = 0;
@@ -605,7 +643,18 @@ CX_V3 static float cx_max_avx2(const float *x, Py_ssize_t n) {
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
     float m = _mm_cvtss_f32(h);
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
+    const __m256 vm = _mm256_set1_ps(m);
+    for (i = 0; i + 32 <= n; i += 32) {
+        __m256 e = _mm256_or_ps(
+            _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_ps(_mm256_loadu_ps(x + i + 8), vm, _CMP_EQ_OQ)),
+            _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i + 16), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_ps(_mm256_loadu_ps(x + i + 24), vm, _CMP_EQ_OQ)));
+        if (_mm256_movemask_ps(e)) break;
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0;
 }
 
 /* Rows of a C-contiguous batch follow each other: while a row's sum of exp runs from cache (compute
@@ -632,62 +681,62 @@ CX_V3 static inline double cx_hsum_pd(__m256d v) {
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-CX_V3 static inline int cx_hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
-}
-
-/* One term of the row arithmetic's sum, 8 wide (cx_term): exp(d), 0 at a maximum (counted in k,
-   one per lane) and below FLT_MIN; with y, exp(d) with subnormals is stored there first. */
-#define CX_TERM8(e, xv, vm, y, k)                                                              \
+/* One term of the row arithmetic's sum, 8 wide (cx_term): exp(d) with d = x - m, 0 below
+   FLT_MIN; with y, exp(d) with subnormals is stored there first. */
+#define CX_TERM8(e, xv, vm, y)                                                                 \
     {                                                                                          \
         __m256 d_ = _mm256_sub_ps((xv), (vm));                                                 \
-        __m256 eq_ = _mm256_cmp_ps(d_, _mm256_setzero_ps(), _CMP_EQ_OQ);                       \
-        k = _mm256_sub_epi32(k, _mm256_castps_si256(eq_));                                     \
         if (y) {                                                                               \
             e = cx_exp8_nonpos(d_, 1);                                                         \
             _mm256_storeu_ps((y), e);                                                          \
-            eq_ = _mm256_or_ps(eq_, _mm256_cmp_ps(d_, _mm256_set1_ps(-87.3365478515625f),      \
-                                                  _CMP_LT_OQ));                                \
+            e = _mm256_andnot_ps(_mm256_cmp_ps(d_, _mm256_set1_ps(-87.3365478515625f),         \
+                                               _CMP_LT_OQ), e);                                \
         } else {                                                                               \
             e = cx_exp8_nonpos(d_, 0);                                                         \
         }                                                                                      \
-        e = _mm256_andnot_ps(eq_, e);                                                          \
     }
+/* e without lane k (k outside 0..7: unchanged) */
+#define CX_SKIP_LANE(e, k)                                                                     \
+    e = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(                               \
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(k)))), e)
 
-CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, float *y) {
+CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, Py_ssize_t am,
+                                   float *y) {
     /* The row arithmetic's sum (cx_rowsum): float partial sums in two chains over blocks of
-       256 (16 terms per lane), added in double; the maxima counted apart.  With y, also
-       y = exp(x - m) (the same sum bit for bit). */
+       256 (16 terms per lane), added in double; the arg-max term masked in the one group that
+       holds it.  With y, also y = exp(x - m) (the same sum bit for bit). */
     const __m256 vm = _mm256_set1_ps(m);
     __m256d acc = _mm256_setzero_pd();
-    __m256i k = _mm256_setzero_si256();
     Py_ssize_t i = 0;
     while (i + 32 <= n) {
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, e0, e1, e2, e3;
         Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;
         for (; i < stop; i += 32) {
             CX_PREFETCH_NEXT_ROW(x, n, i);
-            CX_TERM8(e0, _mm256_loadu_ps(x + i), vm, y ? y + i : NULL, k)
-            CX_TERM8(e1, _mm256_loadu_ps(x + i + 8), vm, y ? y + i + 8 : NULL, k)
-            CX_TERM8(e2, _mm256_loadu_ps(x + i + 16), vm, y ? y + i + 16 : NULL, k)
-            CX_TERM8(e3, _mm256_loadu_ps(x + i + 24), vm, y ? y + i + 24 : NULL, k)
+            CX_TERM8(e0, _mm256_loadu_ps(x + i), vm, y ? y + i : NULL)
+            CX_TERM8(e1, _mm256_loadu_ps(x + i + 8), vm, y ? y + i + 8 : NULL)
+            CX_TERM8(e2, _mm256_loadu_ps(x + i + 16), vm, y ? y + i + 16 : NULL)
+            CX_TERM8(e3, _mm256_loadu_ps(x + i + 24), vm, y ? y + i + 24 : NULL)
+            if ((size_t)(am - i) < 32) {
+                CX_SKIP_LANE(e0, am - i);
+                CX_SKIP_LANE(e1, am - i - 8);
+                CX_SKIP_LANE(e2, am - i - 16);
+                CX_SKIP_LANE(e3, am - i - 24);
+            }
             s0 = _mm256_add_ps(s0, _mm256_add_ps(e0, e1));
             s1 = _mm256_add_ps(s1, _mm256_add_ps(e2, e3));
         }
         acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
     }
-    for (; i < n; i += 8) { /* masked tail: the lanes past n add 0 and count nothing */
+    for (; i < n; i += 8) { /* masked tail: the lanes past n add 0 */
         __m256i mask = cx_tail_mask(n - i);
         __m256 e, yb[1];
-        __m256i kt = _mm256_setzero_si256();
-        CX_TERM8(e, _mm256_maskload_ps(x + i, mask), vm, y ? (float *)yb : NULL, kt)
+        CX_TERM8(e, _mm256_maskload_ps(x + i, mask), vm, y ? (float *)yb : NULL)
         if (y) _mm256_maskstore_ps(y + i, mask, yb[0]);
-        k = _mm256_add_epi32(k, _mm256_and_si256(kt, mask));
+        if ((size_t)(am - i) < 8) CX_SKIP_LANE(e, am - i);
         acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
     }
-    return cx_hsum_pd(acc) + (double)(cx_hsum_epi32(k) - 1);
+    return cx_hsum_pd(acc);
 }
 
 CX_V3 static inline __m256d cx_log4_pd(__m256d u) {
@@ -791,7 +840,9 @@ CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, c
     for (int h = 0; h < 2; h++) {
         va[h] = _mm256_loadu_ps(a + 8 * h);
         vm[h] = mode == CX_MAP_AFFINE ? _mm256_setzero_ps() : _mm256_loadu_ps(m + 8 * h);
-        nk[h] = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k + 8 * h)) : _mm256_setzero_ps();
+        /* -k, or -0 without k: a x + (-0) is the plain product, its sign kept (as the row
+           kernels' a * g) */
+        nk[h] = k ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(k + 8 * h)) : _mm256_set1_ps(-0.0f);
     }
     for (Py_ssize_t c = 0; c < n; c++) {
         for (int h = 0; h < 2; h++) {
@@ -810,26 +861,24 @@ CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, c
 }
 
 CX_V3 static inline __attribute__((always_inline)) void cx_col_long_impl_avx2(
-    const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo, double *resto, double *lno, float *y,
-    Py_ssize_t ycs) {
-    /* cx_col_long: the row arithmetic of cx_sumexp_avx2 for 16 rows side by side (two vectors
-       per class).  A lane of cx_sumexp_avx2's partial sums is an array index here: p[l] is the
-       vector of every row's lane-l partial (classes i + l, i + l + 8 of each group of 32 in the
-       first chain, i + l + 16, i + l + 24 in the second), acc[q] their double accumulators; each
-       partial takes its terms in the same order, so the sums are each row's bit for bit.  A
-       block's partials are taken one at a time, in registers, over its groups. */
-    const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    __m256 m[2] = {ninf, ninf}, p[16][2], e0, e1;
+    const float *x, Py_ssize_t cs, Py_ssize_t n, const float *mi, const float *ami, double *resto,
+    double *lno, float *y, Py_ssize_t ycs) {
+    /* cx_col_long: the sums of cx_sumexp_avx2 for 16 rows side by side (two vectors per class),
+       given each row's arg-max and max.  A lane of cx_sumexp_avx2's partial sums is an array
+       index here: p[l] is the vector of every row's lane-l partial (classes i + l, i + l + 8 of
+       each group of 32 in the first chain, i + l + 16, i + l + 24 in the second), acc[q] their
+       double accumulators; each partial takes its terms in the same order, so the sums are each
+       row's bit for bit.  A block's partials are taken one at a time, in registers, over its
+       groups. */
+    __m256 m[2] = {_mm256_loadu_ps(mi), _mm256_loadu_ps(mi + 8)}, p[16][2], e0, e1;
+    __m256i am[2] = {_mm256_cvttps_epi32(_mm256_loadu_ps(ami)),
+                     _mm256_cvttps_epi32(_mm256_loadu_ps(ami + 8))};
     __m256d acc[4][4];
-    __m256i k[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (Py_ssize_t c = 0; c < n; c++) {
-        m[0] = _mm256_max_ps(_mm256_loadu_ps(x + c * cs), m[0]);
-        m[1] = _mm256_max_ps(_mm256_loadu_ps(x + c * cs + 8), m[1]);
-    }
     for (int q = 0; q < 4; q++)
         for (int g = 0; g < 4; g++) acc[q][g] = _mm256_setzero_pd();
-#define CX_LTERM(e, c, h) CX_TERM8(e, _mm256_loadu_ps(x + (c) * cs + 8 * (h)), m[h],           \
-                                   y ? y + (c) * ycs + 8 * (h) : NULL, k[h])
+#define CX_LTERM(e, c, h)                                                                      \
+    CX_TERM8(e, _mm256_loadu_ps(x + (c) * cs + 8 * (h)), m[h], y ? y + (c) * ycs + 8 * (h) : NULL) \
+    e = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_set1_epi32((int)(c)), am[h])), e);
 #define CX_LACC(q, h, a, b) /* acc[q] += (double)a + (double)b, per row */                    \
     {                                                                                          \
         acc[q][2 * (h)] = _mm256_add_pd(acc[q][2 * (h)],                                       \
@@ -875,33 +924,30 @@ CX_V3 static inline __attribute__((always_inline)) void cx_col_long_impl_avx2(
         for (int q = 0; q < 4; q++)
             for (int h = 0; h < 2; h++) {
                 e0 = e1 = _mm256_setzero_ps();
-                if (i + q < n) CX_LTERM(e0, i + q, h)
-                if (i + q + 4 < n) CX_LTERM(e1, i + q + 4, h)
+                if (i + q < n) { CX_LTERM(e0, i + q, h) }
+                if (i + q + 4 < n) { CX_LTERM(e1, i + q + 4, h) }
                 CX_LACC(q, h, e0, e1)
             }
 #undef CX_LTERM
 #undef CX_LACC
     for (int g = 0; g < 4; g++) { /* rows 4g .. 4g + 3 */
         int h = g / 2;
-        __m128i kh = g % 2 ? _mm256_extracti128_si256(k[h], 1) : _mm256_castsi256_si128(k[h]);
         __m128 mh = g % 2 ? _mm256_extractf128_ps(m[h], 1) : _mm256_castps256_ps128(m[h]);
         __m256d r = _mm256_add_pd(_mm256_add_pd(acc[0][g], acc[2][g]),
                                   _mm256_add_pd(acc[1][g], acc[3][g]));
-        r = _mm256_add_pd(r, _mm256_sub_pd(_mm256_cvtepi32_pd(kh), _mm256_set1_pd(1.0)));
         r = _mm256_add_pd(r, _mm256_cvtps_pd(_mm_sub_ps(mh, mh)));
         _mm256_storeu_pd(resto + 4 * g, r);
     }
-    _mm256_storeu_ps(mo, m[0]);
-    _mm256_storeu_ps(mo + 8, m[1]);
     for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
 }
 
-CX_V3 static void cx_col_long_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
-                                  double *resto, double *lno, float *y, Py_ssize_t ycs) {
+CX_V3 static void cx_col_long_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
+                                  const float *am, double *resto, double *lno, float *y,
+                                  Py_ssize_t ycs) {
     if (y) /* two copies of the loops: with and without the store */
-        cx_col_long_impl_avx2(x, cs, n, mo, resto, lno, y, ycs);
+        cx_col_long_impl_avx2(x, cs, n, m, am, resto, lno, y, ycs);
     else
-        cx_col_long_impl_avx2(x, cs, n, mo, resto, lno, NULL, 0);
+        cx_col_long_impl_avx2(x, cs, n, m, am, resto, lno, NULL, 0);
 }
 
 /* F. float64 on AVX2+FMA, 4 lanes.  exp: x = n ln2 + r (fdlibm's two-part ln2), exp(r) by its
@@ -945,9 +991,9 @@ CX_V3 static inline __m256i cx_tail_mask_pd(Py_ssize_t k) { /* first k of 4 lane
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
-CX_V3 static double cx_max_d_avx2(const double *x, Py_ssize_t n) {
-    /* as cx_max_avx2 */
-    if (n < 16) return cx_max_d_portable(x, n);
+CX_V3 static Py_ssize_t cx_argmax_d_avx2(const double *x, Py_ssize_t n) {
+    /* as cx_argmax_avx2: a max pass (nan never wins), then the first index equal to it */
+    if (n < 16) return cx_argmax_d_portable(x, n);
     const __m256d ninf = _mm256_set1_pd(-INFINITY);
     __m256d a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
     Py_ssize_t i = 0;
@@ -963,32 +1009,50 @@ CX_V3 static double cx_max_d_avx2(const double *x, Py_ssize_t n) {
     double m = b[0];
     for (int j = 1; j < 4; j++) m = b[j] > m ? b[j] : m;
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
+    const __m256d vm = _mm256_set1_pd(m);
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m256d e = _mm256_or_pd(
+            _mm256_or_pd(_mm256_cmp_pd(_mm256_loadu_pd(x + i), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_pd(_mm256_loadu_pd(x + i + 4), vm, _CMP_EQ_OQ)),
+            _mm256_or_pd(_mm256_cmp_pd(_mm256_loadu_pd(x + i + 8), vm, _CMP_EQ_OQ),
+                         _mm256_cmp_pd(_mm256_loadu_pd(x + i + 12), vm, _CMP_EQ_OQ)));
+        if (_mm256_movemask_pd(e)) break;
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* every element nan */
 }
 
-/* One term, 4 wide: exp(d) (subnormals kept, stored to y if any), 0 at a maximum (counted in k:
-   1.0 per lane). */
-#define CX_TERM4(e, xv, vm, y, k)                                                              \
-    {                                                                                          \
-        __m256d d_ = _mm256_sub_pd((xv), (vm));                                                \
-        __m256d eq_ = _mm256_cmp_pd(d_, _mm256_setzero_pd(), _CMP_EQ_OQ);                      \
-        e = cx_exp4_nonpos(d_);                                                                \
-        if (y) _mm256_storeu_pd((y), e);                                                       \
-        k = _mm256_add_pd(k, _mm256_and_pd(eq_, _mm256_set1_pd(1.0)));                         \
-        e = _mm256_andnot_pd(eq_, e);                                                          \
-    }
+/* e without lane k of 4 (k outside 0..3: unchanged) */
+#define CX_SKIP_LANE4(e, k)                                                                    \
+    e = _mm256_andnot_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(                               \
+            _mm256_setr_epi64x(0, 1, 2, 3), _mm256_set1_epi64x((long long)(k)))), e)
 
-CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m, double *y) {
+CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m, Py_ssize_t am,
+                                     double *y) {
     /* the float64 row arithmetic's sum: four double chains over groups of 16, the tail (4 at a
-       time, masked) into the first; the maxima counted apart */
+       time, masked) into the first; the arg-max term masked in the group that holds it; with y,
+       also y = exp(x - m) (cx_exp4_nonpos keeps subnormals: the same terms) */
     const __m256d vm = _mm256_set1_pd(m);
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, k = s0, e0, e1, e2, e3;
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     Py_ssize_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        CX_TERM4(e0, _mm256_loadu_pd(x + i), vm, y ? y + i : NULL, k)
-        CX_TERM4(e1, _mm256_loadu_pd(x + i + 4), vm, y ? y + i + 4 : NULL, k)
-        CX_TERM4(e2, _mm256_loadu_pd(x + i + 8), vm, y ? y + i + 8 : NULL, k)
-        CX_TERM4(e3, _mm256_loadu_pd(x + i + 12), vm, y ? y + i + 12 : NULL, k)
+        __m256d e0 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i), vm));
+        __m256d e1 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i + 4), vm));
+        __m256d e2 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i + 8), vm));
+        __m256d e3 = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + i + 12), vm));
+        if (y) {
+            _mm256_storeu_pd(y + i, e0);
+            _mm256_storeu_pd(y + i + 4, e1);
+            _mm256_storeu_pd(y + i + 8, e2);
+            _mm256_storeu_pd(y + i + 12, e3);
+        }
+        if ((size_t)(am - i) < 16) {
+            CX_SKIP_LANE4(e0, am - i);
+            CX_SKIP_LANE4(e1, am - i - 4);
+            CX_SKIP_LANE4(e2, am - i - 8);
+            CX_SKIP_LANE4(e3, am - i - 12);
+        }
         s0 = _mm256_add_pd(s0, e0);
         s1 = _mm256_add_pd(s1, e1);
         s2 = _mm256_add_pd(s2, e2);
@@ -996,14 +1060,12 @@ CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m, do
     }
     for (; i < n; i += 4) { /* masked tail */
         __m256i mask = cx_tail_mask_pd(n - i);
-        __m256d kt = _mm256_setzero_pd(), yb[1];
-        CX_TERM4(e0, _mm256_maskload_pd(x + i, mask), vm, y ? (double *)yb : NULL, kt)
-        if (y) _mm256_maskstore_pd(y + i, mask, yb[0]);
-        k = _mm256_add_pd(k, _mm256_and_pd(kt, _mm256_castsi256_pd(mask)));
-        s0 = _mm256_add_pd(s0, _mm256_and_pd(e0, _mm256_castsi256_pd(mask)));
+        __m256d e = cx_exp4_nonpos(_mm256_sub_pd(_mm256_maskload_pd(x + i, mask), vm));
+        if (y) _mm256_maskstore_pd(y + i, mask, e);
+        if ((size_t)(am - i) < 4) CX_SKIP_LANE4(e, am - i);
+        s0 = _mm256_add_pd(s0, _mm256_and_pd(e, _mm256_castsi256_pd(mask)));
     }
-    return cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)))
-           + (cx_hsum_pd(k) - 1.0);
+    return cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
 }
 
 CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, const double *w) {
@@ -1137,7 +1199,7 @@ CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n
     for (int h = 0; h < 4; h++) {
         va[h] = _mm256_loadu_pd(a + 4 * h);
         vm[h] = mode == CX_MAP_AFFINE ? _mm256_setzero_pd() : _mm256_loadu_pd(m + 4 * h);
-        nk[h] = k ? _mm256_sub_pd(_mm256_setzero_pd(), _mm256_loadu_pd(k + 4 * h)) : _mm256_setzero_pd();
+        nk[h] = k ? _mm256_sub_pd(_mm256_setzero_pd(), _mm256_loadu_pd(k + 4 * h)) : _mm256_set1_pd(-0.0);
     }
     for (Py_ssize_t c = 0; c < n; c++) {
         for (int h = 0; h < 4; h++) {
@@ -1155,19 +1217,22 @@ CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n
 }
 
 CX_V3 static inline __attribute__((always_inline)) void cx_col_long_d_impl_avx2(
-    const double *x, Py_ssize_t cs, Py_ssize_t n, double *mo, double *resto, double *lno,
-    double *y, Py_ssize_t ycs) {
-    /* cx_sumexp_d_avx2 for 16 rows side by side (four vectors per class): p[l] holds every
-       row's partial of chain l / 4, lane l % 4 (classes l, l + 16, ...), taken one at a time in
-       registers; the tail's classes go to p[c % 4], after them */
-    const __m256d ninf = _mm256_set1_pd(-INFINITY);
-    __m256d m[4] = {ninf, ninf, ninf, ninf}, p[16][4], k[4], e;
-    for (Py_ssize_t c = 0; c < n; c++)
-        for (int g = 0; g < 4; g++) m[g] = _mm256_max_pd(_mm256_loadu_pd(x + c * cs + 4 * g), m[g]);
-    for (int g = 0; g < 4; g++) k[g] = _mm256_setzero_pd();
+    const double *x, Py_ssize_t cs, Py_ssize_t n, const double *mi, const double *ami,
+    double *resto, double *lno, double *y, Py_ssize_t ycs) {
+    /* the sums of cx_sumexp_d_avx2 for 16 rows side by side (four vectors per class), given
+       each row's arg-max and max: p[l] holds every row's partial of chain l / 4, lane l % 4
+       (classes l, l + 16, ...), taken one at a time in registers; the tail's classes go to
+       p[c % 4], after them */
+    __m256d m[4], p[16][4], am[4], e;
+    for (int g = 0; g < 4; g++) {
+        m[g] = _mm256_loadu_pd(mi + 4 * g);
+        am[g] = _mm256_loadu_pd(ami + 4 * g);
+    }
     Py_ssize_t full = n - n % 16;
-#define CX_LTERM4(c, g) CX_TERM4(e, _mm256_loadu_pd(x + (c) * cs + 4 * (g)), m[g],              \
-                                 y ? y + (c) * ycs + 4 * (g) : NULL, k[g])
+#define CX_LTERM4(c, g)                                                                        \
+    e = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + (c) * cs + 4 * (g)), m[g]));          \
+    if (y) _mm256_storeu_pd(y + (c) * ycs + 4 * (g), e);                                       \
+    e = _mm256_andnot_pd(_mm256_cmp_pd(_mm256_set1_pd((double)(c)), am[g], _CMP_EQ_OQ), e);
     for (int l = 0; l < 16; l++) {
         __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
                         _mm256_setzero_pd()};
@@ -1190,20 +1255,19 @@ CX_V3 static inline __attribute__((always_inline)) void cx_col_long_d_impl_avx2(
             v[l] = _mm256_add_pd(_mm256_add_pd(p[l][g], p[l + 4][g]),
                                  _mm256_add_pd(p[l + 8][g], p[l + 12][g]));
         __m256d r = _mm256_add_pd(_mm256_add_pd(v[0], v[2]), _mm256_add_pd(v[1], v[3]));
-        r = _mm256_add_pd(r, _mm256_sub_pd(k[g], _mm256_set1_pd(1.0)));
         r = _mm256_add_pd(r, _mm256_sub_pd(m[g], m[g]));
         _mm256_storeu_pd(resto + 4 * g, r);
-        _mm256_storeu_pd(mo + 4 * g, m[g]);
     }
     for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
 }
 
-CX_V3 static void cx_col_long_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n, double *mo,
-                                    double *resto, double *lno, double *y, Py_ssize_t ycs) {
+CX_V3 static void cx_col_long_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n,
+                                    const double *m, const double *am, double *resto, double *lno,
+                                    double *y, Py_ssize_t ycs) {
     if (y)
-        cx_col_long_d_impl_avx2(x, cs, n, mo, resto, lno, y, ycs);
+        cx_col_long_d_impl_avx2(x, cs, n, m, am, resto, lno, y, ycs);
     else
-        cx_col_long_d_impl_avx2(x, cs, n, mo, resto, lno, NULL, 0);
+        cx_col_long_d_impl_avx2(x, cs, n, m, am, resto, lno, NULL, 0);
 }
 
 CX_DEFINE_BCE_LOGITS_D(avx2, cx_sigmoid_d_avx2)
@@ -1333,26 +1397,26 @@ CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int lo
 }
 
 static const cx_table_f cx_f32_avx2 = {
-    "avx2_fma", cx_max_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
-    cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2,
+    "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
+    cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2,
     cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
     cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma};
 static const cx_table_d cx_f64_avx2 = {
-    "avx2_fma", cx_max_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
-    cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_col_map_d_avx2,
+    "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
+    cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_col_map_d_avx2,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
     cx_bce_logits_d_avx2};
 #endif
 
 static const cx_table_f cx_f32_portable = {
-    "portable", cx_max_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
-    cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable,
+    "portable", cx_argmax_row_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
+    cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable,
     cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f, cx_sigmoid_portable,
     cx_bce_logs_f_portable, cx_bce_logits_portable};
 static const cx_table_d cx_f64_portable = {
-    "portable", cx_max_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
+    "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
     cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
-    cx_col_long_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
+    cx_col_long_d_portable, cx_cols_copy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
     cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable};
 
 static int cx_avx2 = -1; /* B: chosen once */

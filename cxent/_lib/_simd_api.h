@@ -3,9 +3,17 @@
  * table pointers from _rows (Cython's cross-module cdef functions).
  *
  * float32 and float64 tables have the same members (CX_TABLE below, instantiated per type):
- *   row arithmetic (unit-stride rows of n > CX_SHORT classes):
- *     argmax, sumexp (skip the arg-max term), sumexp_store (also y = exp(x - m); same sum bit for
- *     bit), wdot (sum w (x - m)), logsoftmax_out, affine (g = a g - k w), softmax_bwd;
+ *   row arithmetic (rows of n > CX_SHORT classes): argmax (the first index of the max, nan never
+ *     winning; none: 0), sumexp (the sum of exp(x - m), m = x[am], without the arg-max term and
+ *     with the terms below FLT_MIN as 0, in an order fixed by class index alone: float32, float
+ *     partials per lane of blocks of 256 classes from class 0, groups of 32 in two chains, added
+ *     into four double accumulators, the tail in masked groups of 8; float64 AVX2, four double
+ *     chains over groups of 16, the tail into the first; portable float64, class order; with y,
+ *     also y = exp(x - m), the same sum bit for bit), wdot (sum w (x - m)), logsoftmax_out,
+ *     affine (g = a g - k w), softmax_bwd; the same arithmetic down a column tile: cols_copy (a
+ *     tile of CX_LONG_TILE adjacent rows, x[c * cs + j], copied in one pass into two column tiles,
+ *     with each row's argmax and max), col_long (sumexp's sums, L = log1p(rest), with y the
+ *     stored exps, of CX_LANES rows of a column tile, each row's bits as the unit-stride kernel's);
  *   column arithmetic (tiles of CX_LANES (16) rows, class-major: element (row j, class c) at
  *   x[c * cs + j], for n <= CX_SHORT): col_lognorm (per-row max, sum of exp and its log1p, each
  *   row summed in class order; with y, also y = exp(x - m), the same sums bit for bit), col_map
@@ -28,16 +36,17 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
 #define CX_TABLE(T, NAME)                                                                     \
     typedef struct {                                                                          \
         const char *name;                                                                     \
-        T (*max)(const T *x, Py_ssize_t n);                                                   \
-        double (*sumexp)(const T *x, Py_ssize_t n, T m, T *y);                                \
+        Py_ssize_t (*argmax)(const T *x, Py_ssize_t n);                                       \
+        double (*sumexp)(const T *x, Py_ssize_t n, T m, Py_ssize_t am, T *y);                 \
         double (*wdot)(const T *x, Py_ssize_t n, T m, const T *w);                            \
         void (*logsoftmax_out)(const T *x, Py_ssize_t n, T m, T lnorm, T *y);                 \
         void (*affine)(T *g, Py_ssize_t n, T a, T k, const T *w);                             \
         void (*softmax_bwd)(const T *g, const T *y, Py_ssize_t n, T *out, int log_out);       \
         void (*col_lognorm)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *m, double *rest,      \
                             double *lnorm, T *y, Py_ssize_t ycs);                             \
-        void (*col_long)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *m, double *rest,         \
-                         double *lnorm, T *y, Py_ssize_t ycs);                                \
+        void (*col_long)(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *am,    \
+                         double *rest, double *lnorm, T *y, Py_ssize_t ycs);                  \
+        void (*cols_copy)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *out, T *m, T *am);      \
         void (*col_map)(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *a,      \
                         const T *k, const T *w, T *y, Py_ssize_t ycs, int mode);              \
         void (*tile_to_rows)(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *rows);    \

@@ -23,7 +23,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_max, row_lognorm, row_rest,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
                                long_cols, long_cols_in, half_tile,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
                                row_softmax_bwd, table_f, table_d)
@@ -109,7 +109,8 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     cdef tile tl, sub
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating ys[CX_LANES * CX_SHORT]
-    cdef floating m[1]
+    cdef floating m[CX_LONG_TILE]
+    cdef floating am[CX_LONG_TILE]
     cdef floating lnorm
     cdef Py_ssize_t cs
     cdef const floating* xt
@@ -119,14 +120,14 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     tile_at(g, t, &tl)
     if g.n <= CX_SHORT:  # column arithmetic, 16 rows per tile, 8 per vector
         xt = cols_in(x, g, &tl, xs, &cs)
-        _softmax_cols(xt, cs, xt == xs, y, g, &tl, log_out, ys)
+        _softmax_cols(xt, cs, xt == xs, m, NULL, y, g, &tl, log_out, ys)
         return
-    if long_cols(x, g, &tl):  # the row arithmetic down the columns of a copy
-        long_cols_in(x, g, &tl, scratch)
+    if long_cols(x, g, &tl, False, sizeof(floating)):  # the row arithmetic down a copy's columns
+        long_cols_in(x, g, &tl, scratch, m, am)
         for j in range(2):
             half_tile(&tl, j, &sub)
-            _softmax_cols(scratch + j * CX_LANES * g.n, CX_LANES, True, y, g, &sub, log_out,
-                          scratch + CX_LONG_TILE * g.n)
+            _softmax_cols(scratch + j * CX_LANES * g.n, CX_LANES, True, m + j * CX_LANES,
+                          am + j * CX_LANES, y, g, &sub, log_out, scratch + CX_LONG_TILE * g.n)
         return
     rows_in(x, g, &tl, scratch, xr)
     rows_out(y, g, &tl, scratch, yr)  # a gathered row is overwritten by its own result
@@ -135,16 +136,17 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
             lnorm = <floating>row_lognorm(xr[j], g.n, m)
             row_logsoftmax_out(xr[j], g.n, m[0], lnorm, yr[j])
         else:  # one exp per element: store exp(x - m), then scale by 1 / sum
-            m[0] = row_max(xr[j], g.n)
-            row_affine(yr[j], g.n, 1.0 / (1.0 + row_rest(xr[j], g.n, m[0], yr[j])), 0.0, NULL)
+            row_affine(yr[j], g.n, 1.0 / (1.0 + row_rest(xr[j], g.n, row_argmax(xr[j], g.n), yr[j])),
+                       0.0, NULL)
     rows_flush(y, g, &tl, scratch)
 
 
-cdef void _softmax_cols(const floating* xt, Py_ssize_t cs, bint private, operand y,
-                        const geometry* g, const tile* tl, bint log_out, floating* ys) noexcept nogil:
-    # a column tile xt (short rows, or half a tile of long rows); private: xt is a copy, which
-    # may be overwritten; ys: room for an output tile that is not in place
-    cdef floating m[CX_LANES]
+cdef void _softmax_cols(const floating* xt, Py_ssize_t cs, bint private, floating* m,
+                        const floating* am, operand y, const geometry* g, const tile* tl,
+                        bint log_out, floating* ys) noexcept nogil:
+    # a column tile xt (short rows, or half a tile of long rows with their arg-max am and max
+    # m); private: xt is a copy, which may be overwritten; ys: room for an output tile that is
+    # not in place
     cdef floating a[CX_LANES]
     cdef double rest[CX_LANES]
     cdef double lnorm[CX_LANES]
@@ -153,14 +155,14 @@ cdef void _softmax_cols(const floating* xt, Py_ssize_t cs, bint private, operand
     cdef floating* et
     cdef int j
     if log_out:
-        col_lognorm(xt, cs, n, m, rest, lnorm, NULL, 0)
+        col_lognorm(xt, cs, n, m, am, rest, lnorm, NULL, 0)
         for j in range(CX_LANES):
             a[j] = <floating>lnorm[j]
         col_map(xt, cs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_LOG)
     else:  # one exp per element: exp(x - m) stored by the sum pass (into the private copy if
         # there is one, else into the output), then scaled into the output
         et, ecs = (<floating*>xt, cs) if private else (yt, ycs)
-        col_lognorm(xt, cs, n, m, rest, lnorm, et, ecs)
+        col_lognorm(xt, cs, n, m, am, rest, lnorm, et, ecs)
         for j in range(CX_LANES):
             a[j] = <floating>(1.0 / (1.0 + rest[j]))
         col_map(et, ecs, n, m, a, NULL, NULL, yt, ycs, CX_MAP_AFFINE)
@@ -198,7 +200,8 @@ cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
                           const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
     cdef tile tl, sub
     cdef floating xs[CX_LANES * CX_SHORT]
-    cdef floating m[1]
+    cdef floating m[CX_LONG_TILE]
+    cdef floating am[CX_LONG_TILE]
     cdef double lnorm
     cdef Py_ssize_t cs
     cdef const floating* xt
@@ -207,13 +210,14 @@ cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
     tile_at(g, t, &tl)
     if g.n <= CX_SHORT:
         xt = cols_in(x, g, &tl, xs, &cs)
-        _logsumexp_cols(xt, cs, out, os0, os1, g, &tl)
+        _logsumexp_cols(xt, cs, m, NULL, out, os0, os1, g, &tl)
         return
-    if long_cols(x, g, &tl):
-        long_cols_in(x, g, &tl, scratch)
+    if long_cols(x, g, &tl, True, sizeof(floating)):
+        long_cols_in(x, g, &tl, scratch, m, am)
         for j in range(2):
             half_tile(&tl, j, &sub)
-            _logsumexp_cols(scratch + j * CX_LANES * g.n, CX_LANES, out, os0, os1, g, &sub)
+            _logsumexp_cols(scratch + j * CX_LANES * g.n, CX_LANES, m + j * CX_LANES,
+                            am + j * CX_LANES, out, os0, os1, g, &sub)
         return
     rows_in(x, g, &tl, scratch, xr)
     for j in range(tl.nr):
@@ -221,13 +225,13 @@ cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
         out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse(m[0], lnorm, xr[j], g.n, 1)
 
 
-cdef void _logsumexp_cols(const floating* xt, Py_ssize_t cs, floating* out, Py_ssize_t os0,
-                          Py_ssize_t os1, const geometry* g, const tile* tl) noexcept nogil:
-    cdef floating m[CX_LANES]
+cdef void _logsumexp_cols(const floating* xt, Py_ssize_t cs, floating* m, const floating* am,
+                          floating* out, Py_ssize_t os0, Py_ssize_t os1, const geometry* g,
+                          const tile* tl) noexcept nogil:
     cdef double rest[CX_LANES]
     cdef double lnorm[CX_LANES]
     cdef int j
-    col_lognorm(xt, cs, g.n, m, rest, lnorm, NULL, 0)
+    col_lognorm(xt, cs, g.n, m, am, rest, lnorm, NULL, 0)
     for j in range(tl.nr):
         out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse(m[j], lnorm[j], xt + j, g.n, cs)
 
