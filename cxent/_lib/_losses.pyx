@@ -337,7 +337,7 @@ cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* 
         k[j] = 0.0
         if j >= tl.nr or state[j] != 0:
             continue
-        d = <double>(xy[j] - m[j])
+        d = <double>xy[j] - <double>m[j]  # exact: x[y] - m is not rounded to float32
         wy = _wc(w, y[j])
         lse[j] = <double>m[j] + lnorm[j]
         lv = -(wy * (d - lnorm[j]))
@@ -368,7 +368,7 @@ cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* 
                 gt[c * gcs + j] = 0.0
             continue
         wy = _wc(w, y[j])
-        d = <double>(xy[j] - m[j])
+        d = <double>xy[j] - <double>m[j]  # exact: x[y] - m is not rounded to float32
         if store:
             py, pm1 = _target_prob(ey[j], d, rest[j], inv[j])
         else:
@@ -392,8 +392,8 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* gr[CX_LONG_TILE]
     cdef Py_ssize_t am, c, n = g.n
-    cdef floating mv, d
-    cdef double lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, inv, eps = op.eps
+    cdef floating mv
+    cdef double d, lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, inv, eps = op.eps
     cdef double z = op.zloss
     cdef int j
     rows_in(x, g, tl, scratch, xr)
@@ -407,14 +407,14 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
             continue
         am = row_argmax(xr[j], n)
         mv = xr[j][am]
-        d = xr[j][y[j]] - mv
+        d = <double>xr[j][y[j]] - <double>mv  # exact
         wy = _wc(w, y[j])
         if eps > 0.0:
             wd = row_wdot(xr[j], n, mv, w)
         rest = row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL)
         lnorm = log1p(rest)
         lse = <double>mv + lnorm
-        lv = -(wy * (<double>d - lnorm))
+        lv = -(wy * (d - lnorm))
         if eps > 0.0:
             lv = (1.0 - eps) * lv + (eps / n) * (lnorm * op.wtot - wd)
         if z != 0.0:
