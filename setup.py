@@ -6,9 +6,13 @@ Only the extension list lives here: compiler directives, the OpenMP probe and th
 - No ``-march=native`` and no ``-ffast-math``: what ships runs on any x86-64 and keeps IEEE semantics
   (fast-math would flush subnormals for the whole Python process and break -inf/nan handling).
 - ``CXENT_CYTHON_DEBUG=1`` turns bounds checks and wraparound back on for debugging.
+- ``CXENT_RELEASE=1`` (``tools/build_wheels.sh``): no debug information (``-g0``).
+- On x86-64 glibc Linux, ``_lib/_glibc_compat.h`` is force-included: libm's ``exp``/``log`` bind to
+  their oldest symbol versions, so the extensions run on any glibc since 2.14 (manylinux2014).
 """
 
 import os
+import platform
 import shlex
 import sys
 import tempfile
@@ -80,6 +84,10 @@ class BuildExt(build_ext):
             # -fno-trapping-math: lets the branch-free selects of the polynomial exp vectorise
             # (results are unchanged: it only assumes nobody inspects floating-point exceptions).
             opt = ["-O3"] + _supported(self.compiler, ["-fopenmp-simd", "-fno-trapping-math"])
+            if os.environ.get("CXENT_RELEASE", "0") == "1":
+                opt.append("-g0")
+            if sys.platform.startswith("linux") and platform.machine() == "x86_64":
+                opt += ["-include", os.path.join("cxent", "_lib", "_glibc_compat.h")]
         info = dict(
             openmp=bool(cflags),
             compiler=" ".join(getattr(self.compiler, "compiler_so", [self.compiler.compiler_type])),
@@ -116,7 +124,9 @@ extensions = [
         f"cxent._lib.{name}",
         [f"cxent/_lib/{name}.pyx"],
         include_dirs=[np.get_include(), "cxent/_lib"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        # built against NumPy 2 (pyproject.toml), runs with NumPy >= 1.25 (the runtime dependency)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
         libraries=[] if sys.platform == "win32" else ["m"],
     )
     for name in KERNELS

@@ -3,10 +3,10 @@
 #define CXENT_OMP_SHIM_H
 #ifdef _OPENMP
 #include <omp.h>
-static int cxent_has_openmp(void) { return 1; }
-static int cxent_max_threads(void) { return omp_get_max_threads(); }
+static inline int cxent_has_openmp(void) { return 1; }
+static inline int cxent_max_threads(void) { return omp_get_max_threads(); }
 #else
-static int cxent_has_openmp(void) { return 0; }
-static int cxent_max_threads(void) { return 1; }
+static inline int cxent_has_openmp(void) { return 0; }
+static inline int cxent_max_threads(void) { return 1; }
 #endif
 #endif

@@ -132,7 +132,8 @@ cdef const floating* cols_in(operand a, const geometry* g, const tile* tl, float
     are adjacent, else gathered into ``scratch`` (the spare lanes of a short tile repeat its last
     row)."""
     cdef const floating* p = <const floating*>a.p
-    cdef Py_ssize_t c, off[CX_LANES]
+    cdef Py_ssize_t c
+    cdef Py_ssize_t off[CX_LANES]
     cdef int j
     if lanes_adjacent(a, tl):
         cs[0] = a.s1
@@ -186,7 +187,8 @@ cdef void rows_in(operand a, const geometry* g, const tile* tl, floating* scratc
     """Unit-stride rows of the tile: in place when the class stride is 1, else gathered into
     ``scratch`` (row j at ``scratch + j * C``)."""
     cdef const floating* p = <const floating*>a.p
-    cdef Py_ssize_t c, n = g.n, off[CX_LONG_TILE]
+    cdef Py_ssize_t c, n = g.n
+    cdef Py_ssize_t off[CX_LONG_TILE]
     cdef int j
     for j in range(tl.nr):
         off[j] = lane_offset(a, tl, j)
@@ -216,7 +218,8 @@ cdef void rows_out(operand a, const geometry* g, const tile* tl, floating* scrat
 
 cdef void rows_flush(operand a, const geometry* g, const tile* tl, const floating* scratch) noexcept nogil:
     cdef floating* p = <floating*>a.p
-    cdef Py_ssize_t c, n = g.n, off[CX_LONG_TILE]
+    cdef Py_ssize_t c, n = g.n
+    cdef Py_ssize_t off[CX_LONG_TILE]
     cdef int j
     if a.s1 == 1:
         return

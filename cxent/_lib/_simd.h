@@ -730,9 +730,11 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, Py_ssi
     }
     for (; i < n; i += 8) { /* masked tail: the lanes past n add 0 */
         __m256i mask = cx_tail_mask(n - i);
-        __m256 e, yb[1];
-        CX_TERM8(e, _mm256_maskload_ps(x + i, mask), vm, y ? (float *)yb : NULL)
-        if (y) _mm256_maskstore_ps(y + i, mask, yb[0]);
+        float yb[8];
+        float *yt = y ? yb : NULL; /* the stored exps, then only the first n - i of them */
+        __m256 e;
+        CX_TERM8(e, _mm256_maskload_ps(x + i, mask), vm, yt)
+        if (y) _mm256_maskstore_ps(y + i, mask, _mm256_loadu_ps(yb));
         if ((size_t)(am - i) < 8) CX_SKIP_LANE(e, am - i);
         acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
     }
