@@ -38,8 +38,8 @@ def test_threadpoolctl_limits_the_runtime_cxent_calls():
 def test_the_installed_wheel_and_its_vendored_runtime():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pkg = os.path.dirname(os.path.abspath(cxent.__file__))
-    assert not pkg.startswith(here), f"cxent imported from the checkout: {pkg}"
-    assert "site-packages" in pkg
+    assert pkg != os.path.join(here, "cxent"), f"cxent imported from the checkout: {pkg}"
+    assert os.path.basename(os.path.dirname(pkg)) == "site-packages", pkg
     assert built_with_openmp
     vendored = os.path.join(os.path.dirname(pkg), "cxent.libs")
     libs = _openmp_libs()

@@ -35,6 +35,14 @@
 
 #define CX_BLOCK 128
 
+#if defined(__GNUC__) || defined(__clang__)
+#define CX_UNUSED __attribute__((unused))
+#define CX_PREFETCH(p) __builtin_prefetch(p)
+#else /* e.g. MSVC (the cibuildwheel Windows build; never compiled by this repository's CI) */
+#define CX_UNUSED
+#define CX_PREFETCH(p) ((void)(p))
+#endif
+
 #include "_simd_api.h"
 
 /* exp(r) = 1 + r + r^2 (c2 + c3 r + ... + c6 r^4) on |r| <= ln2 / 2: a minimax fit of the relative
@@ -556,7 +564,7 @@ ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, 
     for (Py_ssize_t c = 0; c < n; c++) {                                                       \
         const T *xc = x + c * cs, *ahead = x + (c + CX_COPY_AHEAD) * cs;                       \
         for (size_t b = 0; b < CX_LONG_TILE * sizeof(T); b += 64)                              \
-            __builtin_prefetch((const char *)ahead + b);                                       \
+            CX_PREFETCH((const char *)ahead + b);                                       \
         T fc = (T)c;                                                                           \
         for (int h = 0; h < CX_LONG_TILE / CX_LANES; h++) {                                    \
             T *o = out + (h * n + c) * CX_LANES, *mh = mm + h * CX_LANES, *ah = ai + h * CX_LANES; \
@@ -583,7 +591,7 @@ CX_DEFINE_TRANSPOSE(double, d)
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
 
-CX_DEFINE_KERNELS(portable, __attribute__((unused)), CX_FMA_SW)
+CX_DEFINE_KERNELS(portable, CX_UNUSED, CX_FMA_SW)
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define CX_HAVE_V3 1
