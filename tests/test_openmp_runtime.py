@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import cxent
+from cxent._lib import _rows
 from cxent._lib._softmax import openmp_info
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -44,6 +45,28 @@ def test_the_installed_wheel_and_its_vendored_runtime():
     vendored = os.path.join(os.path.dirname(pkg), "cxent.libs")
     libs = _openmp_libs()
     assert any(i["filepath"].startswith(vendored) and "libgomp" in i["filepath"] for i in libs), libs
-    with open("/proc/self/maps") as f:  # the vendored runtime is mapped; no other libgomp is
-        gomps = {line.split()[-1] for line in f if "libgomp" in line}
-    assert gomps and all(p.startswith(vendored) for p in gomps), gomps
+    with open("/proc/self/maps") as f:  # the vendored runtime is mapped (other packages, torch
+        gomps = {line.split()[-1] for line in f if "libgomp" in line}  # say, may map their own)
+    assert any(p.startswith(vendored) for p in gomps), gomps
+    needed = _needed(os.path.join(pkg, "_lib", os.path.basename(_rows.__file__)))
+    assert any(n.startswith("libgomp-") for n in needed), needed  # the repaired, renamed runtime
+    assert all(os.path.exists(os.path.join(vendored, n)) for n in needed if "gomp" in n), needed
+
+
+def _needed(path):
+    """The DT_NEEDED entries of an ELF shared object (64-bit little-endian), read directly."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + k * shentsize) for k in range(shnum)]
+    dyn = next(s for s in sections if s[1] == 6)  # SHT_DYNAMIC
+    strtab = sections[dyn[6]]  # its sh_link: the string table
+    out = []
+    for off in range(dyn[4], dyn[4] + dyn[5], 16):
+        tag, val = struct.unpack_from("<qQ", data, off)
+        if tag == 1:  # DT_NEEDED
+            start = strtab[4] + val
+            out.append(data[start:data.index(b"\0", start)].decode())
+    return out
