@@ -2,7 +2,8 @@
 with PyTorch's exact semantics.
 
 Public functions: softmax, log_softmax, logsumexp, sigmoid, log_sigmoid, nll_loss, cross_entropy,
-binary_cross_entropy, binary_cross_entropy_with_logits; classes CrossEntropyLoss, NLLLoss, BCELoss,
+binary_cross_entropy, binary_cross_entropy_with_logits, linear_cross_entropy (and the *_and_grad
+forms); classes CrossEntropyLoss, NLLLoss, BCELoss,
 BCEWithLogitsLoss; show_config().
 """
 
@@ -15,6 +16,7 @@ from cxent._binary import (
     binary_cross_entropy_with_logits_and_grad,
 )
 from cxent._config import show_config
+from cxent._linear import linear_cross_entropy, linear_cross_entropy_and_grad
 from cxent._losses import (
     CrossEntropyLoss,
     NLLLoss,
@@ -52,6 +54,8 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_and_grad",
     "binary_cross_entropy_with_logits_and_grad",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCELoss",

@@ -401,3 +401,78 @@ def backward_operands(grad_output, output):
         return y, g
     dtype = np.result_type(y.dtype, g.dtype)
     return y.astype(dtype, copy=False), g.astype(dtype, copy=False)
+
+
+class LinearOperands(NamedTuple):
+    hidden: np.ndarray  # (N, D), float32/float64
+    weight: np.ndarray  # (V, D), the same dtype
+    bias: np.ndarray | None  # (V,), the same dtype; None: no bias
+    target: np.ndarray  # (N,) int64, every value a class index or the ignore_index
+    has_ignore: bool
+    ignore: int
+
+
+def linear_operands(hidden, weight, target, bias, ignore_index):
+    """The operands of ``linear_cross_entropy``: 2-d ``hidden (N, D)`` and ``weight (V, D)`` with the
+    same D, ``bias (V,)`` or None, ``target (N,)`` of class indices in ``[0, V)`` (or the
+    ``ignore_index``), all converted to one float dtype (``np.result_type`` of the three; integer
+    and bool inputs float64, float16 float32)."""
+    h = float_array(hidden, "hidden")
+    w = float_array(weight, "weight")
+    b = None if bias is None else float_array(bias, "bias")
+    if h.ndim != 2:
+        raise ValueError(f"`hidden` must be 2-d (N, D); got shape {h.shape}")
+    if w.ndim != 2:
+        raise ValueError(f"`weight` must be 2-d (V, D), the layout of torch.nn.Linear(D, V).weight; "
+                         f"got shape {w.shape}")
+    if h.shape[1] != w.shape[1]:
+        raise ValueError(f"`hidden` has D={h.shape[1]} but `weight` has D={w.shape[1]} "
+                         f"(hidden {h.shape}, weight {w.shape}: weight must be (V, D))")
+    if w.shape[0] == 0:
+        raise ValueError(f"`weight` must have at least one row (class); got shape {w.shape}")
+    if b is not None and (b.ndim != 1 or b.shape[0] != w.shape[0]):
+        raise ValueError(f"`bias` must be 1-d of length V={w.shape[0]} (weight's rows); got shape "
+                         f"{b.shape}")
+    dtype = np.result_type(h.dtype, w.dtype, *([] if b is None else [b.dtype]))
+    t, has_ignore, ign = index_target(target, ignore_index)
+    if t.ndim != 1 or t.shape[0] != h.shape[0]:
+        raise ValueError(f"`target` must be 1-d of length N={h.shape[0]} (hidden's rows); got shape "
+                         f"{t.shape}")
+    t = t.astype(np.int64, copy=False)
+    bad = (t < 0) | (t >= w.shape[0])
+    if has_ignore:
+        bad &= t != ign
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise IndexError(f"`target` value {t[k]} at index {k} is out of bounds for V={w.shape[0]} "
+                         f"classes")
+    return LinearOperands(as_dtype(h, dtype), as_dtype(w, dtype),
+                          None if b is None else as_dtype(b, dtype), t, has_ignore, ign)
+
+
+def chunk_rows(chunk_size, n_rows, n_classes, itemsize, budget):
+    """Rows per chunk: ``chunk_size`` (a positive int), or as many rows as keep one chunk of logits
+    within ``budget`` bytes (at least 1)."""
+    if chunk_size is None:
+        rows = budget // max(1, n_classes * itemsize)
+    else:
+        if isinstance(chunk_size, (bool, np.bool_)):
+            raise TypeError(f"`chunk_size` must be a positive integer or None; got {chunk_size!r}")
+        try:
+            rows = operator.index(chunk_size)
+        except TypeError:
+            raise TypeError(f"`chunk_size` must be a positive integer or None; got "
+                            f"{chunk_size!r}") from None
+        if rows < 1:
+            raise ValueError(f"`chunk_size` must be a positive integer or None; got {chunk_size!r}")
+    return max(1, min(rows, max(n_rows, 1)))
+
+
+def softcap_value(softcap):
+    """``softcap`` as a positive finite float, or None."""
+    if softcap is None:
+        return None
+    c = real_number(softcap, "softcap")
+    if not (c > 0.0 and c < math.inf):
+        raise ValueError(f"`softcap` must be a finite number > 0 or None; got {softcap!r}")
+    return c

@@ -1,0 +1,132 @@
+"""Fused linear + cross-entropy (``cxent.linear_cross_entropy_and_grad``) against the unfused pair:
+time and peak memory, float32.
+
+    python bench/linear.py                       # N=4096, D=512, V=32000: every implementation
+    python bench/linear.py --shape 16384x1024x128256 --impls cxent
+    python bench/linear.py --impls cxent,torch --repeat 5
+    python bench/linear.py --shape 16384x1024x128256 --impls torch --repeat 1 --mem-limit-gib 20
+
+Implementations (each in a fresh subprocess, so that its peak resident memory is its own):
+  cxent           linear_cross_entropy_and_grad (default chunks: 32 MiB of logits)
+  cxent-unfused   hidden @ weight.T, then cxent.cross_entropy_and_grad, then the two products
+  torch           F.linear + F.cross_entropy, forward + backward (eager)
+  torch-compile   the same two calls under torch.compile (compiled once, outside the timing)
+
+Per implementation: the median of ``--repeat`` timed calls after one warm-up call, and the peak
+resident memory above what the process held after creating its inputs (``ru_maxrss``), next to the
+size of the N x V float32 logits.  Threads: the process's defaults (OpenBLAS / torch / cxent's
+OpenMP all use every core; BLAS and the cross-entropy kernel run one after the other).
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+IMPLS = ["cxent", "cxent-unfused", "torch", "torch-compile"]
+
+
+def _child(impl, n, d, v, repeat, chunk_size=None):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((n, d), dtype=np.float32)
+    w = rng.standard_normal((v, d), dtype=np.float32)
+    w *= 0.05  # in place: no temporary raises the baseline's peak
+    b = np.zeros(v, np.float32)
+    t = rng.integers(0, v, n)
+    if impl.startswith("torch"):
+        import torch
+        import torch.nn.functional as F
+
+        th, tw, tb = (torch.from_numpy(a) for a in (h, w, b))
+        tt = torch.from_numpy(t)
+
+        def step(hh, ww, bb, tgt):
+            return F.cross_entropy(F.linear(hh, ww, bb), tgt)
+
+        if impl == "torch-compile":
+            step = torch.compile(step)
+
+        def run():
+            hh, ww, bb = (x.detach().requires_grad_(True) for x in (th, tw, tb))
+            loss = step(hh, ww, bb, tt)
+            loss.backward()
+            return float(loss)
+    else:
+        import cxent
+
+        if impl == "cxent":
+            def run():
+                return float(cxent.linear_cross_entropy_and_grad(h, w, t, b,
+                                                                 chunk_size=chunk_size)[0])
+        else:
+            def run():
+                z = h @ w.T + b
+                loss, g = cxent.cross_entropy_and_grad(z, t, grad_out=z)
+                _ = (g @ w, g.T @ h, g.sum(axis=0))
+                return float(loss)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    loss = run()  # warm-up (and torch.compile's compilation)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return dict(impl=impl, median_s=statistics.median(times), first_s=first, loss=loss,
+                peak_extra_mib=(peak - base) / 1024)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--shape", default="4096x512x32000", help="NxDxV (default 4096x512x32000)")
+    p.add_argument("--impls", default=",".join(IMPLS))
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="cxent's chunk_size (rows; default: 32 MiB of logits)")
+    p.add_argument("--mem-limit-gib", type=float, default=None,
+                   help="cap each implementation's address space (RLIMIT_AS), so that one that "
+                        "needs more memory than the machine has fails cleanly instead of swapping")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    n, d, v = (int(x) for x in args.shape.split("x"))
+    if args.child:
+        if args.mem_limit_gib:
+            lim = int(args.mem_limit_gib * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        print(json.dumps(_child(args.child, n, d, v, args.repeat, args.chunk_size)))
+        return
+    logits_mib = n * v * 4 / 2**20
+    print(f"linear + cross-entropy, forward + backward, float32, N={n} D={d} V={v} "
+          f"(the logits: {logits_mib:.0f} MiB); {os.cpu_count()} CPUs; median of {args.repeat}")
+    print("| implementation | time s | first call s | peak extra memory MiB | / logits | loss |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for impl in args.impls.split(","):
+        cmd = [sys.executable, __file__, "--shape", args.shape, "--repeat", str(args.repeat),
+               "--child", impl]
+        if args.mem_limit_gib:
+            cmd += ["--mem-limit-gib", str(args.mem_limit_gib)]
+        if args.chunk_size:
+            cmd += ["--chunk-size", str(args.chunk_size)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            why = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1][:100]
+            print(f"| {impl} | failed | | | | {why} |")
+            continue
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        label = impl + (f" (chunk_size={args.chunk_size})" if args.chunk_size and impl == "cxent"
+                        else "")
+        print(f"| {label} | {res['median_s']:.3f} | {res['first_s']:.2f} | "
+              f"{res['peak_extra_mib']:.0f} | {res['peak_extra_mib'] / logits_mib:.1%} | "
+              f"{res['loss']:.6f} |")
+
+
+if __name__ == "__main__":
+    main()
