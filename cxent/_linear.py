@@ -8,7 +8,8 @@ sweep (``grad_out=`` the buffer), and BLAS turns that into the chunk's rows of `
 adds its share of ``grad_weight``.  No third cross-entropy path: the chunk goes through
 ``cross_entropy_and_grad`` itself.
 
-Memory: besides the outputs, one logits chunk (``rows x V``), with ``softcap`` a second one, and
+Memory: besides the outputs, one logits chunk (``rows x V``), with ``softcap`` two more (the
+capped logits and their tanh, ``cross_entropy``'s temporaries), and
 for the gradient a 4 MiB buffer through which each chunk's share of ``grad_weight`` is added, a
 block of classes at a time (NumPy's matmul has no accumulate-into form).  ``chunk_size=None``
 takes as many rows as fit ``CHUNK_BUDGET`` bytes (32 MiB) of logits.
@@ -83,7 +84,7 @@ def linear_cross_entropy(hidden: ArrayLike, weight: ArrayLike, target: ArrayLike
     values equal the unfused call's to BLAS's rounding; the per-row losses are the row engine's
     (``cross_entropy``: shift by the row max, log-sum-exp in double, <= 8 ulp of the row's scale);
     the batch sum adds the per-row losses, rounded to the dtype, in double.  Memory beyond the
-    result: one chunk of logits (two with ``softcap``).
+    result: one chunk of logits (three with ``softcap``).
     """
     return _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
                 softcap, chunk_size, None)
@@ -114,10 +115,10 @@ def linear_cross_entropy_and_grad(hidden: ArrayLike, weight: ArrayLike, target: 
     Notes
     -----
     Per chunk, with ``G`` the gradient of the loss with respect to the chunk's logits
-    (:func:`cross_entropy_and_grad`, written over the logits buffer; times
-    ``1 - tanh(logits / softcap)**2`` with ``softcap``): ``grad_hidden[chunk] = G @ weight``,
+    (:func:`cross_entropy_and_grad` with ``softcap``, written over the logits buffer):
+    ``grad_hidden[chunk] = G @ weight``,
     ``grad_weight += G.T @ hidden[chunk]``, ``grad_bias += G.sum(0)``, each product by BLAS in the
-    input dtype.  Memory beyond the results: one chunk of logits (two with ``softcap``) and a 4 MiB
+    input dtype.  Memory beyond the results: one chunk of logits (three with ``softcap``) and a 4 MiB
     buffer for the products of ``grad_weight``.
     """
     return _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
@@ -145,7 +146,6 @@ def _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing,
         gw_part = np.empty((vblock, h.shape[1]), dtype) if n > rows else None
         gb = None if b is None else np.zeros(v, dtype)
     buf = np.empty((rows, v), dtype)
-    tanh_buf = np.empty((rows, v), dtype) if cap is not None else None
     losses = np.empty(n, dtype)
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
@@ -153,23 +153,14 @@ def _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing,
         np.matmul(h[r0:r1], w.T, out=logits)
         if b is not None:
             logits += b
-        if cap is not None:
-            th = tanh_buf[: r1 - r0]
-            np.divide(logits, cap, out=th)
-            np.tanh(th, out=th)
-            np.multiply(th, cap, out=logits)
         kw = dict(ignore_index=ignore_index, reduction="none", label_smoothing=label_smoothing,
-                  z_loss=z_loss)
+                  z_loss=z_loss, softcap=cap)
         if grad is None:
             losses[r0:r1] = cross_entropy(logits, t[r0:r1], **kw)
             continue
         go = np.full(r1 - r0, scale) if row_g is None else np.asarray(row_g[r0:r1]) * scale
         losses[r0:r1], g = cross_entropy_and_grad(logits, t[r0:r1], grad_output=go, grad_out=logits,
                                                   **kw)
-        if cap is not None:  # d/dz [c tanh(z / c)] = 1 - tanh(z / c)^2
-            np.multiply(th, th, out=th)
-            np.subtract(1, th, out=th)
-            g *= th
         np.matmul(g, w, out=gh[r0:r1])
         if gw_part is None:  # one chunk: its product is grad_weight
             np.matmul(g.T, h[r0:r1], out=gw)

@@ -21,9 +21,11 @@ from cxent._validation import (
     check_label_smoothing,
     check_reduction,
     class_operands,
+    float_array,
     grad_out_buffer,
     grad_output_factors,
     loss_options,
+    softcap_value,
 )
 
 __all__ = ["nll_loss", "cross_entropy", "nll_loss_and_grad", "cross_entropy_and_grad", "NLLLoss",
@@ -166,7 +168,8 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = Non
 
 def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0, *, z_loss: float = 0.0) -> Loss:
+                  label_smoothing: float = 0.0, *, z_loss: float = 0.0,
+                  softcap: float | None = None) -> Loss:
     r"""Cross-entropy of logits, :func:`torch.nn.functional.cross_entropy`'s semantics.
 
     Parameters
@@ -188,6 +191,9 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
         Adds ``z_loss * logsumexp(input_i)**2`` to each non-ignored element's loss (PaLM's auxiliary
         loss), weighted by that element's class weight ``w[y_i]`` (unweighted for probability
         targets, which have no single class).
+    softcap : float > 0, optional
+        Gemma 2's logit soft-capping: the loss of ``softcap * tanh(input / softcap)``.  The capped
+        logits are a temporary of the input's size (the kernel then runs on them as on any input).
 
     Returns
     -------
@@ -223,10 +229,22 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
     >>> float(cxent.cross_entropy(np.array([[-3.0, 1.5, 2.7]], dtype=np.float32), [1]))
     1.46585071...
     """
-    small = _k.xent_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss)
-    if small is not None:  # the common small call, served in one compiled step
-        return small
+    if softcap is not None:
+        input = _softcapped(input, softcap)[0]
+    else:
+        small = _k.xent_small(input, target, weight, ignore_index, reduction, label_smoothing,
+                              z_loss)
+        if small is not None:  # the common small call, served in one compiled step
+            return small
     return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss)[0]
+
+
+def _softcapped(input, softcap):
+    """``(softcap * tanh(x / softcap), tanh(x / softcap))`` of the input (two temporaries)."""
+    c = softcap_value(softcap)
+    a = float_array(input, "input")
+    th = np.tanh(a / a.dtype.type(c))
+    return th * a.dtype.type(c), th
 
 
 def _prob_loss(op, opts, grad, others):
@@ -300,14 +318,15 @@ def nll_loss_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | N
 def cross_entropy_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
                            ignore_index: int = -100, reduction: str = "mean",
                            label_smoothing: float = 0.0, *, z_loss: float = 0.0,
-                           grad_output: ArrayLike | None = None,
+                           softcap: float | None = None, grad_output: ArrayLike | None = None,
                            grad_out: FloatArray | None = None) -> LossAndGrad:
     r""":func:`cross_entropy` and its gradient with respect to ``input``, in one sweep over memory.
 
     Parameters
     ----------
-    input, target, weight, ignore_index, reduction, label_smoothing, z_loss
-        As :func:`cross_entropy`.
+    input, target, weight, ignore_index, reduction, label_smoothing, z_loss, softcap
+        As :func:`cross_entropy`; with ``softcap`` the gradient is that of the capped logits
+        times ``1 - tanh(input / softcap)**2``.
     grad_output : scalar or array_like, optional
         The upstream gradient: a scalar for ``'mean'``/``'sum'``; a scalar or an array of the loss's
         shape for ``'none'``.  None means 1.
@@ -345,8 +364,16 @@ def cross_entropy_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLik
     >>> g is x
     True
     """
-    return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
-                 GradRequest(grad_output, grad_out))
+    if softcap is None:
+        return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                     GradRequest(grad_output, grad_out))
+    capped, th = _softcapped(input, softcap)
+    loss, g = _xent(capped, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                    GradRequest(grad_output, grad_out))
+    np.multiply(th, th, out=th)
+    np.subtract(1, th, out=th)
+    g *= th  # d/dx [c tanh(x / c)] = 1 - tanh(x / c)^2
+    return loss, g
 
 
 class NLLLoss(LossFunction):

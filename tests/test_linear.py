@@ -21,7 +21,8 @@ def _case(rng, n=37, d=8, v=50, dtype=np.float64, ignored=(3,)):
 
 
 def _unfused(h, w, b, t, softcap=None, **kw):
-    """The unfused reference: logits, then cxent's cross_entropy_and_grad, then the chain rule."""
+    """The unfused reference: logits, then cxent's cross_entropy_and_grad, then the chain rule
+    (soft-capping written out here, independently of cross_entropy's softcap=)."""
     z = h @ w.T + (0 if b is None else b)
     if softcap is not None:
         th = np.tanh(z / softcap)
@@ -203,3 +204,40 @@ def test_grad_output_shape_is_checked(rng):
     h, w, b, t = _case(rng)
     with pytest.raises(ValueError, match="grad_output"):
         cxent.linear_cross_entropy_and_grad(h, w, t, b, grad_output=np.ones(3))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_softcap(reduction, dtype, rng):
+    x = (rng.standard_normal((30, 9)) * 6).astype(dtype)
+    t = rng.integers(0, 9, 30)
+    t[4] = -100
+    c = 2.5
+    th = np.tanh(x.astype(np.float64) / c)
+    el, eg = cxent.cross_entropy_and_grad((c * th).astype(dtype), t, reduction=reduction)
+    loss = cxent.cross_entropy(x, t, reduction=reduction, softcap=c)
+    got_l, got_g = cxent.cross_entropy_and_grad(x, t, reduction=reduction, softcap=c)
+    k = tol(dtype, 20)
+    np.testing.assert_allclose(loss, el, **k)
+    np.testing.assert_array_equal(got_l, loss)
+    np.testing.assert_allclose(got_g, eg * (1 - th * th), **k)
+    xi = x.copy()
+    _, g = cxent.cross_entropy_and_grad(xi, t, reduction=reduction, softcap=c, grad_out=xi)
+    assert g is xi
+    np.testing.assert_array_equal(g, got_g)
+    with pytest.raises(ValueError, match="`softcap`"):
+        cxent.cross_entropy(x, t, softcap=-1.0)
+    with pytest.raises(TypeError, match="`softcap`"):
+        cxent.cross_entropy(x, t, softcap="2")
+
+
+def test_cross_entropy_softcap_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((4, 6, 3, 2)) * 5  # (N, C, d1, d2)
+    t = rng.integers(0, 6, (4, 3, 2))
+    tx = torch.tensor(x, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(3.0 * torch.tanh(tx / 3.0), torch.tensor(t),
+                                             label_smoothing=0.1)
+    loss.backward()
+    got, g = cxent.cross_entropy_and_grad(x, t, label_smoothing=0.1, softcap=3.0)
+    np.testing.assert_allclose(got, loss.item(), rtol=1e-12)
+    np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-10, atol=1e-13)
