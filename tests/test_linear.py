@@ -241,3 +241,17 @@ def test_cross_entropy_softcap_torch(rng):
     got, g = cxent.cross_entropy_and_grad(x, t, label_smoothing=0.1, softcap=3.0)
     np.testing.assert_allclose(got, loss.item(), rtol=1e-12)
     np.testing.assert_allclose(g, tx.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("n, d, v", [(0, 4, 5), (3, 0, 5), (3, 4, 1)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_empty_and_degenerate_shapes(n, d, v, reduction, rng):
+    h, w = rng.standard_normal((n, d)), rng.standard_normal((v, d))
+    b, t = rng.standard_normal(v), rng.integers(0, v, n)
+    loss, gh, gw, gb = cxent.linear_cross_entropy_and_grad(h, w, t, b, reduction=reduction)
+    el, egh, egw, egb = _unfused(h, w, b, t, reduction=reduction)  # no batch: mean nan (torch)
+    np.testing.assert_allclose(loss, el, rtol=1e-13)
+    assert gh.shape == (n, d) and gw.shape == (v, d) and gb.shape == (v,)
+    np.testing.assert_allclose(gh, egh, atol=1e-14)
+    np.testing.assert_allclose(gw, egw, atol=1e-14)
+    np.testing.assert_allclose(gb, egb, atol=1e-14)
