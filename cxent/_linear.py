@@ -147,14 +147,14 @@ def _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing,
         gb = None if b is None else np.zeros(v, dtype)
     buf = np.empty((rows, v), dtype)
     losses = np.empty(n, dtype)
+    kw = dict(ignore_index=ignore_index, reduction="none", label_smoothing=label_smoothing,
+              z_loss=z_loss, softcap=cap)
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
         logits = buf[: r1 - r0]
         np.matmul(h[r0:r1], w.T, out=logits)
         if b is not None:
             logits += b
-        kw = dict(ignore_index=ignore_index, reduction="none", label_smoothing=label_smoothing,
-                  z_loss=z_loss, softcap=cap)
         if grad is None:
             losses[r0:r1] = cross_entropy(logits, t[r0:r1], **kw)
             continue

@@ -64,15 +64,20 @@ def check_label_smoothing(label_smoothing):
     return max(eps, 0.0)
 
 
+def integer(value, name, expected):
+    """``value`` as a Python int: any integer (NumPy's included) but a bool; else a TypeError
+    saying that ``name`` must be ``expected``."""
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"`{name}` must be {expected}; got {value!r}")
+
+
 def int_axis(axis, ndim, name="axis"):
     """``axis`` as a non-negative int for an array of ``ndim`` dims (0-d arrays accept 0 and -1)."""
-    if isinstance(axis, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be an integer; got {axis!r}")
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"`{name}` must be an integer, a tuple of integers or None; "
-                        f"got {axis!r}") from None
+    ax = integer(axis, name, "an integer, a tuple of integers or None")
     n = max(ndim, 1)  # a 0-d array takes axis 0 or -1 (torch's rule for softmax of a scalar)
     if not -n <= ax < n:
         raise AxisError(ax, ndim, msg_prefix=f"`{name}`")
@@ -456,13 +461,7 @@ def chunk_rows(chunk_size, n_rows, n_classes, itemsize, budget):
     if chunk_size is None:
         rows = budget // max(1, n_classes * itemsize)
     else:
-        if isinstance(chunk_size, (bool, np.bool_)):
-            raise TypeError(f"`chunk_size` must be a positive integer or None; got {chunk_size!r}")
-        try:
-            rows = operator.index(chunk_size)
-        except TypeError:
-            raise TypeError(f"`chunk_size` must be a positive integer or None; got "
-                            f"{chunk_size!r}") from None
+        rows = integer(chunk_size, "chunk_size", "a positive integer or None")
         if rows < 1:
             raise ValueError(f"`chunk_size` must be a positive integer or None; got {chunk_size!r}")
     return max(1, min(rows, max(n_rows, 1)))

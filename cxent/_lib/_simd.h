@@ -794,9 +794,6 @@ CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
     return _mm256_blendv_pd(res, t, _mm256_cmp_pd(um1, _mm256_setzero_pd(), _CMP_EQ_OQ));
 }
 
-#ifndef CX_PF_AHEAD
-#define CX_PF_AHEAD 64 /* elements: 8 tiles ahead */
-#endif
 CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
                                      double *resto, double *lno, float *y, Py_ssize_t ycs) {
     /* cx_col_lognorm's column arithmetic, one lane per row, the 16 rows as two independent
