@@ -26,9 +26,11 @@ __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
 _CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per CHUNK elements of the flat index
 
 
-def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=()):
+def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=(), parts=False):
     """Run the element-wise loss kernel over ``a``, ``t`` and the optional broadcast weights
-    (None = absent); return (kernel's return value, reduced or 'none' loss, gradient)."""
+    (None = absent); return (kernel's return value, reduced or 'none' loss, gradient).  With
+    ``parts`` (reduction 'sum' or 'mean'): the partial sums (one per ``_CHUNK`` elements) instead
+    of the reduced loss, for ``cxent.dask``, which finishes them with ``finish``."""
     res = np.empty_like(a) if reduction == "none" else None
     gbuf, scale, gout = None, 1.0, None
     if grad is not None:
@@ -41,18 +43,21 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=()):
         if reduction == "mean":
             scale = divide(scale, float(a.size))
     if a.size == 0:
-        loss = res if res is not None else _finish(np.zeros(0), 0, reduction, dtype)
-        return None, loss, gbuf
+        loss = res if res is not None or parts else finish(np.zeros(0), 0, reduction, dtype)
+        return None, (np.zeros(0) if parts else loss), gbuf
     views, copies = _layout.flat_2d_or_copies([a, t, w, pw, gout], [res, gbuf])
     partial = np.empty(-(-a.size // _CHUNK))
     ret = _k.bce_flat(*views[:4], views[5], views[6], views[4], scale, logits, partial,
                       use_threads(a.size))
     for target, c in copies:
         np.copyto(target, c)
-    return ret, (res if res is not None else _finish(partial, a.size, reduction, dtype)), gbuf
+    if res is None and not parts:
+        res = finish(partial, a.size, reduction, dtype)
+    return ret, (partial if parts else res), gbuf
 
 
-def _finish(partial, n, reduction, dtype):
+def finish(partial, n, reduction, dtype):
+    """The 'sum' or 'mean' (over ``n`` elements) from the kernel's partial sums."""
     # partials in a fixed order; the sum starts from +0
     total = (float(partial[0]) if partial.size == 1 else pairwise_total(partial)) + 0.0
     if reduction == "sum":
@@ -105,13 +110,13 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike 
     return _bce(input, target, weight, reduction)[0]
 
 
-def _bce(input, target, weight, reduction, grad=None):
+def _bce(input, target, weight, reduction, grad=None, parts=False):
     check_reduction(reduction)
     a, t, w, _, dtype = binary_operands(input, target, weight)
     if grad is not None and grad.grad_out is not None and np.may_share_memory(grad.grad_out, a):
         check_probabilities(a, t)  # in place: validate before anything is overwritten
     bad, loss, g = _run(False, a, t, w, None, reduction, dtype, grad,
-                        [("target", target), ("weight", weight)])
+                        [("target", target), ("weight", weight)], parts)
     if bad and bad[0]:  # a range error the kernel reports
         raise probability_error(a, "input")
     if bad and bad[1]:
@@ -165,12 +170,24 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
     return _bce_logits(input, target, weight, reduction, pos_weight)[0]
 
 
-def _bce_logits(input, target, weight, reduction, pos_weight, grad=None):
+def _bce_logits(input, target, weight, reduction, pos_weight, grad=None, parts=False):
     check_reduction(reduction)
     a, t, w, pw, dtype = binary_operands(input, target, weight, pos_weight)
     _, loss, g = _run(True, a, t, w, pw, reduction, dtype, grad,
-                      [("target", target), ("weight", weight), ("pos_weight", pos_weight)])
+                      [("target", target), ("weight", weight), ("pos_weight", pos_weight)], parts)
     return loss, g
+
+
+def binary_parts(logits, input, target, weight=None, pos_weight=None, *, grad_output=None,
+                 grad=False):
+    """``(partial sums, gradient or None)`` of ``binary_cross_entropy(_with_logits)`` for
+    ``cxent.dask``'s blocks: the kernel's partial sums of the element losses (``finish`` reduces
+    them as the NumPy call does, when the block starts at a multiple of ``_CHUNK`` elements of the
+    whole array) and the gradient times the scalar ``grad_output`` (the mean's or sum's scale)."""
+    req = GradRequest(grad_output, None) if grad else None
+    if logits:
+        return _bce_logits(input, target, weight, "sum", pos_weight, req, parts=True)
+    return _bce(input, target, weight, "sum", req, parts=True)
 
 
 def binary_cross_entropy_and_grad(input: ArrayLike, target: ArrayLike,

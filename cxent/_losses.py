@@ -247,9 +247,10 @@ def _softcapped(input, softcap):
     return th * a.dtype.type(c), th
 
 
-def _prob_loss(op, opts, grad, others):
-    """(loss reduced as asked, gradient or None) of probability targets."""
-    a, dtype = op.input, op.input.dtype
+def _prob_rows(op, opts, grad, others):
+    """(the kernel's float64 rows of probability targets, sum_c w_c q_c lp_c - z lse^2 of the
+    loss's shape (the loss is their negation), gradient or None)."""
+    a = op.input
     groups = _layout.class_groups(a.ndim)[0]
     rows = _layout.rows_shape(a.shape)
     loss = np.empty(rows)
@@ -268,13 +269,42 @@ def _prob_loss(op, opts, grad, others):
     if copy_to is not None:
         np.copyto(copy_to, gbuf)
         gbuf = copy_to
-    loss = loss.reshape(op.loss_shape)
+    return loss.reshape(op.loss_shape), gbuf
+
+
+def prob_total(rows):
+    """The sum of probability-target losses from ``_prob_rows``' rows (torch negates the sum of
+    the rows: an empty sum is -0.0)."""
+    return -pairwise_total(rows)
+
+
+def _prob_loss(op, opts, grad, others):
+    """(loss reduced as asked, gradient or None) of probability targets."""
+    loss, gbuf = _prob_rows(op, opts, grad, others)
+    dtype = op.input.dtype
     if opts.reduction == "none":
         return as_dtype(-loss, dtype), gbuf
-    total = -pairwise_total(loss)  # torch negates the sum: an empty sum is -0.0
+    total = prob_total(loss)
     if opts.reduction == "sum":
         return as_dtype(total, dtype), gbuf
     return as_dtype(divide(total, float(loss.size)), dtype), gbuf
+
+
+def class_rows(input, target, weight=None, ignore_index=-100, label_smoothing=0.0, z_loss=0.0, *,
+               fn="cross_entropy", grad_output=None, grad=False):
+    """The unreduced parts of ``nll_loss``/``cross_entropy`` for ``cxent.dask``'s blocks:
+    ``(probs, rows, gradient or None)``, the float64 row values the NumPy call reduces (index
+    targets: the losses, totalled by ``row_total``; probability targets: their negations, by
+    ``prob_total``) and the gradient times ``grad_output`` (a scalar, the mean's or the sum's
+    scale, or an array of the rows' shape), bit for bit as that call computes them."""
+    opts = loss_options("none", label_smoothing, z_loss)
+    op = class_operands(input, target, weight, ignore_index, fn=fn)
+    req = GradRequest(grad_output, None) if grad else None
+    if op.probs:
+        rows, g = _prob_rows(op, opts, req, [])
+        return True, rows, g
+    rows, _, _, g = _index_rows(op, opts, fn == "cross_entropy", req, [])
+    return False, rows, g
 
 
 def nll_loss_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,

@@ -21,22 +21,32 @@ REDUCTIONS = ("none", "mean", "sum")
 _INT64 = np.iinfo(np.int64)
 
 
+def float_dtype(dtype, name):
+    """The dtype an input of ``dtype`` is computed in: float32/float64 as they are, float16 in
+    float32, bool/integer in float64; any other kind raises TypeError.  (``cxent.dask`` applies the
+    same rule to arrays it has not read yet.)"""
+    dtype = np.dtype(dtype)
+    kind = dtype.kind
+    if kind == "f":
+        if dtype.itemsize == 2:
+            return np.dtype(np.float32)
+        if dtype.itemsize not in (4, 8):
+            raise TypeError(f"`{name}` has dtype {dtype}; expected float32 or float64 "
+                            f"(cast it with .astype(np.float64))")
+        return dtype.newbyteorder("=")
+    if kind in "biu":
+        return np.dtype(np.float64)
+    raise TypeError(f"`{name}` has dtype {dtype}; expected a real floating, integer or bool "
+                    f"array (complex, object, structured and string arrays are not supported)")
+
+
 def float_array(x, name):
     """``x`` as a native, aligned float32/float64 array (a copy only when a conversion is needed)."""
     reject_masked(x, name)
     a = np.asarray(x)
-    kind = a.dtype.kind
-    if kind == "f":
-        if a.dtype.itemsize == 2:
-            a = a.astype(np.float32)
-        elif a.dtype.itemsize not in (4, 8):
-            raise TypeError(f"`{name}` has dtype {a.dtype}; expected float32 or float64 "
-                            f"(cast it with .astype(np.float64))")
-    elif kind in "biu":
-        a = a.astype(np.float64)
-    else:
-        raise TypeError(f"`{name}` has dtype {a.dtype}; expected a real floating, integer or bool "
-                        f"array (complex, object, structured and string arrays are not supported)")
+    dtype = float_dtype(a.dtype, name)
+    if a.dtype.kind != "f" or a.dtype.itemsize != dtype.itemsize:
+        a = a.astype(dtype)
     if not a.dtype.isnative or not a.flags.aligned:
         a = a.astype(a.dtype.newbyteorder("="), order="K")  # documented: one copy
     return a
@@ -122,10 +132,14 @@ def class_weight(weight, n_classes, dtype, name="weight"):
     if weight is None:
         return None
     w = float_array(weight, name)
-    if w.ndim != 1 or w.shape[0] != n_classes:
-        raise ValueError(f"`{name}` must be a 1-d array with one value per class ({n_classes}); "
-                         f"got shape {w.shape}")
+    check_class_weight_shape(w.shape, n_classes, name)
     return np.ascontiguousarray(as_dtype(w, dtype))
+
+
+def check_class_weight_shape(shape, n_classes, name="weight"):
+    if len(shape) != 1 or shape[0] != n_classes:
+        raise ValueError(f"`{name}` must be a 1-d array with one value per class ({n_classes}); "
+                         f"got shape {tuple(shape)}")
 
 
 def reject_masked(x, name):
@@ -135,22 +149,27 @@ def reject_masked(x, name):
                         f"or the unmasked data explicitly")
 
 
-def index_target(target, ignore_index, name="target"):
+def index_dtype(dtype, name="target"):
+    """Class-index targets have an integer dtype (any: torch takes int64/uint8 only)."""
+    if np.dtype(dtype).kind not in "iu":
+        raise TypeError(f"`{name}` has dtype {dtype}; class-index targets must have an integer "
+                        f"dtype (probability targets must be floating with the input's shape)")
+
+
+def index_target(target, ignore_index, name="target", offset=()):
     """``(target, has_ignore, ignore)`` for the kernels: class indices of any integer dtype (torch
     accepts only int64/uint8: a documented widening), and the int64 form of ``ignore_index``."""
     reject_masked(target, name)
     t = np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"`{name}` has dtype {t.dtype}; class-index targets must have an integer "
-                        f"dtype (probability targets must be floating with the input's shape)")
+    index_dtype(t.dtype, name)
     has_ignore, ign = ignore_as_int64(ignore_index)
     if t.dtype == np.uint64 and t.size and t.max() > _INT64.max:
         big = t > _INT64.max
         if not has_ignore:  # an ignore_index beyond int64 may match these values
             big &= t != ignore_index
         if big.any():
-            bad = np.flatnonzero(big.ravel())[0]
-            raise IndexError(f"`{name}` value {t.ravel()[bad]} at flat index {bad} is out of "
+            pos = tuple(int(i) for i in np.argwhere(big)[0]) if t.ndim else ()
+            raise IndexError(f"`{name}` value {t[pos]} at index {_shifted(pos, offset)} is out of "
                              f"bounds")
         # every value beyond int64 is the ignore_index: map it to -1, which uint64 cannot hold
         t = np.where(t == ignore_index, np.int64(-1), t.astype(np.int64))
@@ -202,77 +221,111 @@ class ClassOperands(NamedTuple):
     n_classes: int
 
 
-def class_operands(input, target, weight, ignore_index, *, fn="cross_entropy"):
-    """Every argument of ``nll_loss``/``cross_entropy`` checked and converted once.
+class ClassSpec(NamedTuple):
+    """What ``class_spec`` decides from shapes and dtypes alone."""
 
-    A target of the input's shape holds class probabilities (``cross_entropy`` only), any other
-    class indices; the target's shape, the class weight's length and ``ignore_index`` are checked
-    here.  Index values are range-checked by the kernel (``bad_target_error``).
-    """
-    a = float_array(input, "input")
-    if a.ndim == 0:
+    dtype: np.dtype  # the dtype computed in (float32 input, float64 probabilities: float64)
+    probs: bool  # probability targets
+    has_ignore: bool
+    ignore: int
+    loss_shape: tuple
+    n_classes: int
+
+
+def class_spec(input_shape, input_dtype, target_shape, target_dtype, ignore_index, *,
+               fn="cross_entropy"):
+    """The checks of ``class_operands`` that read no values: the input's dimensions, the kind of
+    target (a float target of the input's shape holds probabilities, ``cross_entropy`` only), its
+    shape and dtype, and ``ignore_index``.  ``input_dtype`` is already a computing dtype
+    (``float_dtype``).  ``cxent.dask`` calls it on arrays it has not read."""
+    ashape, tshape = tuple(input_shape), tuple(target_shape)
+    tdtype = np.dtype(target_dtype)
+    if not ashape:
         raise ValueError("`input` must have 1 or more dimensions, (C,), (N, C) or (N, C, d1, ..., dk); "
                          "got a 0-d array")
-    reject_masked(target, "target")
-    t = np.asarray(target)
-    n_classes = a.shape[0] if a.ndim == 1 else a.shape[1]
-    loss_shape = () if a.ndim == 1 else (a.shape[0],) + a.shape[2:]
-    if fn == "cross_entropy" and t.shape == a.shape:
-        if t.dtype.kind != "f":
-            raise TypeError(f"`target` has the input's shape {a.shape}, so it holds class "
-                            f"probabilities and must be floating; got dtype {t.dtype}")
+    n_classes = ashape[0] if len(ashape) == 1 else ashape[1]
+    loss_shape = () if len(ashape) == 1 else (ashape[0],) + ashape[2:]
+    if fn == "cross_entropy" and tshape == ashape:
+        if tdtype.kind != "f":
+            raise TypeError(f"`target` has the input's shape {ashape}, so it holds class "
+                            f"probabilities and must be floating; got dtype {tdtype}")
         ignore_as_int64(ignore_index)  # type check
         if ignore_index >= 0:
             raise ValueError(f"`ignore_index` is not supported with probability targets; got "
                              f"{ignore_index} (leave the default -100)")
-        t = float_array(t, "target")
-        dtype = a.dtype if t.dtype == a.dtype else np.result_type(a.dtype, t.dtype)
-        a = a.astype(dtype, copy=False)  # documented: float32 input, float64 target: float64
-        return ClassOperands(a, t.astype(dtype, copy=False), True,
-                             class_weight(weight, n_classes, dtype), False, 0, loss_shape,
-                             n_classes)
-    if t.dtype.kind == "f":
+        tdtype = float_dtype(tdtype, "target")
+        dtype = input_dtype if tdtype == input_dtype else np.result_type(input_dtype, tdtype)
+        return ClassSpec(np.dtype(dtype), True, False, 0, loss_shape, n_classes)
+    if tdtype.kind == "f":
         if fn == "nll_loss":
             raise TypeError("`target` of nll_loss must hold class indices (an integer array); got a "
                             "floating array (for probability targets use cross_entropy)")
         raise TypeError(f"a floating `target` means class probabilities and must have the input's "
-                        f"shape {a.shape}; got shape {t.shape}. For class indices pass an integer "
+                        f"shape {ashape}; got shape {tshape}. For class indices pass an integer "
                         f"array (e.g. target.astype(np.int64))")
+    index_dtype(tdtype)
+    has_ignore, ign = ignore_as_int64(ignore_index)
+    _check_index_target_shape(ashape, tshape, loss_shape)
+    return ClassSpec(np.dtype(input_dtype), False, has_ignore, ign, loss_shape, n_classes)
+
+
+def class_operands(input, target, weight, ignore_index, *, fn="cross_entropy"):
+    """Every argument of ``nll_loss``/``cross_entropy`` checked and converted once.
+
+    ``class_spec`` checks shapes, dtypes and ``ignore_index``; the class weight's length is checked
+    here.  Index values are range-checked by the kernel (``bad_target_error``).
+    """
+    a = float_array(input, "input")
+    reject_masked(target, "target")
+    t = np.asarray(target)
+    sp = class_spec(a.shape, a.dtype, t.shape, t.dtype, ignore_index, fn=fn)
+    if sp.probs:
+        t = float_array(t, "target")
+        a = a.astype(sp.dtype, copy=False)  # documented: float32 input, float64 target: float64
+        return ClassOperands(a, t.astype(sp.dtype, copy=False), True,
+                             class_weight(weight, sp.n_classes, sp.dtype), False, 0, sp.loss_shape,
+                             sp.n_classes)
     t, has_ignore, ign = index_target(t, ignore_index)
-    _check_index_target_shape(a, t, loss_shape)
     if t.dtype != np.int64 or not t.flags.aligned or not t.dtype.isnative:
         t = t.astype(np.int64)  # lossless: uint64 beyond int64 was mapped or rejected
-    return ClassOperands(a, t.reshape(loss_shape), False, class_weight(weight, n_classes, a.dtype),
-                         has_ignore, ign, loss_shape, n_classes)
+    return ClassOperands(a, t.reshape(sp.loss_shape), False,
+                         class_weight(weight, sp.n_classes, a.dtype), has_ignore, ign,
+                         sp.loss_shape, sp.n_classes)
 
 
-def _check_index_target_shape(a, t, expected):
-    if a.ndim == 1:
-        if not (t.ndim == 0 or t.shape == (1,)):
+def _check_index_target_shape(ashape, tshape, expected):
+    if len(ashape) == 1:
+        if not (len(tshape) == 0 or tshape == (1,)):
             raise ValueError(f"For a 1-d `input`, `target` must be 0-d or have shape (1,); "
-                             f"got shape {t.shape}")
+                             f"got shape {tshape}")
         return
-    if t.ndim != a.ndim - 1:
-        raise ValueError(f"`target` must have shape {expected} (input shape {a.shape} without the "
-                         f"class axis 1); got shape {t.shape}")
-    if t.shape[0] != a.shape[0]:
-        raise ValueError(f"`target` batch size {t.shape[0]} does not match `input` batch size "
-                         f"{a.shape[0]}; expected shape {expected}")
-    if t.shape != expected:
-        raise ValueError(f"`target` has shape {t.shape}; expected {expected} for input shape "
-                         f"{a.shape}")
+    if len(tshape) != len(ashape) - 1:
+        raise ValueError(f"`target` must have shape {expected} (input shape {ashape} without the "
+                         f"class axis 1); got shape {tshape}")
+    if tshape[0] != ashape[0]:
+        raise ValueError(f"`target` batch size {tshape[0]} does not match `input` batch size "
+                         f"{ashape[0]}; expected shape {expected}")
+    if tshape != expected:
+        raise ValueError(f"`target` has shape {tshape}; expected {expected} for input shape "
+                         f"{ashape}")
 
 
-def bad_target_error(t, n_classes, has_ignore, ignore_index):
+def _shifted(pos, offset):
+    """An index inside a block as an index of the whole array (``offset``: the block's start)."""
+    return tuple(p + o for p, o in zip(pos, offset)) if offset else pos
+
+
+def bad_target_error(t, n_classes, has_ignore, ignore_index, offset=()):
     """The IndexError for the first target outside [0, C) that is not ignore_index (after the
-    kernel has reported that there is one)."""
+    kernel has reported that there is one); ``offset``: where ``t`` starts in the whole target
+    (``cxent.dask``'s blocks)."""
     t = np.asarray(t)
     bad = (t < 0) | (t >= n_classes)
     if has_ignore:
         bad &= t != ignore_index
     pos = tuple(int(i) for i in np.argwhere(bad)[0]) if t.ndim else ()
-    return IndexError(f"`target` value {t[pos]} at index {pos} is out of bounds: expected a class "
-                      f"index in [0, {n_classes}) or ignore_index={ignore_index}")
+    return IndexError(f"`target` value {t[pos]} at index {_shifted(pos, offset)} is out of bounds: "
+                      f"expected a class index in [0, {n_classes}) or ignore_index={ignore_index}")
 
 
 class LossOptions(NamedTuple):
@@ -381,12 +434,14 @@ def binary_operands(input, target, weight=None, pos_weight=None):
             broadcast_weight(pos_weight, a.shape, dtype, "pos_weight"), dtype)
 
 
-def probability_error(arr, name):
-    """The ValueError for values outside [0, 1] (after the kernel has counted some)."""
+def probability_error(arr, name, offset=()):
+    """The ValueError for values outside [0, 1] (after the kernel has counted some); ``offset``:
+    where ``arr`` starts in the whole array (``cxent.dask``'s blocks, counted per block)."""
     bad = ~((arr >= 0) & (arr <= 1))
     pos = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+    where = " in its block" if offset else ""
     return ValueError(f"`{name}` must hold probabilities in [0, 1]; found {int(bad.sum())} values "
-                      f"outside, e.g. {arr[pos]} at index {pos}")
+                      f"outside{where}, e.g. {arr[pos]} at index {_shifted(pos, offset)}")
 
 
 def check_probabilities(a, t):

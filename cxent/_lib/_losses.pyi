@@ -49,3 +49,4 @@ def class_prob_rows(
     use_threads: bool,  # bint
 ) -> None: ...
 def pairwise_sum(a: npt.NDArray[np.float64]) -> float: ...  # const double[::1]
+def row_total(rows: npt.NDArray[np.float64], n_classes: int) -> float: ...  # const double[::1]

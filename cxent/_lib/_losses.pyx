@@ -713,6 +713,26 @@ cdef double _pairwise(const double* a, Py_ssize_t n, Py_ssize_t s) noexcept nogi
     return _pairwise(a, h, s) + _pairwise(a + h * s, n - h, s)
 
 
+def row_total(const double[::1] rows, Py_ssize_t n_classes):
+    """The sum of per-row losses (or weights) in ``class_index_rows``' order for rows of
+    ``n_classes`` classes: per tile of rows in row order from +0, then pairwise over the tiles, +0.
+    ``cxent.dask`` totals the rows of its blocks with it, so its sums equal the NumPy call's."""
+    cdef geometry g = make_geometry(1, n_classes, rows.shape[0])
+    cdef Py_ssize_t nt = n_tiles(&g), t, j, j1
+    cdef cnp.ndarray sums_a = cnp.PyArray_EMPTY(1, [max(nt, 1)], cnp.NPY_FLOAT64, 0)
+    cdef double* sums = <double*>cnp.PyArray_DATA(sums_a)
+    cdef double s
+    with nogil:
+        for t in range(nt):
+            s = 0.0
+            j1 = min((t + 1) * g.height, g.nrows)
+            for j in range(t * g.height, j1):
+                s += rows[j]
+            sums[t] = s
+        s = _pairwise(sums, nt, 1) + 0.0
+    return s
+
+
 def pairwise_sum(const double[::1] a):
     """Sum of ``a`` by pairwise recursion over blocks of 128 (deterministic, O(log n) error)."""
     cdef double s
