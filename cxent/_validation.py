@@ -472,6 +472,30 @@ class LinearOperands(NamedTuple):
     ignore: int
 
 
+def linear_spec(hshape, hdtype, wshape, wdtype, bshape, bdtype, tshape, tdtype, ignore_index):
+    """The checks of ``linear_operands`` that read no values (``cxent.dask`` calls it on arrays it
+    has not read); the dtypes are already computing dtypes.  Returns the common dtype."""
+    if len(hshape) != 2:
+        raise ValueError(f"`hidden` must be 2-d (N, D); got shape {tuple(hshape)}")
+    if len(wshape) != 2:
+        raise ValueError(f"`weight` must be 2-d (V, D), the layout of torch.nn.Linear(D, V).weight; "
+                         f"got shape {tuple(wshape)}")
+    if hshape[1] != wshape[1]:
+        raise ValueError(f"`hidden` has D={hshape[1]} but `weight` has D={wshape[1]} "
+                         f"(hidden {tuple(hshape)}, weight {tuple(wshape)}: weight must be (V, D))")
+    if wshape[0] == 0:
+        raise ValueError(f"`weight` must have at least one row (class); got shape {tuple(wshape)}")
+    if bshape is not None and (len(bshape) != 1 or bshape[0] != wshape[0]):
+        raise ValueError(f"`bias` must be 1-d of length V={wshape[0]} (weight's rows); got shape "
+                         f"{tuple(bshape)}")
+    index_dtype(tdtype)
+    ignore_as_int64(ignore_index)
+    if len(tshape) != 1 or tshape[0] != hshape[0]:
+        raise ValueError(f"`target` must be 1-d of length N={hshape[0]} (hidden's rows); got shape "
+                         f"{tuple(tshape)}")
+    return np.result_type(hdtype, wdtype, *([] if bdtype is None else [bdtype]))
+
+
 def linear_operands(hidden, weight, target, bias, ignore_index):
     """The operands of ``linear_cross_entropy``: 2-d ``hidden (N, D)`` and ``weight (V, D)`` with the
     same D, ``bias (V,)`` or None, ``target (N,)`` of class indices in ``[0, V)`` (or the
@@ -480,24 +504,11 @@ def linear_operands(hidden, weight, target, bias, ignore_index):
     h = float_array(hidden, "hidden")
     w = float_array(weight, "weight")
     b = None if bias is None else float_array(bias, "bias")
-    if h.ndim != 2:
-        raise ValueError(f"`hidden` must be 2-d (N, D); got shape {h.shape}")
-    if w.ndim != 2:
-        raise ValueError(f"`weight` must be 2-d (V, D), the layout of torch.nn.Linear(D, V).weight; "
-                         f"got shape {w.shape}")
-    if h.shape[1] != w.shape[1]:
-        raise ValueError(f"`hidden` has D={h.shape[1]} but `weight` has D={w.shape[1]} "
-                         f"(hidden {h.shape}, weight {w.shape}: weight must be (V, D))")
-    if w.shape[0] == 0:
-        raise ValueError(f"`weight` must have at least one row (class); got shape {w.shape}")
-    if b is not None and (b.ndim != 1 or b.shape[0] != w.shape[0]):
-        raise ValueError(f"`bias` must be 1-d of length V={w.shape[0]} (weight's rows); got shape "
-                         f"{b.shape}")
-    dtype = np.result_type(h.dtype, w.dtype, *([] if b is None else [b.dtype]))
-    t, has_ignore, ign = index_target(target, ignore_index)
-    if t.ndim != 1 or t.shape[0] != h.shape[0]:
-        raise ValueError(f"`target` must be 1-d of length N={h.shape[0]} (hidden's rows); got shape "
-                         f"{t.shape}")
+    reject_masked(target, "target")
+    t0 = np.asarray(target)
+    dtype = linear_spec(h.shape, h.dtype, w.shape, w.dtype, None if b is None else b.shape,
+                        None if b is None else b.dtype, t0.shape, t0.dtype, ignore_index)
+    t, has_ignore, ign = index_target(t0, ignore_index)
     t = t.astype(np.int64, copy=False)
     bad = (t < 0) | (t >= w.shape[0])
     if has_ignore:

@@ -850,3 +850,122 @@ class BCEWithLogitsLoss(_DaskLoss):
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(weight=weight, reduction=reduction, pos_weight=pos_weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# linear_cross_entropy
+
+def _whole(a, name):
+    """A small operand (``weight``, ``bias``) as one Dask chunk (it travels to every task)."""
+    return None if a is None else _float(a, name).rechunk(-1)
+
+
+def _linear_block(hb, tb, wb, bb, scale, rb, *, kw, grad):
+    # rb: the block's row indices (where its rows sit in the whole array)
+    try:
+        if not grad:
+            return cxent.linear_cross_entropy(hb, wb, tb, bb, reduction="none", **kw)
+        return cxent.linear_cross_entropy_and_grad(hb, wb, tb, bb, reduction="none",
+                                                   grad_output=scale, **kw)
+    except IndexError:
+        t = np.asarray(tb).astype(np.int64)
+        _, has_ignore, ign = V.index_target(tb, kw["ignore_index"])
+        bad = (t < 0) | (t >= wb.shape[0])
+        if has_ignore:
+            bad &= t != ign
+        k = int(np.flatnonzero(bad)[0])
+        raise IndexError(f"`target` value {t[k]} at index {k + int(rb[0])} is out "
+                         f"of bounds for V={wb.shape[0]} classes") from None
+
+
+def _kept(t, *, ignore_index):
+    _, has_ignore, ign = V.index_target(t, ignore_index)
+    return int(t.size - np.count_nonzero(t == ign)) if has_ignore else int(t.size)
+
+
+def _linear(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
+            softcap, chunk_size, grad):
+    h = _float(hidden, "hidden")
+    w, b = _whole(weight, "weight"), _whole(bias, "bias")
+    t = _dask(target, "target")
+    dtype = V.linear_spec(h.shape, h.dtype, w.shape, w.dtype, None if b is None else b.shape,
+                          None if b is None else b.dtype, t.shape, t.dtype, ignore_index)
+    V.loss_options(reduction, label_smoothing, z_loss)
+    V.softcap_value(softcap)
+    h = h.astype(dtype).rechunk((h.chunks[0], -1))
+    w = w.astype(dtype)
+    b = None if b is None else b.astype(dtype)
+    t = t.rechunk((h.chunks[0],))
+    kw = dict(ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=z_loss,
+              softcap=softcap, chunk_size=chunk_size)
+    kept = _gather(functools.partial(_kept, ignore_index=ignore_index), t, dtype=np.int64)
+    scale, go = 1.0, None
+    if grad is not None:
+        gval = grad.value
+        if reduction == "none" and not _is_scalar(gval):
+            go = _dask(gval, "grad_output")
+            if go.shape != (h.shape[0],):
+                raise ValueError(f"`grad_output` must be a scalar or shape {(h.shape[0],)} for "
+                                 f"reduction='none'; got shape {go.shape}")
+            go = go.astype(_F64).rechunk((h.chunks[0],))
+        else:
+            scale = _scalar(gval, "grad_output")
+            if reduction == "mean":
+                scale = _gather(divide, scale, kept)
+    nb = len(h.chunks[0])
+    ridx = da.arange(h.shape[0], chunks=(h.chunks[0],))
+    fn = _serial(functools.partial(_linear_block, kw=kw, grad=grad is not None))
+    if grad is None:
+        rows = da.blockwise(fn, "n", h, "nd", t, "n", w, "vd", b, None if b is None else "v",
+                            None, None, ridx, "n", dtype=dtype, concatenate=True,
+                            meta=np.empty((0,), dtype))
+        gh = gw = gb = None
+    else:
+        quad = da.blockwise(fn, "n", h, "nd", t, "n", w, "vd", b, None if b is None else "v",
+                            go if go is not None else scale, "n" if go is not None else
+                            (None if not isinstance(scale, da.Array) else ""), ridx, "n",
+                            dtype=object, concatenate=True, meta=np.empty((0,), object))
+        rows = quad.map_blocks(_pick, 0, dtype=dtype, meta=np.empty((0,), dtype))
+        gh = quad.map_blocks(_pick, 1, chunks=(h.chunks[0], (h.shape[1],)), new_axis=1,
+                             dtype=dtype, meta=np.empty((0, 0), dtype))
+        V_, D = w.shape
+        parts = quad.map_blocks(lambda q: q[2][None], chunks=((1,) * nb, (V_,), (D,)),
+                                new_axis=[1, 2], dtype=dtype, meta=np.empty((0, 0, 0), dtype))
+        gw = parts.sum(axis=0, dtype=dtype)  # a tree reduction of the blocks' grad_weight
+        gb = None
+        if b is not None:
+            bparts = quad.map_blocks(lambda q: q[3][None], chunks=((1,) * nb, (V_,)), new_axis=1,
+                                     dtype=dtype, meta=np.empty((0, 0), dtype))
+            gb = bparts.sum(axis=0, dtype=dtype)
+    if reduction == "none":
+        loss = rows
+    else:
+        loss = _gather(functools.partial(_linear_finish, reduction=reduction, dtype=dtype), rows,
+                       kept, dtype=dtype)
+    return loss if grad is None else (loss, gh, gw, gb)
+
+
+def _linear_finish(rows, kept, *, reduction, dtype):
+    total = math.fsum(np.asarray(rows, _F64))  # as the NumPy call: exact sum of the row losses
+    return dtype.type(divide(total, kept) if reduction == "mean" else total)
+
+
+def linear_cross_entropy(hidden, weight, target, bias=None, *, ignore_index=-100,
+                         reduction="mean", label_smoothing=0.0, z_loss=0.0, softcap=None,
+                         chunk_size=None):
+    """:func:`cxent.linear_cross_entropy` with ``hidden`` (and ``target``) a Dask array chunked by
+    rows: each row block runs the NumPy function (its own memory-bounded chunks of ``chunk_size``
+    rows) against the whole ``weight``; the losses are summed exactly (``math.fsum``), as there."""
+    return _linear(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
+                   softcap, chunk_size, None)
+
+
+def linear_cross_entropy_and_grad(hidden, weight, target, bias=None, *, ignore_index=-100,
+                                  reduction="mean", label_smoothing=0.0, z_loss=0.0, softcap=None,
+                                  chunk_size=None, grad_output=None):
+    """:func:`cxent.linear_cross_entropy_and_grad` on Dask arrays: ``(loss, grad_hidden,
+    grad_weight, grad_bias)``; ``grad_hidden`` chunked like ``hidden``, ``grad_weight`` and
+    ``grad_bias`` the sum of the row blocks' parts by a tree reduction (one (V, D) part per row
+    block in memory at a time per task)."""
+    return _linear(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
+                   softcap, chunk_size, _Grad(grad_output))
