@@ -51,12 +51,29 @@ from cxent import _validation as V
 from cxent._common import LossFunction, as_dtype, divide
 from cxent._lib._losses import row_total, target_weights
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softmax_backward",
-           "log_softmax_backward", "nll_loss", "cross_entropy", "nll_loss_and_grad",
-           "cross_entropy_and_grad", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad",
-           "linear_cross_entropy", "linear_cross_entropy_and_grad", "CrossEntropyLoss",
-           "NLLLoss", "BCELoss", "BCEWithLogitsLoss"]
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_and_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_and_grad",
+    "cross_entropy",
+    "cross_entropy_and_grad",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
+    "log_sigmoid",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "nll_loss",
+    "nll_loss_and_grad",
+    "sigmoid",
+    "softmax",
+    "softmax_backward",
+]
 
 _F64 = np.dtype(np.float64)
 _STATS = np.dtype([("lse", "f8"), ("a", "f8"), ("b", "f8"), ("wy", "f8")])  # a class block's rows
@@ -70,7 +87,7 @@ _local = threading.local()
 
 
 def _controller():
-    from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
     c = getattr(_local, "controller", None)
     if c is None:
         c = _local.controller = ThreadpoolController()
@@ -131,15 +148,14 @@ def _single(x, axes):
     return all(len(x.chunks[ax]) == 1 for ax in axes)
 
 
-def _scalar(value, name):
+def _scalar(value, reduction):
     """A scalar ``grad_output`` (None: 1) as a float, or a 0-d Dask array."""
     if isinstance(value, da.Array):
         if value.ndim:
-            raise ValueError(f"`{name}` must be a scalar for this reduction; got shape "
-                             f"{value.shape}")
+            raise ValueError(f"`grad_output` must be a scalar for reduction={reduction!r}; got "
+                             f"shape {value.shape}")
         return value.astype(_F64)
-    scale, g = V.grad_output_factors(V.GradRequest(value, None), "sum", ())
-    return scale
+    return V.grad_output_factors(V.GradRequest(value, None), reduction, ())[0]
 
 
 def _gather(fn, *arrays, dtype=_F64, **kwargs):
@@ -427,7 +443,8 @@ def _split_rows(st, tb, W, *, opts, logits, eps, z, block_info=None):
     lse, a, b, wy = st["lse"], st["a"], st["b"], st["wy"]
     with np.errstate(invalid="ignore", over="ignore"):
         if opts.probs:  # sum_c w q (x - lse) - z lse^2: the NumPy rows, the loss negated
-            return b - lse * a - (z * lse * lse if z else 0.0)
+            rows = b - lse * a - (z * lse * lse if z else 0.0)
+            return np.where(lse == np.inf, np.nan, rows)
         _, valid, bad = _index_targets(tb[:, 0], opts)
         if bad:
             raise _target_error(tb[:, 0], opts, _offset(block_info, 1))
@@ -439,6 +456,7 @@ def _split_rows(st, tb, W, *, opts, logits, eps, z, block_info=None):
                 rows = rows + (eps / opts.n_classes) * (W * lse - b)
             if z:
                 rows = rows + z * wy * lse * lse
+        rows = np.where(lse == np.inf, np.nan, rows)  # a +inf logit: nan, as log_softmax
         return np.where(valid, rows, 0.0)
 
 
@@ -522,7 +540,7 @@ def _class_loss(input, target, weight, ignore_index, reduction, label_smoothing,
                                  f"{go.shape}")
             go = plan.rows_like(go)
         else:
-            scale = _scalar(gval, "grad_output")
+            scale = _scalar(gval, reduction)
             if reduction == "mean" and not probs:
                 scale = _gather(_mean_scale, scale, denom)
             elif reduction == "mean":
@@ -534,8 +552,9 @@ def _class_loss(input, target, weight, ignore_index, reduction, label_smoothing,
         rows, g = _split(plan, opts, logits, x, t3, w3, eps, z, scale, go, grad is not None)
 
     if reduction == "none":
-        loss = rows.map_blocks(np.negative if probs else _copy, dtype=_F64).astype(dtype)
-        loss = plan.loss_shape(loss)
+        none = functools.partial(_none_loss, probs=probs, dtype=dtype)
+        loss = (_gather(lambda r: none(r.reshape(())), rows, dtype=dtype) if plan.one_d else
+                rows.map_blocks(none, dtype=dtype, meta=np.empty((0,) * rows.ndim, dtype)))
     else:
         total = _gather(_losses.prob_total if probs else functools.partial(
             _index_total, n_classes=plan.spec.n_classes), rows)
@@ -557,8 +576,9 @@ def _is_scalar(value):
     return np.ndim(value) == 0
 
 
-def _copy(a):
-    return a
+def _none_loss(rows, *, probs, dtype):
+    # the NumPy call's 'none' losses from its float64 rows (probability targets: negated)
+    return as_dtype(-rows if probs else rows, dtype)
 
 
 def _index_total(rows, *, n_classes):
@@ -729,7 +749,7 @@ def _binary_loss(logits, input, target, weight, reduction, pos_weight, grad=None
                                  f"reduction='none'; got shape {go.shape}")
             go = go.astype(dtype).rechunk(x.chunks)
         else:
-            go = _scalar(gval, "grad_output")
+            go = _scalar(gval, reduction)
             if reduction == "mean":
                 go = (_gather(divide, go, float(x.size)) if isinstance(go, da.Array)
                       else divide(go, float(x.size)))
@@ -896,8 +916,8 @@ def _linear(hidden, weight, target, bias, ignore_index, reduction, label_smoothi
     w = w.astype(dtype)
     b = None if b is None else b.astype(dtype)
     t = t.rechunk((h.chunks[0],))
-    kw = dict(ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=z_loss,
-              softcap=softcap, chunk_size=chunk_size)
+    kw = {"ignore_index": ignore_index, "label_smoothing": label_smoothing, "z_loss": z_loss,
+          "softcap": softcap, "chunk_size": chunk_size}
     kept = _gather(functools.partial(_kept, ignore_index=ignore_index), t, dtype=np.int64)
     scale, go = 1.0, None
     if grad is not None:
@@ -909,7 +929,7 @@ def _linear(hidden, weight, target, bias, ignore_index, reduction, label_smoothi
                                  f"reduction='none'; got shape {go.shape}")
             go = go.astype(_F64).rechunk((h.chunks[0],))
         else:
-            scale = _scalar(gval, "grad_output")
+            scale = _scalar(gval, reduction)
             if reduction == "mean":
                 scale = _gather(divide, scale, kept)
     nb = len(h.chunks[0])
