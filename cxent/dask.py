@@ -77,7 +77,6 @@ __all__ = [
 
 _F64 = np.dtype(np.float64)
 _STATS = np.dtype([("lse", "f8"), ("a", "f8"), ("b", "f8"), ("wy", "f8")])  # a class block's rows
-_ROWS_PER_STEP = 1 << 20  # elements of a block converted to float64 at a time (split class axis)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +315,7 @@ class _Plan:
             V.check_class_weight_shape(w.shape, sp.n_classes)
             w = w.astype(sp.dtype).rechunk((x.chunks[1],))
         self.x, self.t, self.w, self.spec, self.fn = x, t, w, sp, fn
+        self.target_arg, self.weight_arg = target, weight
         self.ignore_index = ignore_index
         self.split = len(x.chunks[1]) > 1
         self.rows_shape = (x.shape[0],) + x.shape[2:]
@@ -503,6 +503,24 @@ def _index_denominator(t, w, *, opts):
     return denom
 
 
+def _eager_denominator(plan, opts):
+    """The mean's denominator now, when the targets (and weights) are NumPy arrays: a Python
+    float, not a task that every gradient block would wait for (with it, Dask's ordering ran the
+    gradient blocks ahead of their consumers and spilled them to disk: measured).  None when an
+    operand is lazy or a target is bad (the tasks raise that, when computed)."""
+    if isinstance(plan.target_arg, da.Array) or isinstance(plan.weight_arg, da.Array):
+        return None
+    t = np.asarray(plan.target_arg)
+    t64, has_ignore, ign = V.index_target(t, opts.ignore_index) if t.dtype != np.uint64 else \
+        (None, None, None)
+    if t64 is None:
+        return None
+    w = V.class_weight(plan.weight_arg, opts.n_classes, plan.x.dtype)
+    t2 = np.ascontiguousarray(t64, np.int64).reshape(plan.x.shape[0], -1)
+    bad, denom = target_weights(t2, w, opts.n_classes, has_ignore, ign, False)
+    return None if bad else denom
+
+
 def _mean_scale(g, denom):
     return g / denom if denom else math.nan  # as the NumPy call: no rows' weight: nan
 
@@ -527,7 +545,9 @@ def _class_loss(input, target, weight, ignore_index, reduction, label_smoothing,
     # the gradient's scale: the mean's denominator comes from the targets alone
     scale, go, denom = 1.0, None, None
     if not probs and reduction == "mean":
-        denom = _gather(_index_denominator, plan.t, plan.w, opts=opts)
+        denom = _eager_denominator(plan, opts)
+        if denom is None:
+            denom = _gather(_index_denominator, plan.t, plan.w, opts=opts)
     if grad is not None:
         gval = grad.value
         if reduction == "none" and not _is_scalar(gval):
@@ -542,7 +562,8 @@ def _class_loss(input, target, weight, ignore_index, reduction, label_smoothing,
         else:
             scale = _scalar(gval, reduction)
             if reduction == "mean" and not probs:
-                scale = _gather(_mean_scale, scale, denom)
+                scale = (_mean_scale(scale, denom) if not isinstance(scale, da.Array) and
+                         not isinstance(denom, da.Array) else _gather(_mean_scale, scale, denom))
             elif reduction == "mean":
                 scale = (_gather(divide, scale, float(plan.n_rows))
                          if isinstance(scale, da.Array) else divide(scale, float(plan.n_rows)))
