@@ -26,6 +26,11 @@ How it runs
   as they are; otherwise the reduction runs on a flattened copy rechunked to such blocks (the
   gradient still on the input's blocks).  Bitwise identical to the NumPy call either way.
 * Each task runs cxent's kernels (and BLAS) on one thread: Dask's workers are the parallelism.
+* ``reduction="mean"`` with class-index targets needs the sum of the targets' weights before any
+  gradient block: with NumPy targets (8 bytes a row) it is computed when the graph is built; with
+  Dask targets it is a task every gradient block waits for, and Dask's ordering then ran gradient
+  blocks ahead of their consumers (measured: blocks spilled to disk, 5x slower when the gradient
+  and the loss are computed together).  Pass NumPy targets when they fit in memory.
 
 Running on an existing cluster: create a ``dask.distributed.Client("tcp://scheduler:8786")`` before
 computing; nothing else changes.  The workers need cxent installed.
