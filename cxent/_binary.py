@@ -10,6 +10,7 @@ from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 from cxent._lib import _binary as _k
 from cxent._common import LossFunction, as_dtype, divide, pairwise_total
 from cxent._validation import (
+    scalar_if_0d,
     GradRequest,
     binary_operands,
     check_probabilities,
@@ -53,7 +54,7 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=(), parts=Fals
         np.copyto(target, c)
     if res is None and not parts:
         res = finish(partial, a.size, reduction, dtype)
-    return ret, (partial if parts else res), gbuf
+    return ret, (partial if parts else scalar_if_0d(res)), gbuf
 
 
 def finish(partial, n, reduction, dtype):

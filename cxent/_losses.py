@@ -25,6 +25,7 @@ from cxent._validation import (
     grad_out_buffer,
     grad_output_factors,
     loss_options,
+    scalar_if_0d,
     softcap_value,
 )
 
@@ -91,7 +92,7 @@ def _index_rows(op, opts, logits, grad, others):
 def _reduce(loss, total, denom, reduction, dtype):
     """Torch's reductions: the per-row losses ('none'), or the sum, or sum / denom (nan for 0/0)."""
     if reduction == "none":
-        return as_dtype(loss, dtype)
+        return scalar_if_0d(as_dtype(loss, dtype))
     if reduction == "sum":
         return as_dtype(total, dtype)
     return as_dtype(divide(total, float(denom)), dtype)

@@ -7,9 +7,20 @@ import numpy as np
 
 from cxent import _layout
 from cxent._config import PARALLEL_THRESHOLD, use_threads
+from numpy.typing import DTypeLike
+
 from cxent._typing import ArrayLike, Axis, FloatArray
 from cxent._lib import _softmax as _k
-from cxent._validation import axes_tuple, backward_operands, check_out_of, float_array
+from cxent._validation import (
+    DEFAULT_AXIS,
+    axes_tuple,
+    axis_or_dim,
+    backward_operands,
+    cast_to,
+    check_out_of,
+    float_array,
+    scalar_if_0d,
+)
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softmax_backward",
            "log_softmax_backward"]
@@ -17,7 +28,8 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "sof
 
 def _map_rows(arrays, axis, out, kernel):
     """``kernel(*views_of_arrays, view_of_result, threads)`` along ``axis`` of same-shaped
-    ``arrays``: the result has their shape (and the first one's memory order)."""
+    ``arrays``: the result has their shape (and the first one's memory order); a 0-d result
+    without ``out`` is a NumPy scalar."""
     a = arrays[0]
     if out is not None:
         check_out_of(out, a.shape, a.dtype, arrays)
@@ -25,12 +37,14 @@ def _map_rows(arrays, axis, out, kernel):
     if a.size:
         kernel(*views, view, use_threads(a.size))
     if copy_to is None:
-        return res
+        return res if out is not None else scalar_if_0d(res)
     np.copyto(copy_to, res)
     return copy_to
 
 
-def _normalize(x, axis, out, log_out):
+def _normalize(x, axis, dim, dtype, out, log_out):
+    axis = axis_or_dim(axis, dim)
+    x = cast_to(x, dtype)
     if out is None:
         small = _k.softmax_small(x, axis, log_out, PARALLEL_THRESHOLD)
         if small is not None:  # the common small call, through its compiled gate
@@ -39,7 +53,8 @@ def _normalize(x, axis, out, log_out):
                      lambda a, res, threads: _k.softmax_rows(a, res, log_out, threads))
 
 
-def softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None) -> FloatArray:
+def softmax(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, dim: Axis = None,
+            dtype: DTypeLike | None = None, out: FloatArray | None = None) -> FloatArray:
     r"""Softmax along ``axis``: :math:`\mathrm{softmax}(x)_c = e^{x_c - m} / \sum_k e^{x_k - m}`.
 
     Parameters
@@ -87,10 +102,11 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None) -> 
     >>> cxent.softmax(np.array([1.0, 2.0, 3.0]))
     array([0.09003057, 0.24472847, 0.66524096])
     """
-    return _normalize(x, axis, out, False)
+    return _normalize(x, axis, dim, dtype, out, False)
 
 
-def log_softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None) -> FloatArray:
+def log_softmax(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, dim: Axis = None,
+                dtype: DTypeLike | None = None, out: FloatArray | None = None) -> FloatArray:
     r"""Log-softmax along ``axis``: :math:`x_c - m - \log \sum_k e^{x_k - m}`.
 
     Parameters and dtype rules as :func:`softmax`.
@@ -108,11 +124,11 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, out: FloatArray | None = None)
     >>> cxent.log_softmax(np.array([1.0, 2.0, 3.0]))
     array([-2.40760596, -1.40760596, -0.40760596])
     """
-    return _normalize(x, axis, out, True)
+    return _normalize(x, axis, dim, dtype, out, True)
 
 
-def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
-              out: FloatArray | None = None) -> FloatArray:
+def logsumexp(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, keepdims: bool = False,
+              dim: Axis = None, out: FloatArray | None = None) -> FloatArray:
     r"""Log of the sum of exponentials over ``axis``: :math:`\log \sum_k e^{x_k}`.
 
     Parameters
@@ -145,11 +161,12 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
     >>> float(cxent.logsumexp(np.array([1.0, 2.0, 3.0])))
     3.40760596444438
     """
+    axis = axis_or_dim(axis, dim)
     a = float_array(x, "x")
     if a.ndim == 0:
         axes_tuple(axis, 0)  # validated as for a 0-d array: 0, -1, () or None
         a = a.reshape(1)
-        res = logsumexp(a, axis if axis is None else 0, keepdims=False).reshape(())
+        res = np.asarray(logsumexp(a, axis if axis is None else 0, keepdims=False)).reshape(())
         return _finish_out(res, out)
     axes = axes_tuple(axis, a.ndim)
     kept_shape = tuple(n for d, n in enumerate(a.shape) if d not in axes)
@@ -172,7 +189,7 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, *, keepdims: bool = False,
 
 def _finish_out(res, out):
     if out is None:
-        return res
+        return scalar_if_0d(res)
     np.copyto(out, res)
     return out
 
@@ -192,7 +209,7 @@ def _elementwise(x, out, log_out):
     _k.sigmoid_flat(views[0], views[1], log_out, use_threads(a.size))
     for target, tmp in copies:
         np.copyto(target, tmp)
-    return res
+    return res if out is not None else scalar_if_0d(res)
 
 
 def sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
@@ -242,8 +259,8 @@ def _backward(grad_output, output, axis, out, log_out):
                      _k.softmax_backward_rows(gv, yv, res, log_out, threads))
 
 
-def softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = -1, *,
-                     out: FloatArray | None = None) -> FloatArray:
+def softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = DEFAULT_AXIS, *,
+                     dim: Axis = None, out: FloatArray | None = None) -> FloatArray:
     r"""Vector-Jacobian product of :func:`softmax`, from its output: :math:`y (g - \sum_c g_c y_c)`.
 
     Parameters
@@ -269,11 +286,11 @@ def softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = -1,
     >>> cxent.softmax_backward(np.array([0.0, 0.0, 1.0]), y)
     array([-0.        , -0.19661193,  0.19661193])
     """
-    return _backward(grad_output, output, axis, out, False)
+    return _backward(grad_output, output, axis_or_dim(axis, dim), out, False)
 
 
-def log_softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = -1, *,
-                         out: FloatArray | None = None) -> FloatArray:
+def log_softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = DEFAULT_AXIS,
+                         *, dim: Axis = None, out: FloatArray | None = None) -> FloatArray:
     r"""Vector-Jacobian product of :func:`log_softmax`, from its output:
     :math:`g - e^{y} \sum_c g_c`.
 
@@ -286,4 +303,4 @@ def log_softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis =
     >>> cxent.log_softmax_backward(np.array([0.0, 0.0, -1.0]), y)
     array([ 0.09003057,  0.24472847, -0.33475904])
     """
-    return _backward(grad_output, output, axis, out, True)
+    return _backward(grad_output, output, axis_or_dim(axis, dim), out, True)

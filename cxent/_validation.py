@@ -85,6 +85,46 @@ def integer(value, name, expected):
     raise TypeError(f"`{name}` must be {expected}; got {value!r}")
 
 
+class _DefaultAxis(int):
+    """The default ``axis=-1``, told apart from an explicit -1 (``dim=`` is torch's name)."""
+
+    def __repr__(self):
+        return "-1"
+
+
+#: The default of every ``axis=`` argument: -1, unless ``dim=`` is given instead.
+DEFAULT_AXIS = _DefaultAxis(-1)
+
+
+def axis_or_dim(axis, dim):
+    """The axis a call asked for: ``axis`` or torch's ``dim`` (the same meaning), not both."""
+    if dim is None:
+        return -1 if axis is DEFAULT_AXIS else axis
+    if axis is not DEFAULT_AXIS:
+        raise TypeError(f"pass `axis` or its alias `dim`, not both; got axis={axis!r}, "
+                        f"dim={dim!r}")
+    return dim
+
+
+def cast_to(x, dtype, name="x"):
+    """torch's ``dtype=`` of softmax/log_softmax: ``x`` cast to float32/float64 before computing
+    (None: ``x`` as it is)."""
+    if dtype is None:
+        return x
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"`dtype` must be float32, float64 or None; got {dt}")
+    reject_masked(x, name)
+    a = np.asarray(x)
+    float_dtype(a.dtype, name)  # complex, object, ... still raise
+    return a.astype(dt, copy=False)
+
+
+def scalar_if_0d(res):
+    """A 0-d result as a NumPy scalar of its dtype, as NumPy's reductions and ufuncs return."""
+    return res[()] if isinstance(res, np.ndarray) and res.ndim == 0 else res
+
+
 def int_axis(axis, ndim, name="axis"):
     """``axis`` as a non-negative int for an array of ``ndim`` dims (0-d arrays accept 0 and -1)."""
     ax = integer(axis, name, "an integer, a tuple of integers or None")

@@ -197,12 +197,12 @@ def _lse_tree(x, axes, keepdims, dtype):
                         axis=axes, keepdims=keepdims, dtype=dtype, concatenate=True)
 
 
-def logsumexp(x, axis=-1, *, keepdims=False):
+def logsumexp(x, axis=V.DEFAULT_AXIS, *, keepdims=False, dim=None):
     """:func:`cxent.logsumexp` of a Dask array (axis: int, tuple, or None for all).  Axes in one
     chunk: each block through cxent's kernel (bitwise as NumPy); axes split: float64 log-sum-exp per
     block, combined by a tree reduction of log-sum-exps."""
     x = _float(x, "x")
-    axes = V.axes_tuple(axis, x.ndim)
+    axes = V.axes_tuple(V.axis_or_dim(axis, dim), x.ndim)
     if _single(x, axes):
         return x.map_blocks(_serial(cxent.logsumexp), axis=axes, keepdims=keepdims,
                             drop_axis=() if keepdims else axes,
@@ -222,24 +222,26 @@ def _from_lse(xb, lse, *, log):
         return (d if log else np.exp(d)).astype(xb.dtype)
 
 
-def _normaliser(x, axis, log, fn):
+def _normaliser(x, axis, dim, dtype, log, fn):
     x = _float(x, "x")
-    ax = V.int_axis(axis, x.ndim)
+    if dtype is not None:
+        x = x.astype(V.cast_to(np.zeros(0, x.dtype), dtype).dtype)
+    ax = V.int_axis(V.axis_or_dim(axis, dim), x.ndim)
     if x.ndim == 0 or _single(x, (ax,)):
         return x.map_blocks(_serial(fn), axis=ax, dtype=x.dtype)
     lse = _lse_tree(x, (ax,), True, _F64)
     return da.map_blocks(_serial(_from_lse), x, lse, log=log, dtype=x.dtype)
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=V.DEFAULT_AXIS, *, dim=None, dtype=None):
     """:func:`cxent.softmax` of a Dask array.  The axis in one chunk: cxent's kernel per block
     (bitwise as NumPy); split: ``exp(x - lse)`` in float64 from the tree-reduced log-normaliser."""
-    return _normaliser(x, axis, False, cxent.softmax)
+    return _normaliser(x, axis, dim, dtype, False, cxent.softmax)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=V.DEFAULT_AXIS, *, dim=None, dtype=None):
     """:func:`cxent.log_softmax` of a Dask array (as :func:`softmax`: ``x - lse`` when split)."""
-    return _normaliser(x, axis, True, cxent.log_softmax)
+    return _normaliser(x, axis, dim, dtype, True, cxent.log_softmax)
 
 
 def sigmoid(x):
@@ -283,14 +285,16 @@ def _backward(grad_output, output, axis, log, fn):
     return da.map_blocks(_serial(apply), g, y, s, dtype=dtype)
 
 
-def softmax_backward(grad_output, output, axis=-1):
+def softmax_backward(grad_output, output, axis=V.DEFAULT_AXIS, *, dim=None):
     """:func:`cxent.softmax_backward` on Dask arrays (split axis: the dot product in float64)."""
-    return _backward(grad_output, output, axis, False, cxent.softmax_backward)
+    return _backward(grad_output, output, V.axis_or_dim(axis, dim), False,
+                     cxent.softmax_backward)
 
 
-def log_softmax_backward(grad_output, output, axis=-1):
+def log_softmax_backward(grad_output, output, axis=V.DEFAULT_AXIS, *, dim=None):
     """:func:`cxent.log_softmax_backward` on Dask arrays (split axis: the sum in float64)."""
-    return _backward(grad_output, output, axis, True, cxent.log_softmax_backward)
+    return _backward(grad_output, output, V.axis_or_dim(axis, dim), True,
+                     cxent.log_softmax_backward)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def values(draw, shape, dtype, low=-30.0, high=30.0, special=True):
 @st.composite
 def layout(draw, a):
     """``a`` (C-contiguous) presented in another memory layout with the same logical values."""
+    a = np.asarray(a)  # a NumPy scalar (a 0-d result) as a 0-d array
     kind = draw(
         st.sampled_from(
             ["C", "F", "sliced", "reversed", "readonly", "byteswapped", "unaligned", "transposed"]
