@@ -2,9 +2,9 @@
 with PyTorch's exact semantics.
 
 Public functions: softmax, log_softmax, logsumexp, sigmoid, log_sigmoid, nll_loss, cross_entropy,
-binary_cross_entropy, binary_cross_entropy_with_logits, linear_cross_entropy (and the *_and_grad
-forms); classes CrossEntropyLoss, NLLLoss, BCELoss,
-BCEWithLogitsLoss; show_config().
+binary_cross_entropy, binary_cross_entropy_with_logits, linear_cross_entropy, kl_div (and the
+*_and_grad forms); classes CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, KLDivLoss;
+show_config().  ``cxent.dask``: the same on Dask arrays (imported on demand).
 """
 
 from cxent._binary import (
@@ -14,6 +14,9 @@ from cxent._binary import (
     binary_cross_entropy_and_grad,
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_and_grad,
+    KLDivLoss,
+    kl_div,
+    kl_div_and_grad,
 )
 from cxent._config import show_config
 from cxent._linear import linear_cross_entropy, linear_cross_entropy_and_grad
@@ -56,6 +59,9 @@ __all__ = [
     "binary_cross_entropy_with_logits_and_grad",
     "linear_cross_entropy",
     "linear_cross_entropy_and_grad",
+    "kl_div",
+    "kl_div_and_grad",
+    "KLDivLoss",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCELoss",

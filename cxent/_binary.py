@@ -1,4 +1,5 @@
-"""binary_cross_entropy and binary_cross_entropy_with_logits, and their torch-style classes."""
+"""The element-wise losses: binary_cross_entropy, binary_cross_entropy_with_logits and kl_div,
+and their torch-style classes."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from cxent._validation import (
     check_reduction,
     grad_out_buffer,
     grad_output_factors,
+    kl_operands,
     probability_error,
 )
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits",
            "binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad", "BCELoss",
-           "BCEWithLogitsLoss"]
+           "BCEWithLogitsLoss", "kl_div", "kl_div_and_grad", "KLDivLoss"]
+
+_KL, _KL_LOG = 2, 3  # the kernel's kinds of kl_div (0 and 1, False and True, are the BCEs)
 
 _CHUNK = 8192  # = CHUNK in _binary.pyx: one partial sum per CHUNK elements of the flat index
 
@@ -270,3 +274,111 @@ class BCEWithLogitsLoss(LossFunction):
                  pos_weight: ArrayLike | None = None) -> None:
         check_reduction(reduction)
         super().__init__(weight=weight, reduction=reduction, pos_weight=pos_weight)
+
+
+def _kl(input, target, reduction, log_target, grad=None, parts=False):
+    a, t, dtype = kl_operands(input, target, reduction, log_target)
+    batch = a.shape[0] if a.ndim else 1
+    red = "sum" if reduction == "batchmean" else reduction
+    if grad is not None and reduction == "batchmean":
+        scale, _ = grad_output_factors(grad, "sum", ())
+        grad = GradRequest(divide(scale, float(batch)), grad.grad_out)
+    _, loss, g = _run(_KL_LOG if log_target else _KL, a, t, None, None, red, dtype, grad,
+                      [("target", target)], parts)
+    if reduction == "batchmean" and not parts:
+        loss = as_dtype(divide(float(loss), float(batch)), dtype)
+    return loss, g
+
+
+def kl_div(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
+           log_target: bool = False) -> Loss:
+    r"""Kullback-Leibler divergence, :func:`torch.nn.functional.kl_div`'s semantics.
+
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities (not checked, as torch), e.g. :func:`log_softmax` of a model's logits.
+    target : array_like
+        Probabilities (``log_target=False``; not checked) or log-probabilities, broadcast to the
+        input's shape (it may not enlarge it: torch broadcasts both ways).  A float64 target with
+        float32 input gives a float64 result (``np.result_type``); integers are cast.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+        'mean' divides by every element (torch's, which warns that it is not the KL divergence);
+        'batchmean' by ``input.shape[0]`` (the true KL divergence per sample; a 0-d input: the sum).
+    log_target : bool, default False
+
+    Returns
+    -------
+    numpy scalar or ndarray
+        The input's shape for 'none' (a NumPy scalar for 0-d input), else a NumPy scalar.
+
+    Notes
+    -----
+    .. math:: \ell = \mathrm{xlogy}(t, t) - t x \quad\text{or, with log targets,}\quad
+              \ell = e^{t} (t - x)
+
+    as torch: ``0 log 0 = 0``, so a zero target contributes 0 (but nan against an input of
+    ``-inf``, 0 times -inf); a negative or nan target gives nan.  Each element in double (libm's
+    ``log``/``exp``): float32 results are rounded once, within half an ulp plus a few double
+    roundings of the terms ``t log t`` and ``t x`` (torch rounds each step in float32); float64
+    within 2 ulp of those terms (both tested).  The sums as the BCE losses' (a fixed order:
+    bitwise identical for any layout and thread count).
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> p, q = np.array([[0.5, 0.5]]), np.array([[0.9, 0.1]])
+    >>> float(cxent.kl_div(np.log(p), q, reduction="batchmean"))
+    0.36807009...
+    """
+    return _kl(input, target, reduction, log_target)[0]
+
+
+def kl_div_and_grad(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
+                    log_target: bool = False, *, grad_output: ArrayLike | None = None,
+                    grad_out: FloatArray | None = None) -> LossAndGrad:
+    r""":func:`kl_div` and its gradient with respect to ``input``, in one sweep.
+
+    Parameters and returns as :func:`binary_cross_entropy_and_grad` (``grad_out`` may be ``input``
+    itself).
+
+    Notes
+    -----
+    .. math:: \frac{\partial \ell}{\partial x} = -s\, t\, g \quad\text{or}\quad -s\, e^{t} g
+
+    with ``s`` = 1/numel ('mean'), 1/N ('batchmean'), 1 otherwise (torch autograd's values).
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> cxent.kl_div_and_grad(np.log([0.5, 0.5]), np.array([0.9, 0.1]), reduction="sum")[1]
+    array([-0.9, -0.1])
+    """
+    return _kl(input, target, reduction, log_target, GradRequest(grad_output, grad_out))
+
+
+def kl_parts(input, target, log_target=False, *, grad_output=None, grad=False):
+    """``(partial sums, gradient or None)`` of ``kl_div`` for ``cxent.dask``'s blocks, as
+    ``binary_parts``."""
+    req = GradRequest(grad_output, None) if grad else None
+    return _kl(input, target, "sum", log_target, req, parts=True)
+
+
+class KLDivLoss(LossFunction):
+    """Callable form of :func:`kl_div` (``torch.nn.KLDivLoss``).
+
+    Examples
+    --------
+    >>> import numpy as np, cxent
+    >>> loss = cxent.KLDivLoss(reduction="batchmean", log_target=True)
+    >>> float(loss(np.log([[0.5, 0.5]]), np.log([[0.9, 0.1]])))
+    0.36807009...
+    """
+
+    _fn = staticmethod(kl_div)
+    _fn_and_grad = staticmethod(kl_div_and_grad)
+    _options = ("reduction", "log_target")
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        kl_operands(np.zeros(0), np.zeros(0), reduction, log_target)  # the options, checked now
+        super().__init__(reduction=reduction, log_target=log_target)

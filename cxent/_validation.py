@@ -474,6 +474,32 @@ def binary_operands(input, target, weight=None, pos_weight=None):
             broadcast_weight(pos_weight, a.shape, dtype, "pos_weight"), dtype)
 
 
+KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def kl_operands(input, target, reduction, log_target):
+    """(input, target, dtype) of ``kl_div``: the target broadcast to the input's shape (a view; it
+    may not enlarge it), float targets promoting (``np.result_type``) and integer ones cast;
+    ``reduction`` one of torch's four, ``log_target`` a bool."""
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of 'none', 'mean', 'sum', 'batchmean'; got "
+                         f"{reduction!r}")
+    if not isinstance(log_target, (bool, np.bool_)):
+        raise TypeError(f"`log_target` must be a bool; got {log_target!r}")
+    a = float_array(input, "input")
+    reject_masked(target, "target")
+    t = np.asarray(target)
+    if t.dtype.kind == "f":
+        t = float_array(t, "target")
+        dtype = a.dtype if t.dtype == a.dtype else np.result_type(a.dtype, t.dtype)
+    elif t.dtype.kind in "biu":
+        dtype = a.dtype
+    else:
+        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
+                        f"array")
+    return a.astype(dtype, copy=False), broadcast_weight(t, a.shape, dtype, "target"), dtype
+
+
 def probability_error(arr, name, offset=()):
     """The ValueError for values outside [0, 1] (after the kernel has counted some); ``offset``:
     where ``arr`` starts in the whole array (``cxent.dask``'s blocks, counted per block)."""

@@ -60,6 +60,7 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "KLDivLoss",
     "NLLLoss",
     "binary_cross_entropy",
     "binary_cross_entropy_and_grad",
@@ -67,6 +68,8 @@ __all__ = [
     "binary_cross_entropy_with_logits_and_grad",
     "cross_entropy",
     "cross_entropy_and_grad",
+    "kl_div",
+    "kl_div_and_grad",
     "linear_cross_entropy",
     "linear_cross_entropy_and_grad",
     "log_sigmoid",
@@ -699,9 +702,17 @@ def cross_entropy_and_grad(input, target, weight=None, ignore_index=-100, reduct
 # ---------------------------------------------------------------------------------------------
 # binary_cross_entropy and binary_cross_entropy_with_logits
 
-def _binary_plan(input, target, weight, pos_weight):
+def _binary_plan(input, target, weight, pos_weight, kl=False):
     x = _float(input, "input")
     t = _dask(target, "target")
+    if kl and t.shape != x.shape:  # kl_div's target broadcasts to the input's shape
+        try:
+            if np.broadcast_shapes(t.shape, x.shape) != x.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"`target` of shape {t.shape} cannot be broadcast to the input's "
+                             f"shape {x.shape}") from None
+        t = da.broadcast_to(t, x.shape)
     if t.shape != x.shape:
         raise ValueError(f"`target` must have the input's shape {x.shape}; got shape {t.shape} "
                          f"(torch deprecated broadcasting here)")
@@ -732,6 +743,15 @@ def _binary_plan(input, target, weight, pos_weight):
 
 def _binary_block(xb, tb, wb, pb, go, *, logits, reduction, grad, block_info=None):
     # one block through the NumPy call: the 'none' losses, or the partial sums and the gradient
+    # (logits: False BCE, True BCE with logits, "kl" / "kl_log" kl_div)
+    if logits in ("kl", "kl_log"):
+        lt = logits == "kl_log"
+        if reduction == "none":
+            if grad:
+                return cxent.kl_div_and_grad(xb, tb, "none", lt, grad_output=go)
+            return cxent.kl_div(xb, tb, "none", lt)
+        parts, g = _binary.kl_parts(xb, tb, lt, grad_output=go, grad=grad)
+        return (parts, g) if grad else parts
     try:
         if reduction == "none":
             fn = (cxent.binary_cross_entropy_with_logits_and_grad if logits else
@@ -765,8 +785,16 @@ def _flat_blocks(a, step):
 
 
 def _binary_loss(logits, input, target, weight, reduction, pos_weight, grad=None):
-    V.check_reduction(reduction)
-    x, t, w, pw, dtype = _binary_plan(input, target, weight, pos_weight)
+    kl = logits in ("kl", "kl_log")
+    if kl:
+        V.kl_operands(np.zeros(0), np.zeros(0), reduction, logits == "kl_log")  # the options
+    else:
+        V.check_reduction(reduction)
+    x, t, w, pw, dtype = _binary_plan(input, target, weight, pos_weight, kl)
+    n_mean = float(x.size)
+    if reduction == "batchmean":  # kl_div: the sum over the batch size (a 0-d input: the sum)
+        n_mean = float(x.shape[0] if x.ndim else 1)
+        reduction = "mean"
     nd = x.ndim
     want = grad is not None
     go = None
@@ -781,8 +809,8 @@ def _binary_loss(logits, input, target, weight, reduction, pos_weight, grad=None
         else:
             go = _scalar(gval, reduction)
             if reduction == "mean":
-                go = (_gather(divide, go, float(x.size)) if isinstance(go, da.Array)
-                      else divide(go, float(x.size)))
+                go = (_gather(divide, go, n_mean) if isinstance(go, da.Array)
+                      else divide(go, n_mean))
     fn = _serial(functools.partial(_binary_block, logits=logits, reduction=reduction, grad=want))
     meta = np.empty((0,) * nd, dtype)
     if reduction == "none":
@@ -792,7 +820,7 @@ def _binary_loss(logits, input, target, weight, reduction, pos_weight, grad=None
         return (pair.map_blocks(_pick, 0, dtype=dtype, meta=meta),
                 pair.map_blocks(_pick, 1, dtype=dtype, meta=meta))
     g = None
-    finish = functools.partial(_binary.finish, n=x.size, reduction=reduction, dtype=dtype)
+    finish = functools.partial(_binary.finish, n=n_mean, reduction=reduction, dtype=dtype)
     if x.size == 0:
         loss = _gather(lambda: finish(np.zeros(0)), dtype=dtype)
         if want:
@@ -847,6 +875,18 @@ def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduct
     return _binary_loss(True, input, target, weight, reduction, pos_weight, _Grad(grad_output))
 
 
+def kl_div(input, target, reduction="mean", log_target=False):
+    """:func:`cxent.kl_div` on Dask arrays (bitwise as NumPy for any chunking)."""
+    return _binary_loss("kl_log" if log_target else "kl", input, target, None, reduction,
+                        None)[0]
+
+
+def kl_div_and_grad(input, target, reduction="mean", log_target=False, *, grad_output=None):
+    """:func:`cxent.kl_div_and_grad` on Dask arrays: ``(loss, grad_input)``."""
+    return _binary_loss("kl_log" if log_target else "kl", input, target, None, reduction, None,
+                        _Grad(grad_output))
+
+
 # ---------------------------------------------------------------------------------------------
 # torch-style callables
 
@@ -889,6 +929,17 @@ class BCELoss(_DaskLoss):
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
+
+
+class KLDivLoss(_DaskLoss):
+    """:class:`cxent.KLDivLoss` on Dask arrays."""
+
+    _fn = staticmethod(kl_div)
+    _fn_and_grad = staticmethod(kl_div_and_grad)
+    _options = ("reduction", "log_target")
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction=reduction, log_target=log_target)
 
 
 class BCEWithLogitsLoss(_DaskLoss):

@@ -265,6 +265,22 @@ def test_binary_losses(client, shape, chunks, dtype):
     _check(_compute(*lazy), wants, False)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,chunks", BINARY_CASES)
+def test_kl_div(client, shape, chunks, dtype):
+    x = np.log(RNG.random(shape)).astype(dtype)
+    p = RNG.random(shape).astype(dtype)
+    X = da.from_array(x, chunks=chunks)
+    lazy, wants = [], []
+    for red in ("mean", "batchmean", "sum", "none"):
+        for lt, t in ((False, p), (True, np.log(p)), (False, p[..., :1] if p.ndim else p)):
+            lazy.append(cd.kl_div(X, t, red, lt))
+            wants.append(cxent.kl_div(x, t, red, lt))
+            lazy.extend(cd.kl_div_and_grad(X, da.from_array(t), red, lt, grad_output=1.5))
+            wants.extend(cxent.kl_div_and_grad(x, t, red, lt, grad_output=1.5))
+    _check(_compute(*lazy), wants, False)
+
+
 def test_classes(client):
     x, t = _index_case((37, 11), np.float32)
     X = da.from_array(x, chunks=(10, 11))
@@ -276,6 +292,9 @@ def test_classes(client):
     p = cxent.sigmoid(x)
     y = (p > 0.5).astype(np.float32)
     _same(cd.BCELoss()(da.from_array(p, chunks=10), y).compute(), cxent.BCELoss()(p, y))
+    lp = cxent.log_softmax(x, axis=1)
+    _same(cd.KLDivLoss(reduction="batchmean").and_grad(da.from_array(lp, chunks=10), p)[1]
+          .compute(), cxent.KLDivLoss(reduction="batchmean").and_grad(lp, p)[1])
     _same(cd.BCEWithLogitsLoss(pos_weight=w.astype(np.float32)).and_grad(X, y)[0].compute(),
           cxent.BCEWithLogitsLoss(pos_weight=w.astype(np.float32)).and_grad(x, y)[0])
 

@@ -12,7 +12,7 @@ def bce_flat(
     grad: npt.NDArray[np.floating] | None,  # floating[:, :]
     gout: npt.NDArray[np.floating] | None,  # const floating[:, :]
     scale: float,  # double
-    logits: bool,  # bint
+    kind: int,  # int: 0 BCE, 1 BCE with logits, 2 kl_div, 3 kl_div with log targets
     partial: npt.NDArray[np.float64],  # double[::1]
     use_threads: bool,  # bint
 ) -> tuple[int, int]: ...

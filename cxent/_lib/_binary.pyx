@@ -1,4 +1,5 @@
-"""Kernels of binary_cross_entropy and binary_cross_entropy_with_logits, with gradients.
+"""Kernels of the element-wise losses, with gradients: binary_cross_entropy,
+binary_cross_entropy_with_logits and kl_div (``kind``: BCE, BCE_LOGITS, KL, KL_LOG).
 
 A. Layout: every operand is a ``(rows, cols)`` view in logical (C) order with its own strides
    (``_layout.flat_2d``); ``weight`` and ``pos_weight`` arrive broadcast to the input's shape (zero
@@ -18,13 +19,16 @@ D. Gradients (torch-semantics section 5), written in the same sweep, times ``sca
    BCE ``w (p - y) / max(p (1 - p), EPS)`` with torch's EPS = float32(1e-12) for every dtype;
    BCE-with-logits ``w [(1 + (pw - 1) y) sigmoid(x) - pw y]``, finite even at x = +-inf.  Each
    element is read before its gradient is written, so ``grad`` may be the input itself.
+F. kl_div (torch's ``kl_div``): ``xlogy(t, t) - t x`` (0 for t = 0; nan for t < 0 or nan), or
+   ``exp(t) (t - x)`` with log targets, each element in double and rounded once; gradient
+   ``-t`` (``-exp(t)``) times the scale.  The logs and exps are libm's, element by element.
 E. BCE's range checks (input and target in [0, 1], nan rejected) run inside the kernel and are
    reported as counts, so valid input costs no extra pass; Python raises on a nonzero count.
 """
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport fmax
+from libc.math cimport fmax, exp, log
 from libc.string cimport memset
 import numpy as np
 
@@ -32,6 +36,12 @@ cimport numpy as cnp
 from cxent._lib._rows cimport operand, array_operand, float_scalar, float_type, table_f, table_d
 
 cnp.import_array()
+
+cdef enum:  # bin_args.kind
+    BCE = 0
+    BCE_LOGITS = 1
+    KL = 2
+    KL_LOG = 3
 
 cdef enum:
     CHUNK = 8192  # elements of the flat index per task (= _binary.py's _CHUNK)
@@ -48,7 +58,7 @@ ctypedef struct bin_args:
     flat2 x, y, w, pw, out, grad, gout
     Py_ssize_t cols, size
     double scale
-    bint logits
+    int kind
 
 
 cdef inline flat2 _flat(object a, int tn) except *:
@@ -60,10 +70,11 @@ cdef inline flat2 _flat(object a, int tn) except *:
     return v
 
 
-def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, bint logits, partial,
+def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, int kind, partial,
              bint use_threads):
-    """Losses of binary_cross_entropy (``logits`` False: x holds probabilities) or
-    binary_cross_entropy_with_logits over same-shaped ``(rows, cols)`` float32/float64 arrays
+    """Losses of binary_cross_entropy (``kind`` 0: x holds probabilities),
+    binary_cross_entropy_with_logits (1) or kl_div (2; 3 with log targets; no weights) over
+    same-shaped ``(rows, cols)`` float32/float64 arrays
     (absent operands None): the element losses into ``out`` (if given), each task's sum into the
     float64 ``partial`` (one per CHUNK elements), the gradient times ``scale`` (and ``gout``) into
     ``grad`` (if given).  Returns (bad input, bad target) counts (BCE's range check; 0 for
@@ -76,7 +87,9 @@ def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, bint logits, pa
     A.cols = cnp.PyArray_DIM(xa, 1)
     A.size = cnp.PyArray_DIM(xa, 0) * A.cols
     A.scale = scale
-    A.logits = logits
+    if not 0 <= kind <= KL_LOG:
+        raise ValueError(f"kernel operand: unknown kind {kind}")
+    A.kind = kind
     cdef Py_ssize_t ntasks = (A.size + CHUNK - 1) // CHUNK
     cdef operand po = array_operand(partial, 1, cnp.NPY_FLOAT64)
     if cnp.PyArray_DIM(<cnp.ndarray>partial, 0) < ntasks or po.s1 != 1:
@@ -115,7 +128,7 @@ def bce_small(x, y, bint logits, reduction, Py_ssize_t max_elements):
     memset(&A, 0, sizeof(A))
     A.x.p, A.x.s0, A.x.s1 = cnp.PyArray_DATA(a), n, 1
     A.y.p, A.y.s0, A.y.s1 = cnp.PyArray_DATA(b), n, 1
-    A.cols, A.size, A.scale, A.logits = n, n, 1.0, logits
+    A.cols, A.size, A.scale, A.kind = n, n, 1.0, BCE_LOGITS if logits else BCE
     cdef Py_ssize_t bad[2]
     bad[0] = bad[1] = 0
     cdef double total
@@ -255,7 +268,9 @@ cdef double _span(const bin_args* A, Py_ssize_t k0, Py_ssize_t n, floating* kind
     if direct and c + 2 * n <= A.cols:  # the next span's lines, ahead of the streams
         _prefetch(px + n, n)
         _prefetch(py + n, n)
-    if A.logits:
+    if A.kind == KL or A.kind == KL_LOG:
+        acc = _kl(px, py, n, po, pgr, pg, A.scale, A.kind == KL_LOG)
+    elif A.kind == BCE_LOGITS:
         if floating is float:
             acc = table_f().bce_logits(px, py, n, pw, wsc, ppw, pwsc, A.pw.p != NULL, po, pgr, pg,
                                        <float>A.scale)
@@ -269,6 +284,29 @@ cdef double _span(const bin_args* A, Py_ssize_t k0, Py_ssize_t n, floating* kind
             _scatter(A.out, r, c, A.cols, n, ob)
         if A.grad.p != NULL:
             _scatter(A.grad, r, c, A.cols, n, gb)
+    return acc
+
+
+cdef double _kl(const floating* x, const floating* t, Py_ssize_t n, floating* out,
+                floating* grad, const floating* gout, double scale, bint log_target) noexcept nogil:
+    # kl_div over a contiguous span (note F)
+    cdef Py_ssize_t j
+    cdef double xv, tv, e, v, gs, acc = 0.0
+    for j in range(n):
+        xv = x[j]
+        tv = t[j]
+        if log_target:
+            e = exp(tv)
+            v = e * (tv - xv)
+        else:
+            e = tv
+            v = (0.0 if tv == 0.0 else tv * log(tv)) - tv * xv
+        if grad != NULL:
+            gs = scale * gout[j] if gout != NULL else scale
+            grad[j] = <floating>(-(gs * e))
+        if out != NULL:
+            out[j] = <floating>v
+        acc = acc + v
     return acc
 
 
