@@ -283,10 +283,11 @@ def _kl(input, target, reduction, log_target, grad=None, parts=False):
     if grad is not None and reduction == "batchmean":
         scale, _ = grad_output_factors(grad, "sum", ())
         grad = GradRequest(divide(scale, float(batch)), grad.grad_out)
+    mean_of_batch = reduction == "batchmean" and not parts
     _, loss, g = _run(_KL_LOG if log_target else _KL, a, t, None, None, red, dtype, grad,
-                      [("target", target)], parts)
-    if reduction == "batchmean" and not parts:
-        loss = as_dtype(divide(float(loss), float(batch)), dtype)
+                      [("target", target)], parts or mean_of_batch)
+    if mean_of_batch:  # the sum in double over the batch size, rounded once
+        loss = finish(loss, batch, "mean", dtype)
     return loss, g
 
 
