@@ -37,7 +37,29 @@ from cxent._softmax import (
     softmax,
     softmax_backward,
 )
+from cxent._interop import interop
 from cxent._version import __version__
+
+# torch tensors and JAX arrays in, the same type out (cxent/_interop.py); NumPy calls go straight on
+softmax = interop(softmax)
+log_softmax = interop(log_softmax)
+logsumexp = interop(logsumexp)
+sigmoid = interop(sigmoid)
+log_sigmoid = interop(log_sigmoid)
+softmax_backward = interop(softmax_backward)
+log_softmax_backward = interop(log_softmax_backward)
+nll_loss = interop(nll_loss)
+nll_loss_and_grad = interop(nll_loss_and_grad)
+cross_entropy = interop(cross_entropy)
+cross_entropy_and_grad = interop(cross_entropy_and_grad)
+binary_cross_entropy = interop(binary_cross_entropy)
+binary_cross_entropy_and_grad = interop(binary_cross_entropy_and_grad)
+binary_cross_entropy_with_logits = interop(binary_cross_entropy_with_logits)
+binary_cross_entropy_with_logits_and_grad = interop(binary_cross_entropy_with_logits_and_grad)
+linear_cross_entropy = interop(linear_cross_entropy)
+linear_cross_entropy_and_grad = interop(linear_cross_entropy_and_grad)
+kl_div = interop(kl_div)
+kl_div_and_grad = interop(kl_div_and_grad)
 
 __all__ = [
     "__version__",

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from cxent._interop import interop
 from cxent._lib._losses import pairwise_sum
 from cxent._typing import ArrayLike, FloatArray, Loss, LossAndGrad
 
@@ -51,14 +52,16 @@ class LossFunction:
             setattr(self, name, options[name])
 
     def __call__(self, input: ArrayLike, target: ArrayLike) -> Loss:
-        return type(self)._fn(input, target, **{k: getattr(self, k) for k in self._options})
+        return interop(type(self)._fn)(input, target,
+                                       **{k: getattr(self, k) for k in self._options})
 
     def and_grad(self, input: ArrayLike, target: ArrayLike, *, grad_output: ArrayLike | None = None,
                  grad_out: FloatArray | None = None) -> LossAndGrad:
         """``(loss, grad_input)``: the loss as a call returns it, and its gradient (see the
         ``*_and_grad`` functions)."""
-        return type(self)._fn_and_grad(input, target, grad_output=grad_output, grad_out=grad_out,
-                                       **{k: getattr(self, k) for k in self._options})
+        return interop(type(self)._fn_and_grad)(input, target, grad_output=grad_output,
+                                                grad_out=grad_out,
+                                                **{k: getattr(self, k) for k in self._options})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._options)
