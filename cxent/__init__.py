@@ -19,6 +19,7 @@ from cxent._binary import (
     kl_div_and_grad,
 )
 from cxent._config import show_config
+from cxent._distill import softmax_kl_div, softmax_kl_div_and_grad
 from cxent._linear import linear_cross_entropy, linear_cross_entropy_and_grad
 from cxent._losses import (
     CrossEntropyLoss,
@@ -60,6 +61,8 @@ linear_cross_entropy = interop(linear_cross_entropy)
 linear_cross_entropy_and_grad = interop(linear_cross_entropy_and_grad)
 kl_div = interop(kl_div)
 kl_div_and_grad = interop(kl_div_and_grad)
+softmax_kl_div = interop(softmax_kl_div)
+softmax_kl_div_and_grad = interop(softmax_kl_div_and_grad)
 
 __all__ = [
     "__version__",
@@ -83,6 +86,8 @@ __all__ = [
     "linear_cross_entropy_and_grad",
     "kl_div",
     "kl_div_and_grad",
+    "softmax_kl_div",
+    "softmax_kl_div_and_grad",
     "KLDivLoss",
     "CrossEntropyLoss",
     "NLLLoss",

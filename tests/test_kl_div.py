@@ -198,3 +198,40 @@ def test_torch_parity(dtype, reduction, log_target):
     np.testing.assert_allclose(np.asarray(loss)[ok], w[ok], rtol=8 * eps,
                                atol=8 * eps * float(np.abs(w[ok]).max(initial=1.0)))
     np.testing.assert_allclose(g, xt.grad.numpy(), rtol=2 * eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((6, 5), -1), ((6, 5), 0), ((3, 5, 4), 1), ((5,), 0)])
+@pytest.mark.parametrize("reduction", ["batchmean", "mean", "sum", "none"])
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
+def test_softmax_kl_div_against_torch(dtype, shape, axis, reduction, temperature):
+    s = (RNG.normal(size=shape) * 2).astype(dtype)
+    t = (RNG.normal(size=shape) * 2).astype(dtype)
+    S = torch.tensor(s, requires_grad=True)
+    ref = torch.nn.functional.kl_div(torch.log_softmax(S / temperature, axis),
+                                     torch.log_softmax(torch.tensor(t) / temperature, axis),
+                                     reduction=reduction, log_target=True)
+    go = torch.ones_like(ref) * 1.5 if reduction != "none" else torch.tensor(
+        RNG.normal(size=shape).astype(dtype))
+    (gref,) = torch.autograd.grad(ref, S, go)
+    loss, g = cxent.softmax_kl_div_and_grad(s, t, temperature, dim=axis, reduction=reduction,
+                                            grad_output=go.numpy() if reduction == "none"
+                                            else 1.5)
+    assert np.asarray(loss).dtype == dtype and g.dtype == dtype and g.shape == s.shape
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(loss, ref.detach().numpy(), rtol=64 * eps, atol=64 * eps)
+    np.testing.assert_allclose(g, gref.numpy(), rtol=64 * eps,
+                               atol=64 * eps * float(np.abs(gref.numpy()).max()))
+    np.testing.assert_array_equal(cxent.softmax_kl_div(s, t, temperature, axis,
+                                                       reduction=reduction), loss)
+
+
+def test_softmax_kl_div_errors():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="temperature"):
+        cxent.softmax_kl_div(x, x, temperature=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        cxent.softmax_kl_div(x, x[:, :2])
+    with pytest.raises(TypeError, match="not both"):
+        cxent.softmax_kl_div(x, x, 1.0, 0, dim=1)
