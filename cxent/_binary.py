@@ -330,7 +330,7 @@ def kl_div(input: ArrayLike, target: ArrayLike, reduction: str = "mean",
     >>> import numpy as np, cxent
     >>> p, q = np.array([[0.5, 0.5]]), np.array([[0.9, 0.1]])
     >>> float(cxent.kl_div(np.log(p), q, reduction="batchmean"))
-    0.36807009...
+    0.36806420...
     """
     return _kl(input, target, reduction, log_target)[0]
 
@@ -373,7 +373,7 @@ class KLDivLoss(LossFunction):
     >>> import numpy as np, cxent
     >>> loss = cxent.KLDivLoss(reduction="batchmean", log_target=True)
     >>> float(loss(np.log([[0.5, 0.5]]), np.log([[0.9, 0.1]])))
-    0.36807009...
+    0.36806420...
     """
 
     _fn = staticmethod(kl_div)

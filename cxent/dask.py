@@ -611,7 +611,7 @@ def _is_scalar(value):
 
 def _none_loss(rows, *, probs, dtype):
     # the NumPy call's 'none' losses from its float64 rows (probability targets: negated)
-    return as_dtype(-rows if probs else rows, dtype)
+    return V.scalar_if_0d(as_dtype(-rows if probs else rows, dtype))
 
 
 def _index_total(rows, *, n_classes):
