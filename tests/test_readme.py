@@ -1,6 +1,7 @@
 """Every ```python block of README.md runs, and prints what its comments promise."""
 
 import contextlib
+import importlib.util
 import io
 import pathlib
 import re
@@ -13,6 +14,10 @@ def test_readme_examples_run():
     assert blocks, "README.md has no python examples"
     printed = []
     for block in blocks:
+        needs = [m for m in ("torch", "dask") if f"import {m}" in block]
+        if any(importlib.util.find_spec(m) is None for m in needs):
+            printed.append([])  # an example of an optional extra that is not installed here
+            continue
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             exec(compile(block, str(README), "exec"), {})
