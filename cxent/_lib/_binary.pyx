@@ -21,14 +21,16 @@ D. Gradients (torch-semantics section 5), written in the same sweep, times ``sca
    element is read before its gradient is written, so ``grad`` may be the input itself.
 F. kl_div (torch's ``kl_div``): ``xlogy(t, t) - t x`` (0 for t = 0; nan for t < 0 or nan), or
    ``exp(t) (t - x)`` with log targets, each element in double and rounded once; gradient
-   ``-t`` (``-exp(t)``) times the scale.  The logs and exps are libm's, element by element.
+   ``-t`` (``-exp(t)``) times the scale.  The logs and exps in double from the vectorised kernel
+   (``kl_logs``, a few ulp of double), libm's outside its range.
 E. BCE's range checks (input and target in [0, 1], nan rejected) run inside the kernel and are
    reported as counts, so valid input costs no extra pass; Python raises on a nonzero count.
 """
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport fmax, exp, log
+from libc.math cimport fmax, exp, log, INFINITY
+from libc.float cimport DBL_MIN
 from libc.string cimport memset
 import numpy as np
 
@@ -289,18 +291,28 @@ cdef double _span(const bin_args* A, Py_ssize_t k0, Py_ssize_t n, floating* kind
 
 cdef double _kl(const floating* x, const floating* t, Py_ssize_t n, floating* out,
                 floating* grad, const floating* gout, double scale, bint log_target) noexcept nogil:
-    # kl_div over a contiguous span (note F)
+    # kl_div over a contiguous span (note F): the logs (or exps) from the vectorised kernel, libm
+    # for the elements outside its range (0, negative, subnormal, inf and nan targets; exps of
+    # targets above 700)
+    cdef double lk[SPAN]
     cdef Py_ssize_t j
     cdef double xv, tv, e, v, gs, acc = 0.0
+    if floating is float:
+        table_f().kl_logs(t, n, log_target, lk)
+    else:
+        table_d().kl_logs(t, n, log_target, lk)
     for j in range(n):
         xv = x[j]
         tv = t[j]
         if log_target:
-            e = exp(tv)
+            e = lk[j] if tv <= 700.0 else exp(tv)
             v = e * (tv - xv)
         else:
             e = tv
-            v = (0.0 if tv == 0.0 else tv * log(tv)) - tv * xv
+            if tv > DBL_MIN and tv < INFINITY:
+                v = tv * lk[j] - tv * xv
+            else:
+                v = (0.0 if tv == 0.0 else tv * log(tv)) - tv * xv
         if grad != NULL:
             gs = scale * gout[j] if gout != NULL else scale
             grad[j] = <floating>(-(gs * e))

@@ -48,6 +48,7 @@ cdef extern from "_simd_api.h" nogil:
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
                              float wsc, const float* pw, float pwsc, int has_pw, float* out,
                              float* g, const float* gout, float gsc) noexcept nogil
+        void (*kl_logs)(const float* t, Py_ssize_t n, int log_target, double* out) noexcept nogil
     ctypedef struct cx_table_d:
         const char* name
         Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
@@ -77,6 +78,7 @@ cdef extern from "_simd_api.h" nogil:
         double (*bce_logits)(const double* x, const double* y, Py_ssize_t n, const double* w,
                              double wsc, const double* pw, double pwsc, int has_pw, double* out,
                              double* g, const double* gout, double gsc) noexcept nogil
+        void (*kl_logs)(const double* t, Py_ssize_t n, int log_target, double* out) noexcept nogil
 
 ctypedef struct operand:
     void* p  # NULL: absent (an optional operand)

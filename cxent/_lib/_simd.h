@@ -449,6 +449,13 @@ static void cx_bce_logs_d_portable(const double *p, Py_ssize_t n, double *lp, do
         l1p[i] = fmax(log1p(-p[i]), -100.0);
     }
 }
+#define CX_KL_LOGS_PORTABLE(T, NAME)                                                          \
+    static void NAME(const T *t, Py_ssize_t n, int log_target, double *out) {                 \
+        for (Py_ssize_t i = 0; i < n; i++)                                                     \
+            out[i] = log_target ? exp((double)t[i]) : log((double)t[i]);                       \
+    }
+CX_KL_LOGS_PORTABLE(float, cx_kl_logs_f_portable)
+CX_KL_LOGS_PORTABLE(double, cx_kl_logs_d_portable)
 static void cx_sigmoid_d_portable(const double *x, Py_ssize_t n, double *y, int log_out) {
     for (Py_ssize_t i = 0; i < n; i++)
         y[i] = log_out ? fmin(x[i], 0.0) - log1p(exp(-fabs(x[i]))) : 1.0 / (1.0 + exp(-x[i]));
@@ -1122,6 +1129,38 @@ CX_V3 static void cx_bce_logs_d_avx2(const double *p, Py_ssize_t n, double *lp, 
     }
 }
 
+CX_V3 static inline __m256d cx_kl_logs4(__m256d t, int log_target) {
+    /* exp(t) for t <= 700 (cx_exp4_nonpos is exact to about 2 ulp there), or log(t) for normal
+       t > 0; other lanes come out wrong and the caller recomputes them */
+    if (log_target) return cx_exp4_nonpos(_mm256_min_pd(t, _mm256_set1_pd(700.0)));
+    return cx_log4_pd(t);
+}
+
+CX_V3 static void cx_kl_logs_f_avx2(const float *t, Py_ssize_t n, int log_target, double *out) {
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, cx_kl_logs4(_mm256_cvtps_pd(_mm_loadu_ps(t + i)), log_target));
+    if (i < n) { /* the tail through the same vector code, on a padded copy */
+        float tb[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+        double ob[4];
+        memcpy(tb, t + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_pd(ob, cx_kl_logs4(_mm256_cvtps_pd(_mm_loadu_ps(tb)), log_target));
+        memcpy(out + i, ob, (size_t)(n - i) * sizeof(double));
+    }
+}
+
+CX_V3 static void cx_kl_logs_d_avx2(const double *t, Py_ssize_t n, int log_target, double *out) {
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, cx_kl_logs4(_mm256_loadu_pd(t + i), log_target));
+    if (i < n) {
+        double tb[4] = {1.0, 1.0, 1.0, 1.0}, ob[4];
+        memcpy(tb, t + i, (size_t)(n - i) * sizeof(double));
+        _mm256_storeu_pd(ob, cx_kl_logs4(_mm256_loadu_pd(tb), log_target));
+        memcpy(out + i, ob, (size_t)(n - i) * sizeof(double));
+    }
+}
+
 CX_V3 static inline __m256d cx_sigmoid4_pd(__m256d v, int log_out) {
     /* as cx_sigmoid8: e = exp(-|x|); sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below;
        log_sigmoid = min(x, 0) - log1p(e); nan propagates through e */
@@ -1407,24 +1446,24 @@ static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
     cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2,
     cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma};
+    cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma, cx_kl_logs_f_avx2};
 static const cx_table_d cx_f64_avx2 = {
     "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
     cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_col_map_d_avx2,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
-    cx_bce_logits_d_avx2};
+    cx_bce_logits_d_avx2, cx_kl_logs_d_avx2};
 #endif
 
 static const cx_table_f cx_f32_portable = {
     "portable", cx_argmax_row_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
     cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable,
     cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f, cx_sigmoid_portable,
-    cx_bce_logs_f_portable, cx_bce_logits_portable};
+    cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable};
 static const cx_table_d cx_f64_portable = {
     "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
     cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
     cx_col_long_d_portable, cx_cols_copy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
-    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable};
+    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable};
 
 static int cx_avx2 = -1; /* B: chosen once */
 

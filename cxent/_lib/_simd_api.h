@@ -21,7 +21,9 @@
  *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (a multiple of 8) adjacent rows, x[c * cs + j],
  *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
  *   element-wise: sigmoid / log_sigmoid, bce_logs (BCE's two clamped logs, in double),
- *     bce_logits (BCE-with-logits losses, their sum and gradient over a span).
+ *     bce_logits (BCE-with-logits losses, their sum and gradient over a span), kl_logs (kl_div's
+ *     log(t) in double, or exp(t) with log targets: valid for DBL_MIN < t < inf, resp. t <= 700;
+ *     the caller recomputes other elements with libm).
  */
 #ifndef CXENT_SIMD_API_H
 #define CXENT_SIMD_API_H
@@ -56,6 +58,7 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
         double (*bce_logits)(const T *x, const T *y, Py_ssize_t n, const T *w, T wsc,         \
                              const T *pw, T pwsc, int has_pw, T *out, T *g, const T *gout,    \
                              T gsc);                                                          \
+        void (*kl_logs)(const T *t, Py_ssize_t n, int log_target, double *out);               \
     } NAME;
 
 CX_TABLE(float, cx_table_f)
