@@ -3,7 +3,7 @@ with PyTorch's exact semantics.
 
 Public functions: softmax, log_softmax, logsumexp, sigmoid, log_sigmoid, nll_loss, cross_entropy,
 binary_cross_entropy, binary_cross_entropy_with_logits, linear_cross_entropy, kl_div (and the
-*_and_grad forms); classes CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, KLDivLoss;
+*_and_grad forms), softmax_kl_div; classes CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, KLDivLoss;
 show_config().  ``cxent.dask``: the same on Dask arrays (imported on demand).
 """
 

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 
-from cxent._common import as_dtype, divide
-from cxent._losses import cross_entropy_and_grad
+from cxent import _layout
+from cxent._common import as_dtype, divide, pairwise_total
+from cxent._config import use_threads
+from cxent._lib import _losses as _k
 from cxent._softmax import log_softmax, softmax
 from cxent._typing import ArrayLike, Axis, FloatArray, Loss, LossAndGrad
 from cxent._validation import (
@@ -38,43 +40,47 @@ def _operands(student, teacher, temperature, axis, dim, reduction):
         raise ValueError("`student_logits` must have a class axis; got a 0-d array")
     ax = int_axis(axis_or_dim(axis, dim), s.ndim)
     dtype = np.result_type(s.dtype, t.dtype)
-    s, t = s.astype(dtype, copy=False), t.astype(dtype, copy=False)
-    if temp != 1.0:
-        s, t = s / dtype.type(temp), t / dtype.type(temp)
-    return s, t, ax, temp, dtype
+    return s.astype(dtype, copy=False), t.astype(dtype, copy=False), ax, temp, dtype
 
 
 def _run(student, teacher, temperature, axis, dim, reduction, grad, grad_output):
     s, t, ax, temp, dtype = _operands(student, teacher, temperature, axis, dim, reduction)
-    lq = log_softmax(t, axis=ax)  # the teacher's log-probabilities (one sweep)
-    q = np.exp(lq)
-    batch = s.shape[0]  # torch's batchmean: the size of axis 0, whatever the class axis
-    if reduction == "none":  # the element terms q (log q - log p), torch's 'none'
-        ls = log_softmax(s, axis=ax)
-        loss = scalar_if_0d(as_dtype(q * (lq - ls), dtype))
-        if not grad:
-            return loss
-        g = np.ones(s.shape) if grad_output is None else np.broadcast_to(
-            np.asarray(grad_output, np.float64), s.shape)
-        p = softmax(s, axis=ax).astype(np.float64)
-        gq = g * q
-        gs = (p * gq.sum(axis=ax, keepdims=True) - gq) / temp
-        return loss, gs.astype(dtype)
-    # sum over rows of KL = sum q log q + cross-entropy of the student against q (one fused sweep
-    # over the student's rows with the probability-target kernel, which also gives the gradient)
-    neg_entropy = math.fsum(np.sum(q * lq, axis=ax, dtype=np.float64).ravel())
-    div = {"sum": 1.0, "mean": float(s.size), "batchmean": float(batch)}[reduction]
-    g_out = 1.0 if grad_output is None else real_number(np.asarray(grad_output).item()
-                                                        if np.ndim(grad_output) == 0 else
-                                                        grad_output, "grad_output")
-    s1, q1 = (s, q) if s.ndim == 1 else (np.moveaxis(s, ax, 1), np.moveaxis(q, ax, 1))
-    ce, gce = cross_entropy_and_grad(s1, q1, reduction="sum",
-                                     grad_output=divide(g_out, div) / temp)
-    total = float(ce) + neg_entropy
-    loss = as_dtype(divide(total, div), dtype)
-    if not grad:
-        return loss
-    return loss, (gce if s.ndim == 1 else np.moveaxis(gce, 1, ax))
+    if reduction == "none" and grad:  # the terms from the kernel, their gradient in NumPy
+        return (_run(s, t, temp, ax, None, "none", False, None),
+                _none_grad(s / dtype.type(temp), t / dtype.type(temp), ax, temp, dtype,
+                           grad_output))
+    groups = _layout.row_groups(s.ndim, (ax,))[1]
+    s3, t3 = _layout.merged_or_copy(s, groups), _layout.merged_or_copy(t, groups)
+    rows = np.empty((s3.shape[0], s3.shape[2]))
+    elem = ev = gbuf = gv = None
+    if reduction == "none":
+        elem, ev, _ = _layout.result_like(s, groups)
+    div = {"none": 1.0, "sum": 1.0, "mean": float(s.size),
+           "batchmean": float(s.shape[0])}[reduction]  # torch: axis 0's size, whatever the class axis
+    scale = 1.0
+    if grad:
+        g_out = 1.0 if grad_output is None else real_number(np.asarray(grad_output).item()
+                                                            if np.ndim(grad_output) == 0 else
+                                                            grad_output, "grad_output")
+        scale = divide(g_out, div) / temp
+        gbuf, gv, _ = _layout.result_like(s, groups)
+    if s.size:
+        _k.softmax_kl_rows(s3, t3, temp, rows, ev, gv, scale, use_threads(2 * s.size))
+    if reduction == "none":
+        return scalar_if_0d(elem)
+    loss = as_dtype(divide(pairwise_total(rows), div), dtype)  # the rows in a fixed order
+    return (loss, gbuf) if grad else loss
+
+
+def _none_grad(s, t, ax, temp, dtype, grad_output):
+    """The gradient of 'none' for an upstream gradient g per element: (p sum_c g_c q_c - g q) / T
+    (three NumPy-level sweeps; ``s`` and ``t`` divided by T)."""
+    q = softmax(t, axis=ax).astype(np.float64)
+    g = np.ones(s.shape) if grad_output is None else np.broadcast_to(
+        np.asarray(grad_output, np.float64), s.shape)
+    p = softmax(s, axis=ax).astype(np.float64)
+    gq = g * q
+    return ((p * gq.sum(axis=ax, keepdims=True) - gq) / temp).astype(dtype)
 
 
 def softmax_kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike,
@@ -83,12 +89,13 @@ def softmax_kl_div(student_logits: ArrayLike, teacher_logits: ArrayLike,
     r"""The distillation loss ``kl_div(log_softmax(student / T), softmax(teacher / T))`` along
     ``axis``, with :func:`kl_div`'s reductions (default 'batchmean': the KL divergence per sample).
 
-    Equal to ``kl_div(log_softmax(s / T, axis), log_softmax(t / T, axis), reduction,
-    log_target=True)``, without materialising the student's log-probabilities for 'mean',
-    'batchmean' and 'sum': the teacher's log-softmax and softmax (two sweeps), then one fused sweep
-    of :func:`cross_entropy_and_grad` with the teacher's probabilities as targets
-    (:math:`\mathrm{KL} = \sum q \log q + \mathrm{CE}(s / T, q)`).  Not a single sweep over both
-    inputs.  Hinton et al. multiply the loss by :math:`T^2`; this function does not.
+    Equal to ``kl_div(log_softmax(s / T, axis), softmax(t / T, axis), reduction)`` (terms
+    ``q (log q - log p)``, 0 where ``q = 0``), in one sweep over both inputs and the gradient
+    (``_lib/_losses.pyx``'s ``softmax_kl_rows``): each row pair gathered once into per-thread
+    scratch, both normalisers by the vectorised row arithmetic, the terms in double, the rows
+    summed in a fixed order (bitwise identical for any layout and thread count).  'none' with a
+    gradient runs three NumPy-level sweeps.  Hinton et al. multiply the loss by :math:`T^2`;
+    this function does not.
 
     Parameters
     ----------

@@ -235,3 +235,48 @@ def test_softmax_kl_div_errors():
         cxent.softmax_kl_div(x, x[:, :2])
     with pytest.raises(TypeError, match="not both"):
         cxent.softmax_kl_div(x, x, 1.0, 0, dim=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_kl_div_edges_against_torch(dtype):
+    s = RNG.normal(size=(5, 6)).astype(dtype)
+    t = RNG.normal(size=(5, 6)).astype(dtype)
+    t[0, 2] = -np.inf  # q = 0: the term is 0 (xlogy(0, 0) - 0 log p)
+    s[1, 3] = t[1, 3] = -np.inf  # q = 0 and log p = -inf: 0 * -inf = nan, as torch
+    s[2, 0] = np.inf  # the student's log-softmax is nan there
+    t[3, :] = -np.inf  # the teacher's softmax is nan
+    ref = torch.nn.functional.kl_div(torch.log_softmax(torch.tensor(s), 1),
+                                     torch.softmax(torch.tensor(t), 1), reduction="none").numpy()
+    got = cxent.softmax_kl_div(s, t, reduction="none")
+    assert np.array_equal(np.isnan(got), np.isnan(ref)), (got, ref)
+    ok = ~np.isnan(ref)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=64 * np.finfo(dtype).eps,
+                               atol=64 * np.finfo(dtype).eps)
+    assert np.isnan(cxent.softmax_kl_div(s, t, reduction="sum"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_kl_div_layouts_and_threads_bitwise(dtype):
+    from threadpoolctl import threadpool_limits
+    s = RNG.normal(size=(300, 70)).astype(dtype) * 3
+    t = RNG.normal(size=(300, 70)).astype(dtype) * 3
+    base = cxent.softmax_kl_div_and_grad(s, t, 2.0, reduction="sum")  # (batchmean: axis 0's size)
+    none = cxent.softmax_kl_div(s, t, 2.0, reduction="none")
+    for sv, tv, ax in ((np.asfortranarray(s), np.asfortranarray(t), -1),
+                       (s.T.copy(), t.T.copy(), 0), (s[::-1].copy()[::-1], t, 1)):
+        loss, g = cxent.softmax_kl_div_and_grad(sv, tv, 2.0, ax, reduction="sum")
+        assert loss == base[0]
+        np.testing.assert_array_equal(g if ax != 0 else g.T, base[1])
+        e = cxent.softmax_kl_div(sv, tv, 2.0, ax, reduction="none")
+        np.testing.assert_array_equal(e if ax != 0 else e.T, none)
+    for k in (1, 2):
+        with threadpool_limits(k):
+            loss, g = cxent.softmax_kl_div_and_grad(s, t, 2.0, reduction="sum")
+        assert loss == base[0]
+        np.testing.assert_array_equal(g, base[1])
+    # a 4-d (N, C, H, W) input with the class axis 1
+    s4 = RNG.normal(size=(2, 5, 3, 4)).astype(dtype)
+    t4 = RNG.normal(size=(2, 5, 3, 4)).astype(dtype)
+    ref = cxent.kl_div(cxent.log_softmax(s4, axis=1), cxent.softmax(t4, axis=1), "sum")
+    np.testing.assert_allclose(cxent.softmax_kl_div(s4, t4, dim=1, reduction="sum"), ref,
+                               rtol=32 * np.finfo(dtype).eps)

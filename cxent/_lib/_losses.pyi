@@ -50,3 +50,13 @@ def class_prob_rows(
 ) -> None: ...
 def pairwise_sum(a: npt.NDArray[np.float64]) -> float: ...  # const double[::1]
 def row_total(rows: npt.NDArray[np.float64], n_classes: int) -> float: ...  # const double[::1]
+def softmax_kl_rows(
+    s: npt.NDArray[np.floating],  # const floating (outer, C, inner), any strides
+    t: npt.NDArray[np.floating],  # the same
+    temperature: float,  # double
+    loss_out: npt.NDArray[np.float64],  # double (outer, inner)
+    elem_out: npt.NDArray[np.floating] | None,  # floating (outer, C, inner)
+    grad_out: npt.NDArray[np.floating] | None,  # floating (outer, C, inner)
+    scale: float,  # double
+    use_threads: bool,  # bint
+) -> None: ...

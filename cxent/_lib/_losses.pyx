@@ -739,3 +739,88 @@ def pairwise_sum(const double[::1] a):
     with nogil:
         s = _pairwise(&a[0], a.shape[0], 1)
     return s
+
+
+cdef extern from "_omp_shim.h":
+    int cxent_max_threads() noexcept nogil
+
+
+def softmax_kl_rows(s, t, double temperature, loss_out, elem_out, grad_out, double scale,
+                    bint use_threads):
+    """The distillation KL divergence ``kl_div(log_softmax(s / T), softmax(t / T))`` along axis 1
+    of same-shaped ``(outer, C, inner)`` float32/float64 student and teacher logits (any strides),
+    in one sweep: each row of both gathered (divided by T) into per-thread scratch, its max,
+    sum of exp and exps by the vectorised row arithmetic, then the terms
+    ``q (log q - log p)`` (0 where q = 0, torch's ``xlogy``) in double.  Writes the row sums into
+    float64 ``loss_out`` ``(outer, inner)``, the terms into ``elem_out`` unless None, and unless
+    ``grad_out`` is None the gradient ``scale (p - q)`` with respect to ``s / T`` (the caller's
+    ``scale`` includes 1 / T)."""
+    cdef int tn = float_type(s)
+    cdef operand so = array_operand(s, 3, tn), to = array_operand(t, 3, tn)
+    cdef operand lo = array_operand(loss_out, 2, cnp.NPY_FLOAT64)
+    cdef operand eo = array_operand(elem_out, 3, tn), go = array_operand(grad_out, 3, tn)
+    cdef cnp.ndarray sa = s
+    cdef Py_ssize_t outer = cnp.PyArray_DIM(sa, 0), n = cnp.PyArray_DIM(sa, 1)
+    cdef Py_ssize_t inner = cnp.PyArray_DIM(sa, 2)
+    cdef int threads = cxent_max_threads() if use_threads else 1
+    buf = cnp.PyArray_EMPTY(1, [4 * n * max(threads, 1)], tn, 0)
+    if tn == cnp.NPY_FLOAT32:
+        _skl_run(so, to, lo, eo, go, outer, n, inner, <float>temperature, scale,
+                 <float*>cnp.PyArray_DATA(buf), use_threads)
+    else:
+        _skl_run(so, to, lo, eo, go, outer, n, inner, temperature, scale,
+                 <double*>cnp.PyArray_DATA(buf), use_threads)
+
+
+cdef void _skl_run(operand s, operand t, operand loss, operand elem, operand grad,
+                   Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, floating temp, double scale,
+                   floating* sc, bint use_threads) noexcept nogil:
+    cdef Py_ssize_t r, nrows = outer * inner
+    if use_threads:
+        for r in prange(nrows, schedule="static"):
+            _skl_row(&s, &t, &loss, &elem, &grad, r // inner, r % inner, n, temp, scale,
+                     sc + 4 * n * threadid())
+    else:
+        for r in range(nrows):
+            _skl_row(&s, &t, &loss, &elem, &grad, r // inner, r % inner, n, temp, scale, sc)
+
+
+cdef void _skl_row(const operand* s, const operand* t, const operand* loss, const operand* elem,
+                   const operand* grad, Py_ssize_t o, Py_ssize_t i, Py_ssize_t n, floating temp,
+                   double scale, floating* sc) noexcept nogil:
+    cdef floating* ss = sc
+    cdef floating* tt = sc + n
+    cdef floating* ys = sc + 2 * n
+    cdef floating* yt = sc + 3 * n
+    cdef const floating* sp = <const floating*>s.p + o * s.s0 + i * s.s2
+    cdef const floating* tp = <const floating*>t.p + o * t.s0 + i * t.s2
+    cdef Py_ssize_t c, ams, amt
+    cdef double rs, rt, ls_norm, lt_norm, inv_ss, inv_st, q, lsc, v, acc = 0.0
+    cdef floating ms, mt
+    for c in range(n):  # the rows divided by T, as torch's s / T
+        ss[c] = sp[c * s.s1] / temp
+        tt[c] = tp[c * t.s1] / temp
+    ams = row_argmax(ss, n)
+    amt = row_argmax(tt, n)
+    ms = ss[ams]
+    mt = tt[amt]
+    rs = row_rest(ss, n, ams, ys)  # nan for an infinite max (all nan: as log_softmax)
+    rt = row_rest(tt, n, amt, yt)
+    ls_norm = log1p(rs)
+    lt_norm = log1p(rt)
+    inv_ss = 1.0 / (1.0 + rs)
+    inv_st = 1.0 / (1.0 + rt)
+    for c in range(n):
+        q = <double>yt[c] * inv_st
+        lsc = (<double>ss[c] - <double>ms) - ls_norm
+        if q > 0.0:
+            v = q * (((<double>tt[c] - <double>mt) - lt_norm) - lsc)
+        else:  # xlogy(0, 0) = 0, minus 0 * log p (nan for log p = -inf, as torch); nan stays
+            v = (0.0 if q == 0.0 else q) - q * lsc
+        acc = acc + v
+        if elem.p != NULL:
+            (<floating*>elem.p)[o * elem.s0 + c * elem.s1 + i * elem.s2] = <floating>v
+        if grad.p != NULL:
+            (<floating*>grad.p)[o * grad.s0 + c * grad.s1 + i * grad.s2] = \
+                <floating>(scale * (<double>ys[c] * inv_ss - q))
+    (<double*>loss.p)[o * loss.s0 + i * loss.s2] = acc
