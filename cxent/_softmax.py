@@ -64,13 +64,19 @@ def softmax(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, dim: Axis = None,
         float32.
     axis : int, tuple of ints or None, default -1
         Axis (or axes) along which the values sum to one; None means all axes.
+    dim : int or tuple of ints, optional
+        torch's name for ``axis``, with the same meaning (passing both raises TypeError).
+    dtype : float32 or float64, optional
+        torch's ``dtype=``: ``x`` is cast to it before computing (float16 input with
+        ``dtype=np.float32`` is computed and returned in float32).
     out : ndarray, optional
         Output of ``x``'s shape and result dtype; written and returned.
 
     Returns
     -------
     ndarray
-        Same shape as ``x``, same memory order, dtype float32 or float64 as described above.
+        Same shape as ``x``, same memory order, dtype float32 or float64 as described above (a
+        NumPy scalar for 0-d ``x`` without ``out``).
 
     Raises
     ------
@@ -138,6 +144,8 @@ def logsumexp(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, keepdims: bool = False
     axis : int, tuple of ints or None, default -1
         Axes to reduce; None reduces all axes; ``()`` reduces none (NumPy's convention: the result
         equals ``x``, where torch raises).
+    dim : int or tuple of ints, optional
+        torch's name for ``axis``, with the same meaning (passing both raises TypeError).
     keepdims : bool, default False
         Keep the reduced axes with size one.
     out : ndarray, optional
@@ -145,8 +153,9 @@ def logsumexp(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, keepdims: bool = False
 
     Returns
     -------
-    ndarray or scalar-shaped ndarray
-        The reduced array (0-d when every axis is reduced), dtype as :func:`softmax`.
+    ndarray or NumPy scalar
+        The reduced array (a NumPy scalar when every axis is reduced and ``out`` is not given),
+        dtype as :func:`softmax`.
 
     Notes
     -----
@@ -271,6 +280,8 @@ def softmax_backward(grad_output: ArrayLike, output: ArrayLike, axis: Axis = DEF
         ``softmax(x, axis)``.
     axis : int, tuple of ints or None, default -1
         The axis the forward call normalised over.
+    dim : int or tuple of ints, optional
+        torch's name for ``axis``, with the same meaning (passing both raises TypeError).
     out : ndarray, optional
         Buffer for the result; may be ``grad_output`` itself.
 
