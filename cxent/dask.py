@@ -94,7 +94,7 @@ _local = threading.local()
 
 
 def _controller():
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+    from threadpoolctl import ThreadpoolController
     c = getattr(_local, "controller", None)
     if c is None:
         c = _local.controller = ThreadpoolController()
