@@ -69,6 +69,16 @@ def test_jax_arrays_in_and_out():
     np.testing.assert_array_equal(np.asarray(s), cxent.softmax(np.asarray(x), axis=1))
     loss = cxent.cross_entropy(x, jnp.asarray([0, 1, 2, 3]))
     assert type(loss).__module__.startswith("jax") and loss.shape == ()
+    view = cxent._interop._to_numpy(x, "jax", "x")  # what the functions read: JAX's buffer
+    assert view.ctypes.data == x.unsafe_buffer_pointer() and not view.flags.writeable
+
+
+def test_torch_read_without_a_copy():
+    x = torch.randn(5, 4)
+    assert cxent._interop._to_numpy(x, "torch", "x").ctypes.data == x.data_ptr()
+    xt = x.t()  # a transposed view: still read in place (cxent takes any strides)
+    v = cxent._interop._to_numpy(xt, "torch", "x")
+    assert v.ctypes.data == xt.data_ptr() and v.strides == (4, 16)
 
 
 def _check(loss, want, inputs, grad_like=None, atol=1e-6):
