@@ -25,7 +25,8 @@ def _run(*args):
 
 def test_stubtest_compiled_modules():
     r = _run("mypy.stubtest", *MODULES, "--allowlist",
-             os.path.join(HERE, "stubtest_allowlist.txt"))
+             os.path.join(HERE, "stubtest_allowlist.txt"),
+             "--mypy-config-file", os.path.join(HERE, "..", "pyproject.toml"))
     assert r.returncode == 0, r.stdout + r.stderr
 
 
