@@ -11,8 +11,8 @@ from cxent import _layout
 from cxent._common import as_dtype, divide, pairwise_total
 from cxent._config import use_threads
 from cxent._lib import _losses as _k
-from cxent._softmax import log_softmax, softmax
-from cxent._typing import ArrayLike, Axis, FloatArray, Loss, LossAndGrad
+from cxent._softmax import softmax
+from cxent._typing import ArrayLike, Axis, Loss, LossAndGrad
 from cxent._validation import (
     DEFAULT_AXIS,
     axis_or_dim,

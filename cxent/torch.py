@@ -21,8 +21,12 @@ import torch
 
 from cxent import _binary, _linear, _losses
 
-__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
-           "linear_cross_entropy"]
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "linear_cross_entropy",
+    "nll_loss",
+]
 
 
 def _np(t: Any, name: str) -> Any:

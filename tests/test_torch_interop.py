@@ -11,7 +11,7 @@ import cxent
 
 torch = pytest.importorskip("torch", reason="these checks need torch")
 F = torch.nn.functional
-import cxent.torch as ct  # noqa: E402
+import cxent.torch as ct
 
 RNG = np.random.default_rng(7)
 
