@@ -32,11 +32,13 @@ def test_scipy_logsumexp_suite(tmp_path):
     shutil.copy(HERE / "cxent_scipy_adapter.py", tmp_path)
     shutil.copy(HERE / "conftest_template.py", tmp_path / "conftest.py")
     (tmp_path / "test_logsumexp.py").write_text(_rewrite(SOURCE.read_text()))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # none of cxent's own options
     report = tmp_path / "report.xml"
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "-c", str(tmp_path / "conftest.py"), "--rootdir", str(tmp_path),
-                        "-o", "addopts=", f"--junitxml={report}", str(tmp_path)],
+                        "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path),
+                        f"--junitxml={report}", str(tmp_path)],
                        capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert report.exists(), r.stdout[-4000:] + r.stderr[-4000:]
     cases = ET.parse(report).getroot().iter("testcase")
     passed, skipped, failed = [], {}, []
     for c in cases:
