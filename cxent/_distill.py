@@ -49,27 +49,38 @@ def _run(student, teacher, temperature, axis, dim, reduction, grad, grad_output)
         return (_run(s, t, temp, ax, None, "none", False, None),
                 _none_grad(s / dtype.type(temp), t / dtype.type(temp), ax, temp, dtype,
                            grad_output))
-    groups = _layout.row_groups(s.ndim, (ax,))[1]
-    s3, t3 = _layout.merged_or_copy(s, groups), _layout.merged_or_copy(t, groups)
-    rows = np.empty((s3.shape[0], s3.shape[2]))
-    elem = ev = gbuf = gv = None
-    if reduction == "none":
-        elem, ev, _ = _layout.result_like(s, groups)
     div = {"none": 1.0, "sum": 1.0, "mean": float(s.size),
            "batchmean": float(s.shape[0])}[reduction]  # torch: axis 0's size, whatever the class axis
-    scale = 1.0
+    scale = None
     if grad:
         g_out = 1.0 if grad_output is None else real_number(np.asarray(grad_output).item()
                                                             if np.ndim(grad_output) == 0 else
                                                             grad_output, "grad_output")
         scale = divide(g_out, div) / temp
-        gbuf, gv, _ = _layout.result_like(s, groups)
-    if s.size:
-        _k.softmax_kl_rows(s3, t3, temp, rows, ev, gv, scale, use_threads(2 * s.size))
+    rows, elem, g = kl_parts(s, t, temp, ax, reduction == "none", scale)
     if reduction == "none":
         return scalar_if_0d(elem)
     loss = as_dtype(divide(pairwise_total(rows), div), dtype)  # the rows in a fixed order
-    return (loss, gbuf) if grad else loss
+    return (loss, g) if grad else loss
+
+
+def kl_parts(s, t, temp, ax, elements, scale):
+    """``(rows, element terms or None, gradient or None)`` of same-shaped float arrays along
+    ``ax``: the float64 row sums (the input's shape without ``ax``), the element terms when
+    ``elements``, the gradient times ``scale`` unless it is None (``cxent.dask``'s blocks use it
+    too)."""
+    groups = _layout.row_groups(s.ndim, (ax,))[1]
+    s3, t3 = _layout.merged_or_copy(s, groups), _layout.merged_or_copy(t, groups)
+    rows = np.empty((s3.shape[0], s3.shape[2]))
+    elem = ev = gbuf = gv = None
+    if elements:
+        elem, ev, _ = _layout.result_like(s, groups)
+    if scale is not None:
+        gbuf, gv, _ = _layout.result_like(s, groups)
+    if s.size:
+        _k.softmax_kl_rows(s3, t3, temp, rows, ev, gv, 1.0 if scale is None else scale,
+                           use_threads(2 * s.size))
+    return rows.reshape(s.shape[:ax] + s.shape[ax + 1:]), elem, gbuf
 
 
 def _none_grad(s, t, ax, temp, dtype, grad_output):

@@ -1,8 +1,8 @@
 """cxent on Dask arrays: the same functions, lazy, on Dask's own scheduler (threads, processes or a
 ``dask.distributed`` cluster).  ``pip install "cxent[dask]"`` adds dask and distributed.
 
-Every function takes ``dask.array`` inputs (targets, weights and probability targets may be Dask or
-NumPy arrays) and returns Dask arrays: losses of ``'mean'``/``'sum'`` as lazy 0-d arrays that compute
+Every function of ``cxent`` (``softmax_kl_div`` included) takes ``dask.array`` inputs (targets,
+weights and probability targets may be Dask or NumPy arrays) and returns Dask arrays: losses of ``'mean'``/``'sum'`` as lazy 0-d arrays that compute
 to a NumPy scalar, per-element results and gradients chunked like the input.  Arguments are checked
 when the graph is built (types, dtypes, shapes, options: the NumPy functions' errors); values (a
 target out of range, a probability outside [0, 1]) when it is computed, naming the value and its
@@ -54,6 +54,7 @@ import cxent
 from cxent import _binary, _losses
 from cxent import _validation as V
 from cxent._common import LossFunction, as_dtype, divide
+from cxent._common import pairwise_total as _common_pairwise
 from cxent._lib._losses import row_total, target_weights
 
 __all__ = [
@@ -70,6 +71,8 @@ __all__ = [
     "cross_entropy_and_grad",
     "kl_div",
     "kl_div_and_grad",
+    "softmax_kl_div",
+    "softmax_kl_div_and_grad",
     "linear_cross_entropy",
     "linear_cross_entropy_and_grad",
     "log_sigmoid",
@@ -885,6 +888,180 @@ def kl_div_and_grad(input, target, reduction="mean", log_target=False, *, grad_o
     """:func:`cxent.kl_div_and_grad` on Dask arrays: ``(loss, grad_input)``."""
     return _binary_loss("kl_log" if log_target else "kl", input, target, None, reduction, None,
                         _Grad(grad_output))
+
+
+# ---------------------------------------------------------------------------------------------
+# softmax_kl_div
+
+_KLS = np.dtype([("ls", "f8"), ("lt", "f8"), ("a", "f8")])  # a block's rows (split class axis)
+
+
+def _skl_block(sb, tb, *, temp, ax, elements, scale):
+    # the class axis whole: the NumPy call's rows, element terms or gradient of one block
+    from cxent import _distill
+    rows, elem, g = _distill.kl_parts(sb, tb, temp, ax, elements, scale)
+    return elem if elements else (rows, g) if scale is not None else rows
+
+
+def _skl_none_grad(sb, tb, gb, *, temp, ax, reduction):
+    # 'none' with a per-element upstream gradient: the NumPy call on the block
+    return cxent.softmax_kl_div_and_grad(sb, tb, temp, ax, reduction="none", grad_output=gb)
+
+
+def _skl_stats(sb, tb, *, temp, ax):
+    # a class block's float64 statistics: student and teacher log-sum-exp, and
+    # a = sum_c exp(t_c - lt) (t_c - s_c) over the block (logits divided by T)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ss = np.asarray(sb / sb.dtype.type(temp), _F64)
+        tt = np.asarray(tb / tb.dtype.type(temp), _F64)
+        out = np.empty(tuple(1 if d == ax else n for d, n in enumerate(ss.shape)), _KLS)
+        if not ss.size:
+            return out
+        out["ls"] = cxent.logsumexp(ss, axis=ax, keepdims=True)
+        out["lt"] = cxent.logsumexp(tt, axis=ax, keepdims=True)
+        e = np.exp(tt - out["lt"])
+        out["a"] = np.sum(np.where(e > 0, e * (tt - ss), 0.0), axis=ax, keepdims=True)
+    return out
+
+
+def _skl_combine(st, axis, keepdims, computing_meta=False):
+    out = np.empty(tuple(1 if d in axis else n for d, n in enumerate(st.shape)), _KLS)
+    if computing_meta or not out.size:
+        return out
+    with np.errstate(invalid="ignore", over="ignore"):
+        lt = cxent.logsumexp(np.ascontiguousarray(st["lt"]), axis=axis, keepdims=True)
+        out["ls"] = cxent.logsumexp(np.ascontiguousarray(st["ls"]), axis=axis, keepdims=True)
+        out["lt"] = lt
+        w = np.exp(st["lt"] - lt)  # each block's share of the teacher's mass
+        out["a"] = np.sum(np.where(w > 0, w * st["a"], 0.0), axis=axis, keepdims=True)
+    return out
+
+
+def _skl_split_rows(st, *, ax):
+    # KL of a row = sum_c q (t - s) - (lt - ls)   (sum_c q = 1)
+    with np.errstate(invalid="ignore"):
+        return np.squeeze(st["a"] - st["lt"] + st["ls"], axis=ax)
+
+
+def _skl_split_map(sb, tb, st, go, sgq, *, temp, ax, what, dtype):
+    # a class block's element terms ('none'), g q ('gq'), or gradient ('grad': of a reduction,
+    # go its scale; 'none_grad': go the upstream gradient, sgq its row sums of g q), from the
+    # combined statistics
+    with np.errstate(invalid="ignore", over="ignore"):
+        ss = np.asarray(sb / sb.dtype.type(temp), _F64)
+        tt = np.asarray(tb / tb.dtype.type(temp), _F64)
+        lq, ls = tt - st["lt"], ss - st["ls"]
+        q = np.exp(lq)
+        if what == "none":
+            return np.where(q > 0, q * (lq - ls), -(q * ls)).astype(dtype)
+        if what == "gq":
+            return go * q
+        if what == "none_grad":
+            return ((np.exp(ls) * sgq - go * q) / temp).astype(dtype)
+        return (go * (np.exp(ls) - q)).astype(dtype)
+
+
+def _softmax_kl(student, teacher, temperature, axis, dim, reduction, grad):
+    s = _float(student, "student_logits")
+    t = _float(teacher, "teacher_logits")
+    if s.shape != t.shape:
+        raise ValueError(f"`teacher_logits` must have the shape of `student_logits` {s.shape}; "
+                         f"got {t.shape}")
+    V.kl_operands(np.zeros(0), np.zeros(0), reduction, False)
+    temp = V.real_number(temperature, "temperature")
+    if not (temp > 0.0 and temp < math.inf):
+        raise ValueError(f"`temperature` must be a finite number > 0; got {temperature!r}")
+    if s.ndim == 0:
+        raise ValueError("`student_logits` must have a class axis; got a 0-d array")
+    ax = V.int_axis(V.axis_or_dim(axis, dim), s.ndim)
+    dtype = np.result_type(s.dtype, t.dtype)
+    s, t = s.astype(dtype), t.astype(dtype).rechunk(s.chunks)
+    nd = s.ndim
+    div = {"none": 1.0, "sum": 1.0, "mean": float(s.size),
+           "batchmean": float(s.shape[0])}[reduction]
+    scale = None
+    if grad is not None and reduction != "none":
+        scale = divide(_scalar(grad.value, "sum"), div) / temp
+    rmeta, emeta = np.empty((0,) * (nd - 1), _F64), np.empty((0,) * nd, dtype)
+    g = None
+    if _single(s, (ax,)):
+        kw = {"temp": temp, "ax": ax}
+        if reduction == "none":
+            if grad is None:
+                return da.map_blocks(_serial(functools.partial(
+                    _skl_block, elements=True, scale=None, **kw)), s, t, dtype=dtype, meta=emeta), None
+            go = grad.value
+            go = da.from_array(np.broadcast_to(np.asarray(go, _F64), s.shape)) if \
+                not isinstance(go, da.Array) else go.astype(_F64)
+            go = go.rechunk(s.chunks)
+            pair = da.map_blocks(_serial(functools.partial(_skl_none_grad, reduction="none", **kw)),
+                                 s, t, go, dtype=object, meta=np.empty((0,) * nd, object))
+            return (pair.map_blocks(_pick, 0, dtype=dtype, meta=emeta),
+                    pair.map_blocks(_pick, 1, dtype=dtype, meta=emeta))
+        fn = _serial(functools.partial(_skl_block, elements=False, scale=scale, **kw))
+        if scale is None:
+            rows = da.map_blocks(fn, s, t, drop_axis=ax, dtype=_F64, meta=rmeta)
+        else:
+            pair = da.map_blocks(fn, s, t, dtype=object, meta=np.empty((0,) * nd, object))
+            rows = pair.map_blocks(lambda p: np.expand_dims(p[0], ax), dtype=_F64,
+                                   chunks=tuple((1,) if d == ax else c
+                                                for d, c in enumerate(s.chunks)),
+                                   meta=emeta).squeeze(axis=ax) if nd > 1 else \
+                pair.map_blocks(lambda p: np.asarray(p[0]).reshape(1), dtype=_F64,
+                                chunks=((1,),), meta=np.empty((0,), _F64))
+            g = pair.map_blocks(_pick, 1, dtype=dtype, meta=emeta)
+    else:
+        k = len(s.chunks[ax])
+        stats = da.map_blocks(_serial(functools.partial(_skl_stats, temp=temp, ax=ax)), s, t,
+                              dtype=_KLS, chunks=tuple((1,) * k if d == ax else c
+                                                       for d, c in enumerate(s.chunks)),
+                              meta=np.empty((0,) * nd, _KLS))
+        st = da.reduction(stats, _ident, _serial(_skl_combine), combine=_serial(_skl_combine),
+                          axis=ax, keepdims=True, dtype=_KLS, concatenate=True,
+                          meta=np.empty((0,) * nd, _KLS))
+        mp = functools.partial(_skl_split_map, temp=temp, ax=ax, dtype=dtype)
+        if reduction == "none":
+            elem = da.map_blocks(_serial(functools.partial(mp, what="none")), s, t, st, None,
+                                 None, dtype=dtype, meta=emeta)
+            if grad is None:
+                return elem, None
+            # d/ds of sum_c g_c terms_c = (p sum_c g_c q_c - g q) / T: a second tree reduction
+            go = grad.value
+            go = (go.astype(_F64) if isinstance(go, da.Array) else
+                  da.from_array(np.broadcast_to(np.asarray(go, _F64), s.shape))).rechunk(s.chunks)
+            gq = da.map_blocks(_serial(functools.partial(mp, what="gq")), s, t, st, go, None,
+                               dtype=_F64, meta=np.empty((0,) * nd, _F64))
+            sgq = gq.sum(axis=ax, keepdims=True, dtype=_F64)
+            g = da.map_blocks(_serial(functools.partial(mp, what="none_grad")), s, t, st, go, sgq,
+                              dtype=dtype, meta=emeta)
+            return elem, g
+        rows = da.map_blocks(_serial(functools.partial(_skl_split_rows, ax=ax)), st,
+                             drop_axis=ax, dtype=_F64, meta=rmeta)
+        if scale is not None:
+            g = da.map_blocks(_serial(functools.partial(mp, what="grad")), s, t, st, scale,
+                              None, dtype=dtype, meta=emeta)
+    loss = _gather(functools.partial(_skl_finish, div=div, dtype=dtype), rows, dtype=dtype)
+    return loss, g
+
+
+def _skl_finish(rows, *, div, dtype):
+    return as_dtype(divide(_common_pairwise(np.asarray(rows, _F64)), div), dtype)
+
+
+def softmax_kl_div(student_logits, teacher_logits, temperature=1.0, axis=V.DEFAULT_AXIS, *,
+                   dim=None, reduction="batchmean"):
+    """:func:`cxent.softmax_kl_div` on Dask arrays (the class axis whole: bitwise as NumPy;
+    split: per-block float64 statistics combined by a tree reduction)."""
+    return _softmax_kl(student_logits, teacher_logits, temperature, axis, dim, reduction,
+                       None)[0]
+
+
+def softmax_kl_div_and_grad(student_logits, teacher_logits, temperature=1.0,
+                            axis=V.DEFAULT_AXIS, *, dim=None, reduction="batchmean",
+                            grad_output=None):
+    """:func:`cxent.softmax_kl_div_and_grad` on Dask arrays: ``(loss, grad_student)``."""
+    return _softmax_kl(student_logits, teacher_logits, temperature, axis, dim, reduction,
+                       _Grad(grad_output))
 
 
 # ---------------------------------------------------------------------------------------------

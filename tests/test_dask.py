@@ -281,6 +281,29 @@ def test_kl_div(client, shape, chunks, dtype):
     _check(_compute(*lazy), wants, False)
 
 
+SKL_CASES = [((40, 11), -1, (15, 11)), ((40, 11), -1, (15, (5, 6))), ((6, 7, 5), 1, (2, 7, (2, 3))),
+             ((6, 7, 5), 1, (2, (3, 4), 5)), ((11,), 0, (11,)), ((11,), 0, ((4, 7),)),
+             ((40, 11), 0, ((20, 20), 11))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis,chunks", SKL_CASES)
+def test_softmax_kl_div(client, shape, axis, chunks, dtype):
+    s = (RNG.normal(size=shape) * 2).astype(dtype)
+    t = (RNG.normal(size=shape) * 2).astype(dtype)
+    S = da.from_array(s, chunks=chunks)
+    lazy, wants = [], []
+    for red in ("batchmean", "mean", "sum", "none"):
+        go = RNG.normal(size=shape) if red == "none" else 1.5
+        lazy.append(cd.softmax_kl_div(S, t, 2.0, dim=axis, reduction=red))
+        wants.append(cxent.softmax_kl_div(s, t, 2.0, dim=axis, reduction=red))
+        lazy.extend(cd.softmax_kl_div_and_grad(S, da.from_array(t), 2.0, axis, reduction=red,
+                                               grad_output=go))
+        wants.extend(cxent.softmax_kl_div_and_grad(s, t, 2.0, axis, reduction=red,
+                                                   grad_output=go))
+    _check(_compute(*lazy), wants, len(S.chunks[axis]) > 1)
+
+
 def test_classes(client):
     x, t = _index_case((37, 11), np.float32)
     X = da.from_array(x, chunks=(10, 11))
