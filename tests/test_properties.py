@@ -397,10 +397,14 @@ def test_bce_with_logits_is_bce_of_sigmoid(problem, reduction):
     # condition number p / (1 - p) ~ e^x (and log(p)'s, ~ e^-x)
     ax = np.abs(x.astype(np.float64))
     atol = 8 * _eps(x.dtype) * (1 + ax) + 4 * _eps(np.float64) * np.exp(ax)
+    rtol = 4 * _eps(x.dtype)
     if reduction != "none":
         atol = atol.sum() if reduction == "sum" else atol.mean()
+        # the two sums add the same terms in different orders (the kernel's partials, BCE's):
+        # each a few eps per halving level of the pairwise sum (a case at 4e-14 seen in CI)
+        rtol = (4 + 2 * np.log2(max(x.size, 2))) * _eps(x.dtype)
     err = np.abs(got.astype(np.float64) - expected)
-    assert np.all(err <= atol + 4 * _eps(x.dtype) * np.abs(expected)), (err, atol)
+    assert np.all(err <= atol + rtol * np.abs(expected)), (err, atol)
 
 
 @SETTINGS
