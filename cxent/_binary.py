@@ -18,6 +18,7 @@ from cxent._validation import (
     check_reduction,
     grad_out_buffer,
     grad_output_factors,
+    check_kl_options,
     kl_operands,
     probability_error,
 )
@@ -381,5 +382,5 @@ class KLDivLoss(LossFunction):
     _options = ("reduction", "log_target")
 
     def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
-        kl_operands(np.zeros(0), np.zeros(0), reduction, log_target)  # the options, checked now
+        check_kl_options(reduction, log_target)
         super().__init__(reduction=reduction, log_target=log_target)

@@ -3,7 +3,6 @@ and its gradient with respect to the student's logits."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from cxent._validation import (
     axis_or_dim,
     float_array,
     int_axis,
-    kl_operands,
+    distill_options,
     real_number,
     scalar_if_0d,
 )
@@ -29,15 +28,7 @@ __all__ = ["softmax_kl_div", "softmax_kl_div_and_grad"]
 def _operands(student, teacher, temperature, axis, dim, reduction):
     s = float_array(student, "student_logits")
     t = float_array(teacher, "teacher_logits")
-    if s.shape != t.shape:
-        raise ValueError(f"`teacher_logits` must have the shape of `student_logits` {s.shape}; "
-                         f"got {t.shape}")
-    kl_operands(np.zeros(0), np.zeros(0), reduction, False)  # the reduction, checked
-    temp = real_number(temperature, "temperature")
-    if not (temp > 0.0 and temp < math.inf):
-        raise ValueError(f"`temperature` must be a finite number > 0; got {temperature!r}")
-    if s.ndim == 0:
-        raise ValueError("`student_logits` must have a class axis; got a 0-d array")
+    temp = distill_options(s.shape, t.shape, temperature, reduction)
     ax = int_axis(axis_or_dim(axis, dim), s.ndim)
     dtype = np.result_type(s.dtype, t.dtype)
     return s.astype(dtype, copy=False), t.astype(dtype, copy=False), ax, temp, dtype

@@ -452,6 +452,45 @@ def overlapping(u, v):
     return np.may_share_memory(u, v) and np.shares_memory(u, v)
 
 
+def elementwise_dtype(input_dtype, target_dtype):
+    """The result dtype of an element-wise loss (BCE, kl_div) of a computing ``input_dtype``: a
+    float target promotes (``np.result_type``), an integer/bool one (0/1 labels: exact in any
+    float dtype) takes the input's; other kinds raise TypeError."""
+    tdt = np.dtype(target_dtype)
+    if tdt.kind == "f":
+        tdt = float_dtype(tdt, "target")
+        return np.dtype(input_dtype if tdt == input_dtype else
+                        np.result_type(input_dtype, tdt))
+    if tdt.kind in "biu":
+        return np.dtype(input_dtype)
+    raise TypeError(f"`target` has dtype {tdt}; expected a real floating, integer or bool array")
+
+
+def check_broadcast_to(shape, to_shape, name):
+    """``shape`` must broadcast to ``to_shape`` without enlarging it."""
+    try:
+        if np.broadcast_shapes(tuple(shape), tuple(to_shape)) == tuple(to_shape):
+            return
+    except ValueError:
+        pass
+    raise ValueError(f"`{name}` of shape {tuple(shape)} cannot be broadcast to the input's shape "
+                     f"{tuple(to_shape)}")
+
+
+def distill_options(student_shape, teacher_shape, temperature, reduction):
+    """The checks of ``softmax_kl_div`` that read no values; returns the temperature."""
+    if tuple(student_shape) != tuple(teacher_shape):
+        raise ValueError(f"`teacher_logits` must have the shape of `student_logits` "
+                         f"{tuple(student_shape)}; got {tuple(teacher_shape)}")
+    check_kl_options(reduction, False)
+    temp = real_number(temperature, "temperature")
+    if not (temp > 0.0 and temp < math.inf):
+        raise ValueError(f"`temperature` must be a finite number > 0; got {temperature!r}")
+    if not tuple(student_shape):
+        raise ValueError("`student_logits` must have a class axis; got a 0-d array")
+    return temp
+
+
 def binary_operands(input, target, weight=None, pos_weight=None):
     """(input, target, weight, pos_weight, dtype) of the binary losses: same shapes; float targets
     promote (``np.result_type``), integer/bool ones are cast; weights broadcast (views) or None."""
@@ -461,14 +500,9 @@ def binary_operands(input, target, weight=None, pos_weight=None):
     if t.shape != a.shape:
         raise ValueError(f"`target` must have the input's shape {a.shape}; got shape {t.shape} "
                          f"(torch deprecated broadcasting here)")
+    dtype = elementwise_dtype(a.dtype, t.dtype)
     if t.dtype.kind == "f":
         t = float_array(t, "target")
-        dtype = a.dtype if t.dtype == a.dtype else np.result_type(a.dtype, t.dtype)
-    elif t.dtype.kind in "biu":
-        dtype = a.dtype  # 0/1 labels as integers or bools: exact in any float dtype
-    else:
-        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
-                        f"array")
     a, t = a.astype(dtype, copy=False), t.astype(dtype, copy=False)
     return (a, t, broadcast_weight(weight, a.shape, dtype, "weight"),
             broadcast_weight(pos_weight, a.shape, dtype, "pos_weight"), dtype)
@@ -477,26 +511,24 @@ def binary_operands(input, target, weight=None, pos_weight=None):
 KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
-def kl_operands(input, target, reduction, log_target):
-    """(input, target, dtype) of ``kl_div``: the target broadcast to the input's shape (a view; it
-    may not enlarge it), float targets promoting (``np.result_type``) and integer ones cast;
-    ``reduction`` one of torch's four, ``log_target`` a bool."""
+def check_kl_options(reduction, log_target):
+    """kl_div's ``reduction`` (torch's four) and ``log_target`` (a bool)."""
     if reduction not in KL_REDUCTIONS:
         raise ValueError(f"`reduction` must be one of 'none', 'mean', 'sum', 'batchmean'; got "
                          f"{reduction!r}")
     if not isinstance(log_target, (bool, np.bool_)):
         raise TypeError(f"`log_target` must be a bool; got {log_target!r}")
+
+
+def kl_operands(input, target, reduction, log_target):
+    """(input, target, dtype) of ``kl_div``: the target broadcast to the input's shape (a view; it
+    may not enlarge it), float targets promoting (``np.result_type``) and integer ones cast;
+    ``reduction`` one of torch's four, ``log_target`` a bool."""
+    check_kl_options(reduction, log_target)
     a = float_array(input, "input")
     reject_masked(target, "target")
     t = np.asarray(target)
-    if t.dtype.kind == "f":
-        t = float_array(t, "target")
-        dtype = a.dtype if t.dtype == a.dtype else np.result_type(a.dtype, t.dtype)
-    elif t.dtype.kind in "biu":
-        dtype = a.dtype
-    else:
-        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
-                        f"array")
+    dtype = elementwise_dtype(a.dtype, t.dtype)
     return a.astype(dtype, copy=False), broadcast_weight(t, a.shape, dtype, "target"), dtype
 
 

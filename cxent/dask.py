@@ -507,15 +507,15 @@ def _split_grad(xb, tb, wb, st, go, scale, W, *, opts, logits, eps, z, block_inf
         return np.where(valid, g * s, 0.0).astype(xb.dtype)
 
 
-def _index_denominator(t, w, *, opts):
-    # sum of w[y] over the rows not ignored, in the kernel's order (bad targets raise here, with
-    # their index in the whole target)
+def _index_denominator(t, w, *, opts, raise_bad=True):
+    # sum of w[y] over the rows not ignored, in the kernel's order; a bad target raises (with its
+    # index in the whole target), or gives None with raise_bad False
     t64, has_ignore, ign = V.index_target(t, opts.ignore_index)
     t2 = np.ascontiguousarray(t64, np.int64).reshape(t64.shape[0] if t64.ndim else 1, -1)
     bad, denom = target_weights(t2, _weight_vector(w), opts.n_classes, has_ignore, ign, False)
-    if bad:
+    if bad and raise_bad:
         raise V.bad_target_error(t, opts.n_classes, has_ignore, ign)
-    return denom
+    return None if bad else denom
 
 
 def _eager_denominator(plan, opts):
@@ -526,14 +526,10 @@ def _eager_denominator(plan, opts):
     if isinstance(plan.target_arg, da.Array) or isinstance(plan.weight_arg, da.Array):
         return None
     t = np.asarray(plan.target_arg)
-    t64, has_ignore, ign = V.index_target(t, opts.ignore_index) if t.dtype != np.uint64 else \
-        (None, None, None)
-    if t64 is None:
+    if t.dtype == np.uint64:  # values beyond int64 may raise in index_target: leave it to the tasks
         return None
     w = V.class_weight(plan.weight_arg, opts.n_classes, plan.x.dtype)
-    t2 = np.ascontiguousarray(t64, np.int64).reshape(plan.x.shape[0], -1)
-    bad, denom = target_weights(t2, w, opts.n_classes, has_ignore, ign, False)
-    return None if bad else denom
+    return _index_denominator(t.reshape(plan.rows_shape), w, opts=opts, raise_bad=False)
 
 
 def _mean_scale(g, denom):
@@ -709,36 +705,19 @@ def _binary_plan(input, target, weight, pos_weight, kl=False):
     x = _float(input, "input")
     t = _dask(target, "target")
     if kl and t.shape != x.shape:  # kl_div's target broadcasts to the input's shape
-        try:
-            if np.broadcast_shapes(t.shape, x.shape) != x.shape:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"`target` of shape {t.shape} cannot be broadcast to the input's "
-                             f"shape {x.shape}") from None
+        V.check_broadcast_to(t.shape, x.shape, "target")
         t = da.broadcast_to(t, x.shape)
     if t.shape != x.shape:
         raise ValueError(f"`target` must have the input's shape {x.shape}; got shape {t.shape} "
                          f"(torch deprecated broadcasting here)")
-    if t.dtype.kind == "f":
-        tdt = V.float_dtype(t.dtype, "target")
-        dtype = x.dtype if tdt == x.dtype else np.result_type(x.dtype, tdt)
-    elif t.dtype.kind in "biu":
-        dtype = x.dtype
-    else:
-        raise TypeError(f"`target` has dtype {t.dtype}; expected a real floating, integer or bool "
-                        f"array")
+    dtype = V.elementwise_dtype(x.dtype, t.dtype)
     x = x.astype(dtype)
     t = t.astype(dtype).rechunk(x.chunks)
     ws = []
     for w, name in ((weight, "weight"), (pos_weight, "pos_weight")):
         if w is not None:
             w = _float(w, name)
-            try:
-                if np.broadcast_shapes(w.shape, x.shape) != x.shape:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(f"`{name}` of shape {w.shape} cannot be broadcast to the input's "
-                                 f"shape {x.shape}") from None
+            V.check_broadcast_to(w.shape, x.shape, name)
             w = da.broadcast_to(w.astype(dtype), x.shape).rechunk(x.chunks)
         ws.append(w)
     return x, t, ws[0], ws[1], dtype
@@ -790,7 +769,7 @@ def _flat_blocks(a, step):
 def _binary_loss(logits, input, target, weight, reduction, pos_weight, grad=None):
     kl = logits in ("kl", "kl_log")
     if kl:
-        V.kl_operands(np.zeros(0), np.zeros(0), reduction, logits == "kl_log")  # the options
+        V.check_kl_options(reduction, logits == "kl_log")
     else:
         V.check_reduction(reduction)
     x, t, w, pw, dtype = _binary_plan(input, target, weight, pos_weight, kl)
@@ -964,15 +943,7 @@ def _skl_split_map(sb, tb, st, go, sgq, *, temp, ax, what, dtype):
 def _softmax_kl(student, teacher, temperature, axis, dim, reduction, grad):
     s = _float(student, "student_logits")
     t = _float(teacher, "teacher_logits")
-    if s.shape != t.shape:
-        raise ValueError(f"`teacher_logits` must have the shape of `student_logits` {s.shape}; "
-                         f"got {t.shape}")
-    V.kl_operands(np.zeros(0), np.zeros(0), reduction, False)
-    temp = V.real_number(temperature, "temperature")
-    if not (temp > 0.0 and temp < math.inf):
-        raise ValueError(f"`temperature` must be a finite number > 0; got {temperature!r}")
-    if s.ndim == 0:
-        raise ValueError("`student_logits` must have a class axis; got a 0-d array")
+    temp = V.distill_options(s.shape, t.shape, temperature, reduction)
     ax = V.int_axis(V.axis_or_dim(axis, dim), s.ndim)
     dtype = np.result_type(s.dtype, t.dtype)
     s, t = s.astype(dtype), t.astype(dtype).rechunk(s.chunks)
