@@ -37,7 +37,7 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=(), parts=Fals
     (None = absent); return (kernel's return value, reduced or 'none' loss, gradient).  With
     ``parts`` (reduction 'sum' or 'mean'): the partial sums (one per ``_CHUNK`` elements) instead
     of the reduced loss, for ``cxent.dask``, which finishes them with ``finish``."""
-    res = np.empty_like(a) if reduction == "none" else None
+    res = _layout.empty_like(a) if reduction == "none" else None
     gbuf, scale, gout = None, 1.0, None
     if grad is not None:
         scale, gout = grad_output_factors(grad, reduction, a.shape)
@@ -45,7 +45,7 @@ def _run(logits, a, t, w, pw, reduction, dtype, grad=None, others=(), parts=Fals
             gout = gout.astype(dtype, copy=False)
         gbuf = grad_out_buffer(grad, a, others)
         if gbuf is None:
-            gbuf = np.empty_like(a)
+            gbuf = _layout.empty_like(a)
         if reduction == "mean":
             scale = divide(scale, float(a.size))
     if a.size == 0:

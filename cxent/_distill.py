@@ -62,7 +62,7 @@ def kl_parts(s, t, temp, ax, elements, scale):
     too)."""
     groups = _layout.row_groups(s.ndim, (ax,))[1]
     s3, t3 = _layout.merged_or_copy(s, groups), _layout.merged_or_copy(t, groups)
-    rows = np.empty((s3.shape[0], s3.shape[2]))
+    rows = _layout.empty((s3.shape[0], s3.shape[2]), np.float64)
     elem = ev = gbuf = gv = None
     if elements:
         elem, ev, _ = _layout.result_like(s, groups)

@@ -17,8 +17,27 @@ import math
 
 import numpy as np
 
-__all__ = ["row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
+from cxent import _config
+from cxent._lib._rows import cached_empty
+
+__all__ = ["empty", "empty_like", "row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
            "reduction_views", "reduction_input", "flat_2d", "flat_2d_or_copies"]
+
+
+def empty(shape, dtype):
+    """A new C-ordered output: from the cache of large outputs (``_lib/_pool.h``) when it has at
+    least ``OUTPUT_CACHE_MIN`` bytes and the cache is on, else ``np.empty``."""
+    if _config._output_cache and math.prod(shape) * np.dtype(dtype).itemsize >= _config.OUTPUT_CACHE_MIN:
+        return cached_empty(None, shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def empty_like(a, dtype=None):
+    """``np.empty_like(a, dtype)`` (a's layout, NumPy's order 'K'), from the cache as ``empty``."""
+    if (_config._output_cache
+            and a.size * (a.itemsize if dtype is None else np.dtype(dtype).itemsize) >= _config.OUTPUT_CACHE_MIN):
+        return cached_empty(a, None, dtype)
+    return np.empty_like(a, dtype=dtype)
 
 
 def row_groups(ndim, axes):
@@ -74,7 +93,7 @@ def reduction_views(arrays, axes, out=None):
     the kernel writes, and the array to copy the result into afterwards (or None)."""
     a = arrays[0]
     if a.ndim == 0:
-        res = np.empty_like(a) if out is None else out
+        res = empty_like(a) if out is None else out
         return [x.reshape(1, 1, 1) for x in arrays], res, res.reshape(1, 1, 1), None
     if len(axes) == 1 and (out is None or out.flags.c_contiguous):
         for x in arrays:
@@ -82,17 +101,17 @@ def reduction_views(arrays, axes, out=None):
                 break
         else:  # the common case: plain reshapes
             shape3 = _shape3(a.shape, axes[0])
-            res = np.empty_like(a) if out is None else out
+            res = empty_like(a) if out is None else out
             return [x.reshape(shape3) for x in arrays], res, res.reshape(shape3), None
     perm, groups = row_groups(a.ndim, axes)
     if perm is None:
         res, view, copy_to = result_like(a, groups, out)
         return [merged_or_copy(x, groups) for x in arrays], res, view, copy_to
     # the reduced axes moved last: the result keeps a's axis order, written through the transpose
-    res = np.empty_like(a) if out is None else out
+    res = empty_like(a) if out is None else out
     view, copy_to = merged(res.transpose(perm), groups), None
     if view is None:  # a C-ordered temporary in the transposed axis order, copied back after
-        tmp = np.empty([a.shape[p] for p in perm], a.dtype)
+        tmp = empty([a.shape[p] for p in perm], a.dtype)
         res, view, copy_to = tmp.transpose(np.argsort(perm)), merged(tmp, groups), res
     return [merged_or_copy(x.transpose(perm), groups) for x in arrays], res, view, copy_to
 
@@ -126,12 +145,12 @@ def result_like(a, groups, out=None, dtype=None):
         v = merged(out, groups)
         if v is not None:
             return out, v, None
-        tmp = np.empty(out.shape, out.dtype)
+        tmp = empty(out.shape, out.dtype)
         return tmp, merged(tmp, groups), out
-    res = np.empty_like(a, dtype=dtype)
+    res = empty_like(a, dtype=dtype)
     v = merged(res, groups)
     if v is None:
-        res = np.empty(a.shape, res.dtype)
+        res = empty(a.shape, res.dtype)
         v = merged(res, groups)
     return res, v, None
 
@@ -181,7 +200,7 @@ def flat_2d_or_copies(inputs, outputs):
         views = []
         for k in present:
             if k >= len(inputs):  # an output (it may be an input too: in place)
-                c = np.empty(arrays[k].shape, arrays[k].dtype)
+                c = empty(arrays[k].shape, arrays[k].dtype)
                 copies.append((arrays[k], c))
             else:
                 c = np.ascontiguousarray(arrays[k])

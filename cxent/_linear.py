@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from cxent import _layout
 from cxent._common import divide
 from cxent._losses import cross_entropy, cross_entropy_and_grad
 from cxent._typing import ArrayLike, FloatArray, Loss
@@ -139,13 +140,13 @@ def _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing,
         scale, row_g = grad_output_factors(grad, reduction, (n,))
         if reduction == "mean":
             scale = divide(scale, kept)
-        gh = np.empty(h.shape, dtype)
+        gh = _layout.empty(h.shape, dtype)
         gw = np.zeros(w.shape, dtype)
         # grad_weight's products are added block by block of classes, through a small buffer
         vblock = max(1, min(v, GW_BLOCK // max(1, h.shape[1] * dtype.itemsize)))
         gw_part = np.empty((vblock, h.shape[1]), dtype) if n > rows else None
         gb = None if b is None else np.zeros(v, dtype)
-    buf = np.empty((rows, v), dtype)
+    buf = _layout.empty((rows, v), dtype)
     losses = np.empty(n, dtype)
     kw = dict(ignore_index=ignore_index, reduction="none", label_smoothing=label_smoothing,
               z_loss=z_loss, softcap=cap)

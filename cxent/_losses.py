@@ -50,7 +50,7 @@ def _index_rows(op, opts, logits, grad, others):
     a = op.input
     groups, tgroups = _layout.class_groups(a.ndim)
     rows = _layout.rows_shape(a.shape)
-    loss = np.empty(rows) if opts.reduction == "none" else None
+    loss = _layout.empty(rows, np.float64) if opts.reduction == "none" else None
     scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, opts.reduction, op.loss_shape,
                                                          groups, others)
     total = wtotal = 0.0
@@ -254,7 +254,7 @@ def _prob_rows(op, opts, grad, others):
     a = op.input
     groups = _layout.class_groups(a.ndim)[0]
     rows = _layout.rows_shape(a.shape)
-    loss = np.empty(rows)
+    loss = _layout.empty(rows, np.float64)
     scale, row_scale, gbuf, gview, copy_to = _grad_setup(a, grad, opts.reduction, op.loss_shape,
                                                          groups, others)
     if opts.reduction == "mean":

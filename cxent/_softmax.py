@@ -185,7 +185,7 @@ def logsumexp(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, keepdims: bool = False
     if not axes:  # NumPy's convention: reducing no axis returns the input (as float)
         res = a.copy()
     else:
-        res = np.empty(kept_shape, a.dtype)
+        res = _layout.empty(kept_shape, a.dtype)
         if res.size and not a.size:
             res.fill(-np.inf)  # the log of an empty sum
         elif res.size:
@@ -211,7 +211,7 @@ def _elementwise(x, out, log_out):
     a = float_array(x, "x")
     if out is not None:
         check_out_of(out, a.shape, a.dtype, [a])
-    res = np.empty_like(a) if out is None else out
+    res = _layout.empty_like(a) if out is None else out
     if a.size == 0:
         return res
     views, copies = _layout.flat_2d_or_copies([a], [res])

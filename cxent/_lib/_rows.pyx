@@ -37,6 +37,7 @@ E. Numerics of the log-normaliser (both arithmetics): shift by the row max ``m``
 from libc.math cimport log1p
 from cython cimport floating
 cimport numpy as cnp
+import numpy as np
 
 cnp.import_array()
 
@@ -59,6 +60,46 @@ cdef const cx_table_d* table_d() noexcept nogil:
 
 
 cx_table_f32()  # choose the path once, at import
+
+
+cdef extern from "_pool.h":
+    object cx_pool_capsule()
+    void cx_pool_configure(size_t max_idle, double max_idle_s, int hugepage) nogil
+    void cx_pool_stats(size_t* idle_bytes, int* idle_blocks, unsigned long long* hits,
+                       unsigned long long* misses) nogil
+
+
+cdef extern from "numpy/arrayobject.h":
+    object PyDataMem_SetHandler(object handler)
+
+
+_POOL = cx_pool_capsule()
+
+
+def cached_empty(like, shape, dtype):
+    """``np.empty_like(like, dtype=dtype)`` (or ``np.empty(shape, dtype)`` when ``like`` is None)
+    whose memory comes from the cache of large outputs (``_pool.h``): cxent's handler is the
+    current one only during this allocation."""
+    old = PyDataMem_SetHandler(_POOL)
+    try:
+        return np.empty(shape, dtype) if like is None else np.empty_like(like, dtype=dtype)
+    finally:
+        PyDataMem_SetHandler(old)
+
+
+def configure_cache(size_t max_idle, double max_idle_s, bint hugepage):
+    """At most ``max_idle`` bytes of idle blocks (0: none, and every cached block is unmapped),
+    each unmapped after ``max_idle_s`` seconds idle; advise new blocks MADV_HUGEPAGE or not."""
+    cx_pool_configure(max_idle, max_idle_s, hugepage)
+
+
+def cache_stats():
+    """(idle bytes, idle blocks, allocations served from the cache, new mappings)."""
+    cdef size_t b
+    cdef int n
+    cdef unsigned long long hits, misses
+    cx_pool_stats(&b, &n, &hits, &misses)
+    return b, n, hits, misses
 
 
 def simd_path():
