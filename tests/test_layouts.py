@@ -6,7 +6,10 @@ C order, F order, with the class axis not last, sliced or reversed; ``out=``/``g
 any layout; the gradient written in place over an input of any layout -- all give exactly the bits
 of the C-contiguous call.  Shapes cover both arithmetics (C <= 32 and C > 32), tiles that cross the
 outer axis and partial tiles, and long rows whose full tiles of 32 adjacent rows are computed down
-columns while the rest of the same call gathers rows ((70, 40) in F order, (2, 40, 37)).
+columns while the rest of the same call gathers rows ((70, 40) in F order, (2, 40, 37)), and groups
+of four such tiles (128 adjacent rows) copied at once, next to groups that cross the outer axis or
+are partial and go tile by tile ((300, 40) in F order, (2, 40, 130), (1, 300, 256): a reduction's
+group copy only while it stays in L2, so float32 and float64 take different paths there).
 """
 
 import numpy as np
@@ -18,7 +21,7 @@ import cxent
 from cxent import _reference as ref
 
 ROW_SHAPES = [(13, 7), (9, 40), (2, 21, 5, 11), (3, 40, 3, 7), (2, 5, 16), (1, 100), (17, 3),
-              (70, 40), (2, 40, 37)]
+              (70, 40), (2, 40, 37), (300, 40), (2, 40, 130), (1, 300, 256)]
 
 
 def buffers(shape, dtype):

@@ -38,7 +38,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, long_cols, long_cols_in, half_tile,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
@@ -167,10 +167,11 @@ cdef double _wsum(const floating* w, Py_ssize_t n) noexcept nogil:
 cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opts* op,
                       operand loss, operand grad, operand rsc, const geometry* g,
                       bint use_threads):
-    cdef Py_ssize_t per, nt = n_tiles(g), t, nbad = 0
+    cdef Py_ssize_t per, nt = n_tiles(g), u, nbad = 0
+    cdef Py_ssize_t k = group_of(x, g) if op.logits and op.eps == 0.0 else 1, nu = (nt + k - 1) // k
     cdef void* scp
-    buf = scratch(g, 2 if (g.n > CX_SHORT and op.logits and strided(x, grad, grad)) else 0,
-                  cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads, &per, &scp)
+    buf = scratch(g, (CX_GROUP if k > 1 else 2) if (g.n > CX_SHORT and op.logits and strided(x, grad, grad))
+                  else 0, cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads, &per, &scp)
     cdef floating* sc = <floating*>scp
     cdef cnp.ndarray sums_a = None
     cdef double small_sums[256]
@@ -180,16 +181,16 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
         sums = <double*>cnp.PyArray_DATA(sums_a)
     cdef double total, wtotal
     with nogil:
-        if use_threads:
-            for t in prange(nt, schedule="static"):
-                nbad += (_index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc + threadid() * per,
-                                     &sums[2 * t]) if op.logits else
-                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, t, &sums[2 * t]))
+        if use_threads:  # units of k tiles (nll: k = 1, u is the tile)
+            for u in prange(nu, schedule="static"):
+                nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k, sc + threadid() * per,
+                                     sums) if op.logits else
+                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, u, &sums[2 * u]))
         else:  # serial: no OpenMP region (it costs about a microsecond)
-            for t in range(nt):
-                nbad += (_index_tile(x, tgt, w, op, loss, grad, rsc, g, t, sc, &sums[2 * t])
+            for u in range(nu):
+                nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k, sc, sums)
                          if op.logits else
-                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, t, &sums[2 * t]))
+                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, u, &sums[2 * u]))
         total = _pairwise(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
         wtotal = _pairwise(sums + 1, nt, 2)
     return nbad, total, wtotal
@@ -244,12 +245,40 @@ cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* 
     return nbad
 
 
+cdef Py_ssize_t _index_unit(operand x, operand tgt, const floating* w, const index_opts* op,
+                            operand loss, operand grad, operand rsc, const geometry* g,
+                            Py_ssize_t t0, Py_ssize_t k, floating* scratch, double* sums) noexcept nogil:
+    # k tiles from t0 (sums: every tile's pair): copied at once (long_group; no smoothing) and
+    # computed down the copy, the gradient written into the copy and then flushed, or tile by tile
+    cdef floating m[CX_GROUP_LANES]
+    cdef floating am[CX_GROUP_LANES]
+    cdef operand nowhere
+    cdef Py_ssize_t t, nbad = 0, c
+    if k > 1 and long_group(x, g, t0, grad.p == NULL, sizeof(floating)):
+        long_group_in(x, g, t0, scratch, m, am)
+        nowhere.p = NULL
+        for t in range(k):
+            c = t * CX_LONG_TILE
+            nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t0 + t, scratch,
+                                &sums[2 * (t0 + t)], scratch + c * g.n, m + c, am + c, nowhere)
+        if grad.p != NULL:
+            group_flush(grad, g, t0, scratch)
+        return nbad
+    for t in range(t0, min(t0 + k, n_tiles(g))):
+        nbad += _index_tile(x, tgt, w, op, loss, grad, rsc, g, t, scratch, &sums[2 * t], NULL, NULL,
+                            NULL, grad)
+    return nbad
+
+
 cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const index_opts* op,
                             operand loss, operand grad, operand rsc, const geometry* g,
-                            Py_ssize_t t, floating* scratch, double* sums) noexcept nogil:
+                            Py_ssize_t t, floating* scratch, double* sums, floating* copied,
+                            const floating* cm, const floating* cam, operand gdst) noexcept nogil:
     # One tile of cross-entropy rows (class_index_rows): targets checked per row (note C), then
     # the column program (C <= CX_SHORT) or the row program; the tile's loss and weight sums (in
-    # row order) go to sums[0], sums[1].  Returns the count of bad targets.
+    # row order) go to sums[0], sums[1].  Returns the count of bad targets.  copied: the tile's
+    # copy made by _index_unit (with its rows' max cm and arg-max cam), into which the gradient
+    # goes (gdst absent); else NULL (gdst: grad).
     cdef tile tl, sub
     cdef int64_t y[CX_LONG_TILE]
     cdef double rs[CX_LONG_TILE]
@@ -278,15 +307,21 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
             state[j] = 0
     if n <= CX_SHORT:
         xt = cols_in(x, g, &tl, xs, &cs)
-        _xent_cols(xt, cs, xt == xs, m, NULL, w, op, lrow, grad, g, &tl, y, rs, state, gs)
+        _xent_cols(xt, cs, xt == xs, m, NULL, w, op, lrow, grad, grad, g, &tl, y, rs, state, gs)
+    elif copied != NULL:  # the row arithmetic down the columns of the unit's copy
+        for j in range(2):
+            half_tile(&tl, j, &sub)
+            c = j * CX_LANES
+            _xent_cols(copied + c * n, CX_LANES, True, cm + c, cam + c, w, op, lrow + c, grad,
+                       gdst, g, &sub, y + c, rs + c, state + c, copied + c * n)
     elif op.eps == 0.0 and long_cols(x, g, &tl, grad.p == NULL, sizeof(floating)):
         # the row arithmetic down the columns of a copy
         long_cols_in(x, g, &tl, scratch, m, am)
         for j in range(2):
             half_tile(&tl, j, &sub)
             c = j * CX_LANES
-            _xent_cols(scratch + c * n, CX_LANES, True, m + c, am + c, w, op, lrow + c, grad, g,
-                       &sub, y + c, rs + c, state + c, scratch + CX_LONG_TILE * n)
+            _xent_cols(scratch + c * n, CX_LANES, True, m + c, am + c, w, op, lrow + c, grad, grad,
+                       g, &sub, y + c, rs + c, state + c, scratch + CX_LONG_TILE * n)
     else:
         _xent_rows(x, w, op, lrow, grad, g, &tl, y, rs, state, scratch)
     for j in range(tl.nr):  # the tile's sums, in row order
@@ -302,7 +337,7 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
 
 cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* m,
                      const floating* am, const floating* w,
-                     const index_opts* op, double* lrow, operand grad, const geometry* g,
+                     const index_opts* op, double* lrow, operand grad, operand gdst, const geometry* g,
                      const tile* tl, const int64_t* y, const double* rs, const int* state,
                      floating* gs) noexcept nogil:
     # cross-entropy of a column tile xt, 16 rows, 8 per vector (note D): short rows, or half a
@@ -311,7 +346,8 @@ cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* 
     # copy, which may be overwritten.  With a gradient and no smoothing, the sum pass stores
     # exp(x - m) (one exp per element; into the private copy if there is one, else into the
     # gradient tile) and a pass from cache scales it into the gradient; x[y] is read before
-    # that, so the gradient may overwrite x.  gs: room for a gradient tile that is not in place.
+    # that, so the gradient may overwrite x.  gs: room for a gradient tile that is not in place;
+    # gdst: where the gradient goes (grad, or absent: gs, which the caller flushes).
     cdef floating a[CX_LANES]
     cdef floating k[CX_LANES]
     cdef floating xy[CX_LANES]
@@ -329,7 +365,7 @@ cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* 
     for j in range(CX_LANES):
         xy[j] = xt[y[j] * cs + j] if (j < tl.nr and state[j] == 0) else 0.0
     if grad.p != NULL:
-        gt = cols_out(grad, tl, gs, &gcs)
+        gt = cols_out(gdst, tl, gs, &gcs)
         et, ecs = (<floating*>xt, cs) if private else (gt, gcs)
     col_lognorm(xt, cs, n, m, am, rest, lnorm, et if store else NULL, ecs)
     for j in range(CX_LANES):
@@ -380,7 +416,7 @@ cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* 
         if z != 0.0:
             gy = gy + 2.0 * z * wy * lse[j] * py
         gt[y[j] * gcs + j] = <floating>(rs[j] * gy)
-    cols_flush(grad, g, tl, gt)
+    cols_flush(gdst, g, tl, gt)
 
 
 cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double* lrow,

@@ -16,6 +16,8 @@ cdef extern from "_simd_api.h" nogil:
         CX_LANES
         CX_LONG_TILE
         CX_SHORT
+        CX_GROUP
+        CX_GROUP_LANES
         CX_MAP_EXP
         CX_MAP_LOG
         CX_MAP_AFFINE
@@ -34,8 +36,10 @@ cdef extern from "_simd_api.h" nogil:
         void (*col_long)(const float* x, Py_ssize_t cs, Py_ssize_t n, const float* m,
                          const float* am, double* rest, double* lnorm, float* y,
                          Py_ssize_t ycs) noexcept nogil
-        void (*cols_copy)(const float* x, Py_ssize_t cs, Py_ssize_t n, float* out, float* m,
-                          float* am) noexcept nogil
+        void (*cols_copy)(const float* x, Py_ssize_t cs, Py_ssize_t n, int lanes, float* out,
+                          float* m, float* am) noexcept nogil
+        void (*cols_uncopy)(const float* buf, Py_ssize_t n, int lanes, float* x,
+                            Py_ssize_t cs) noexcept nogil
         void (*col_map)(const float* x, Py_ssize_t cs, Py_ssize_t n, const float* m,
                         const float* a, const float* k, const float* w, float* y, Py_ssize_t ycs,
                         int mode) noexcept nogil
@@ -64,8 +68,10 @@ cdef extern from "_simd_api.h" nogil:
         void (*col_long)(const double* x, Py_ssize_t cs, Py_ssize_t n, const double* m,
                          const double* am, double* rest, double* lnorm, double* y,
                          Py_ssize_t ycs) noexcept nogil
-        void (*cols_copy)(const double* x, Py_ssize_t cs, Py_ssize_t n, double* out, double* m,
-                          double* am) noexcept nogil
+        void (*cols_copy)(const double* x, Py_ssize_t cs, Py_ssize_t n, int lanes, double* out,
+                          double* m, double* am) noexcept nogil
+        void (*cols_uncopy)(const double* buf, Py_ssize_t n, int lanes, double* x,
+                            Py_ssize_t cs) noexcept nogil
         void (*col_map)(const double* x, Py_ssize_t cs, Py_ssize_t n, const double* m,
                         const double* a, const double* k, const double* w, double* y,
                         Py_ssize_t ycs, int mode) noexcept nogil
@@ -117,6 +123,12 @@ cdef bint long_cols(operand a, const geometry* g, const tile* tl, bint reduce_on
 cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* scratch,
                        floating* m, floating* am) noexcept nogil
 cdef void half_tile(const tile* tl, int h, tile* sub) noexcept nogil
+cdef int group_of(operand a, const geometry* g) noexcept nogil
+cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0, bint reduce_only,
+                     Py_ssize_t itemsize) noexcept nogil
+cdef void long_group_in(operand a, const geometry* g, Py_ssize_t t0, floating* scratch, floating* m,
+                        floating* am) noexcept nogil
+cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0, const floating* buf) noexcept nogil
 cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil
 cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil

@@ -110,6 +110,8 @@ def simd_path():
 cdef enum:
     COPY_L1 = 32768  # bytes: a reduction's copied tile of long rows stays in L1
     GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 32 rows of C)
+    GROUP_MAX = 8192  # classes: a group's copy (CX_GROUP_LANES rows) is at most 4 MiB of float32
+    GROUP_REDUCE = 262144  # bytes: the largest group copy of a reduction (long_group)
 
 
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
@@ -196,15 +198,86 @@ cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* s
     then read a compact block instead of lines a power-of-two stride apart, which share cache
     sets."""
     if floating is float:
-        table_f().cols_copy(<const float*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch, m, am)
+        table_f().cols_copy(<const float*>a.p + lane_offset(a, tl, 0), a.s1, g.n, CX_LONG_TILE,
+                            scratch, m, am)
     else:
-        table_d().cols_copy(<const double*>a.p + lane_offset(a, tl, 0), a.s1, g.n, scratch, m, am)
+        table_d().cols_copy(<const double*>a.p + lane_offset(a, tl, 0), a.s1, g.n, CX_LONG_TILE,
+                            scratch, m, am)
+
+
+cdef int group_of(operand a, const geometry* g) noexcept nogil:
+    """Tiles per unit of work: CX_GROUP for long rows with a class stride other than 1 (up to
+    GROUP_MAX classes: the copy is CX_GROUP_LANES rows), else 1."""
+    return CX_GROUP if (CX_SHORT < g.n <= GROUP_MAX and a.s1 != 1) else 1
+
+
+cdef bint _run_adjacent(operand a, const geometry* g, Py_ssize_t r0, Py_ssize_t nr) noexcept nogil:
+    # rows r0 .. r0 + nr - 1 of a are consecutive elements
+    cdef Py_ssize_t o = r0 // g.inner, i = r0 - o * g.inner, base = o * a.s0 + i * a.s2, j
+    if r0 + nr > g.nrows:
+        return False
+    for j in range(nr):
+        if o * a.s0 + i * a.s2 != base + j:
+            return False
+        i += 1
+        if i == g.inner:
+            i = 0
+            o += 1
+    return True
+
+
+cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0, bint reduce_only,
+                     Py_ssize_t itemsize) noexcept nogil:
+    """Whether the CX_GROUP tiles from tile ``t0`` are copied at once (``long_group_in``): full
+    tiles of long rows whose CX_GROUP_LANES rows are adjacent in ``a``.  Each class is then read
+    as one run of CX_GROUP_LANES elements (512 bytes of float32) instead of four runs of 128
+    bytes, one tile apart: the hardware prefetchers follow runs of that length, and lines a
+    power-of-two stride apart are not kept waiting in the few cache sets they share.  A call that
+    writes no per-class output (a reduction) does so while the copy stays in L2 (GROUP_REDUCE
+    bytes); beyond, gathering rows is quicker (measured; the bits are the same either way)."""
+    if reduce_only and g.n * CX_GROUP_LANES * itemsize > GROUP_REDUCE:
+        return False
+    return g.n > CX_SHORT and a.s1 != 1 and _run_adjacent(a, g, t0 * CX_LONG_TILE, CX_GROUP_LANES)
+
+
+cdef void long_group_in(operand a, const geometry* g, Py_ssize_t t0, floating* scratch, floating* m,
+                        floating* am) noexcept nogil:
+    """``long_cols_in`` of the CX_GROUP tiles from ``t0`` in one pass: tile k's two column tiles
+    at ``scratch + k * CX_LONG_TILE * C``, its rows' max and arg-max at ``m, am + k *
+    CX_LONG_TILE``."""
+    cdef Py_ssize_t r0 = t0 * CX_LONG_TILE, o = r0 // g.inner
+    cdef Py_ssize_t off = o * a.s0 + (r0 - o * g.inner) * a.s2
+    if floating is float:
+        table_f().cols_copy(<const float*>a.p + off, a.s1, g.n, CX_GROUP_LANES, scratch, m, am)
+    else:
+        table_d().cols_copy(<const double*>a.p + off, a.s1, g.n, CX_GROUP_LANES, scratch, m, am)
+
+
+cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0, const floating* buf) noexcept nogil:
+    """Write a group's output, computed in the layout of ``long_group_in``'s copy, into ``a``: one
+    run of CX_GROUP_LANES elements per class where the rows are adjacent, else tile by tile."""
+    cdef floating* p = <floating*>a.p
+    cdef Py_ssize_t c, n = g.n, r0 = t0 * CX_LONG_TILE, o = r0 // g.inner
+    cdef Py_ssize_t off = o * a.s0 + (r0 - o * g.inner) * a.s2
+    cdef tile tl, sub
+    cdef int h, j, k
+    if _run_adjacent(a, g, r0, CX_GROUP_LANES):
+        if floating is float:
+            table_f().cols_uncopy(buf, n, CX_GROUP_LANES, p + off, a.s1)
+        else:
+            table_d().cols_uncopy(buf, n, CX_GROUP_LANES, p + off, a.s1)
+        return
+    for k in range(CX_GROUP):
+        tile_at(g, t0 + k, &tl)
+        for h in range(2):
+            half_tile(&tl, h, &sub)
+            cols_flush(a, g, &sub, buf + (2 * k + h) * CX_LANES * n)
 
 
 cdef floating* cols_out(operand a, const tile* tl, floating* scratch, Py_ssize_t* cs) noexcept nogil:
     """Where a class-major output tile goes: ``a`` itself when its rows are adjacent, else
-    ``scratch`` (then ``cols_flush`` scatters it)."""
-    if lanes_adjacent(a, tl):
+    ``scratch`` (then ``cols_flush`` scatters it; an absent ``a``: the caller's own tile)."""
+    if a.p != NULL and lanes_adjacent(a, tl):
         cs[0] = a.s1
         return <floating*>a.p + lane_offset(a, tl, 0)
     cs[0] = CX_LANES
@@ -215,8 +288,8 @@ cdef void cols_flush(operand a, const geometry* g, const tile* tl, const floatin
     cdef floating* p = <floating*>a.p
     cdef Py_ssize_t c, off
     cdef int j
-    if buf == p + lane_offset(a, tl, 0):  # cols_out gave the tile in place: nothing to scatter
-        return
+    if p == NULL or buf == p + lane_offset(a, tl, 0):  # an absent operand (the caller flushes
+        return  # the tile itself), or cols_out gave the tile in place: nothing to scatter
     for j in range(tl.nr):
         off = lane_offset(a, tl, j)
         for c in range(g.n):

@@ -548,9 +548,9 @@ static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *
     for (Py_ssize_t c = 0; c < n; c++)                                                         \
         for (int j = 0; j < lanes; j++) x[c * cs + j] = rows[j * n + c];                       \
 }
-/* A tile of CX_LONG_TILE adjacent lanes of each class (x[c * cs + j]) copied, in one pass, to two
-   class-major column tiles: lane j of class c to out[(j / CX_LANES) * CX_LANES * n + c * CX_LANES
-   + j % CX_LANES]; the same pass takes each lane's arg-max (the first index of its max, nan
+/* `lanes` adjacent lanes of each class (x[c * cs + j]; a multiple of CX_LONG_TILE, at most
+   CX_GROUP_LANES) copied, in one pass, to class-major column tiles of CX_LANES lanes: lane j of
+   class c to out[(j / CX_LANES) * CX_LANES * n + c * CX_LANES + j % CX_LANES]; the same pass takes each lane's arg-max (the first index of its max, nan
    never winning, as cx_argmax: a later element wins if larger, or if equal while no element
    has yet been taken, which only -inf after nans can be; none: 0) into am[j] (as a T) and
    m[j] = x[am[j]].  Both halves of a class are read together (the adjacent-line prefetch
@@ -561,19 +561,19 @@ static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *
 #define CX_COPY_AHEAD 16 /* classes */
 #endif
 #define CX_DEFINE_COLS_COPY(T, SUFFIX, ATTR)                                                   \
-ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, T *out, T *m,  \
-                                       T *am) {                                                \
-    T mm[CX_LONG_TILE], ai[CX_LONG_TILE];                                                      \
-    for (int j = 0; j < CX_LONG_TILE; j++) {                                                   \
+ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes,    \
+                                       T *out, T *m, T *am) {                                  \
+    T mm[CX_GROUP_LANES], ai[CX_GROUP_LANES];                                                  \
+    for (int j = 0; j < lanes; j++) {                                                          \
         mm[j] = -INFINITY;                                                                     \
         ai[j] = -1;                                                                            \
     }                                                                                          \
     for (Py_ssize_t c = 0; c < n; c++) {                                                       \
         const T *xc = x + c * cs, *ahead = x + (c + CX_COPY_AHEAD) * cs;                       \
-        for (size_t b = 0; b < CX_LONG_TILE * sizeof(T); b += 64)                              \
+        for (size_t b = 0; b < (size_t)lanes * sizeof(T); b += 64)                             \
             CX_PREFETCH((const char *)ahead + b);                                       \
         T fc = (T)c;                                                                           \
-        for (int h = 0; h < CX_LONG_TILE / CX_LANES; h++) {                                    \
+        for (int h = 0; h < lanes / CX_LANES; h++) {                                           \
             T *o = out + (h * n + c) * CX_LANES, *mh = mm + h * CX_LANES, *ah = ai + h * CX_LANES; \
             const T *xh = xc + h * CX_LANES;                                                   \
             for (int j = 0; j < CX_LANES; j++) {                                               \
@@ -585,11 +585,23 @@ ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, 
             }                                                                                  \
         }                                                                                      \
     }                                                                                          \
-    for (int j = 0; j < CX_LONG_TILE; j++) {                                                   \
+    for (int j = 0; j < lanes; j++) {                                                          \
         am[j] = ai[j] < 0 ? 0 : ai[j];                                                         \
         m[j] = ai[j] < 0 ? x[j] : mm[j];                                                       \
     }                                                                                          \
 }
+/* The inverse move: column tiles laid out as cx_cols_copy's `out` written to `lanes` adjacent rows
+   (x[c * cs + j]).  On AVX2, whole aligned 64-byte lines far apart are written with non-temporal
+   stores (no read of each line before it is overwritten), as cx_rows_to_tile_avx2. */
+#define CX_DEFINE_COLS_UNCOPY(T, SUFFIX)                                                       \
+static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,               \
+                                    Py_ssize_t cs) {                                           \
+    for (Py_ssize_t c = 0; c < n; c++)                                                         \
+        for (int j = 0; j < lanes; j++)                                                        \
+            x[c * cs + j] = buf[((j / CX_LANES) * n + c) * CX_LANES + j % CX_LANES];           \
+}
+CX_DEFINE_COLS_UNCOPY(float, f_portable)
+CX_DEFINE_COLS_UNCOPY(double, d_portable)
 CX_DEFINE_COLS_COPY(float, f_portable, )
 CX_DEFINE_COLS_COPY(double, d_portable, )
 CX_DEFINE_TRANSPOSE(float, f)
@@ -1388,6 +1400,24 @@ CX_V3 static void cx_rows_to_tile_avx2(const float *rows, Py_ssize_t n, int lane
         for (int j = 0; j < lanes; j++) x[c * cs + j] = rows[j * n + c];
 }
 
+#define CX_DEFINE_COLS_UNCOPY_AVX2(T, SUFFIX, VT, LOAD, STORE, STREAM, W)                       \
+CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,         \
+                                          Py_ssize_t cs) {                                     \
+    int nt = ((uintptr_t)x % 64) == 0 && ((cs * sizeof(T)) % 64) == 0;                         \
+    for (Py_ssize_t c = 0; c < n; c++)                                                         \
+        for (int h = 0; h < lanes / CX_LANES; h++) {                                           \
+            const T *b = buf + (h * n + c) * CX_LANES;                                         \
+            T *o = x + c * cs + h * CX_LANES;                                                  \
+            for (int k = 0; k < CX_LANES; k += W) {                                            \
+                VT v = LOAD(b + k);                                                            \
+                if (nt) STREAM(o + k, v); else STORE(o + k, v);                                \
+            }                                                                                  \
+        }                                                                                      \
+    if (nt) _mm_sfence();                                                                      \
+}
+CX_DEFINE_COLS_UNCOPY_AVX2(float, f_avx2, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_stream_ps, 8)
+CX_DEFINE_COLS_UNCOPY_AVX2(double, d_avx2, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_stream_pd, 4)
+
 CX_V3 static inline __m256 cx_log1p8_ps(__m256 t) {
     /* cx_log1pf, 8 wide: log1p(t) for t in [0, 1] (or nan) */
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -1444,25 +1474,25 @@ CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int lo
 
 static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
-    cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2,
+    cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2, cx_cols_uncopy_f_avx2,
     cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
     cx_bce_logs_f_avx2, cx_bce_logits_avx2_fma, cx_kl_logs_f_avx2};
 static const cx_table_d cx_f64_avx2 = {
     "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
-    cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_col_map_d_avx2,
+    cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_cols_uncopy_d_avx2, cx_col_map_d_avx2,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
     cx_bce_logits_d_avx2, cx_kl_logs_d_avx2};
 #endif
 
 static const cx_table_f cx_f32_portable = {
     "portable", cx_argmax_row_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
-    cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable,
+    cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable, cx_cols_uncopy_f_portable,
     cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f, cx_sigmoid_portable,
     cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable};
 static const cx_table_d cx_f64_portable = {
     "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
     cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
-    cx_col_long_d_portable, cx_cols_copy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
+    cx_col_long_d_portable, cx_cols_copy_d_portable, cx_cols_uncopy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
     cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable};
 
 static int cx_avx2 = -1; /* B: chosen once */

@@ -10,9 +10,10 @@
  *     into four double accumulators, the tail in masked groups of 8; float64 AVX2, four double
  *     chains over groups of 16, the tail into the first; portable float64, class order; with y,
  *     also y = exp(x - m), the same sum bit for bit), wdot (sum w (x - m)), logsoftmax_out,
- *     affine (g = a g - k w), softmax_bwd; the same arithmetic down a column tile: cols_copy (a
- *     tile of CX_LONG_TILE adjacent rows, x[c * cs + j], copied in one pass into two column tiles,
- *     with each row's argmax and max), col_long (sumexp's sums, L = log1p(rest), with y the
+ *     affine (g = a g - k w), softmax_bwd; the same arithmetic down a column tile: cols_copy
+ *     (`lanes` adjacent rows, a multiple of CX_LONG_TILE up to CX_GROUP_LANES, x[c * cs + j],
+ *     copied in one pass into column tiles of CX_LANES rows, with each row's argmax and max;
+ *     cols_uncopy writes such column tiles back to `lanes` adjacent rows), col_long (sumexp's sums, L = log1p(rest), with y the
  *     stored exps, of CX_LANES rows of a column tile, each row's bits as the unit-stride kernel's);
  *   column arithmetic (tiles of CX_LANES (16) rows, class-major: element (row j, class c) at
  *   x[c * cs + j], for n <= CX_SHORT): col_lognorm (per-row max, sum of exp and its log1p, each
@@ -32,6 +33,8 @@
 #define CX_LANES 16 /* rows per column tile */
 #define CX_LONG_TILE 32 /* rows per tile of long rows (their gathers read 128 bytes per class) */
 #define CX_SHORT 32
+#define CX_GROUP 4 /* tiles of long rows copied at once when their rows are adjacent (_rows.pyx note C) */
+#define CX_GROUP_LANES (CX_GROUP * CX_LONG_TILE)
 
 enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
 
@@ -48,7 +51,9 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
                             double *lnorm, T *y, Py_ssize_t ycs);                             \
         void (*col_long)(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *am,    \
                          double *rest, double *lnorm, T *y, Py_ssize_t ycs);                  \
-        void (*cols_copy)(const T *x, Py_ssize_t cs, Py_ssize_t n, T *out, T *m, T *am);      \
+        void (*cols_copy)(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *out, T *m,   \
+                          T *am);                                                             \
+        void (*cols_uncopy)(const T *buf, Py_ssize_t n, int lanes, T *x, Py_ssize_t cs);      \
         void (*col_map)(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *a,      \
                         const T *k, const T *w, T *y, Py_ssize_t ycs, int mode);              \
         void (*tile_to_rows)(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *rows);    \

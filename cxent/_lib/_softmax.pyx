@@ -24,7 +24,8 @@ from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHOR
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
-                               long_cols, long_cols_in, half_tile,
+                               long_cols, long_cols_in, half_tile, group_of, long_group,
+                               long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
                                row_softmax_bwd, table_f, table_d)
 
@@ -55,8 +56,9 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
     cdef geometry g = geometry3(x)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 2 if g.n > CX_SHORT and strided(xo, yo, yo) else 0, tn, use_threads, &per,
-                  &sc)  # long rows: a copied or gathered input tile and an output tile
+    buf = scratch(&g, (CX_GROUP if group_of(xo, &g) > 1 else 2) if g.n > CX_SHORT and strided(xo, yo, yo)
+                  else 0, tn, use_threads, &per, &sc)  # long rows: a copied or gathered input tile
+    # and an output tile, or a group's copy (note A)
     if tn == cnp.NPY_FLOAT32:
         _softmax_run(xo, yo, &g, log_out, <float*>sc, per, use_threads)
     else:
@@ -95,13 +97,40 @@ def softmax_small(x, axis, bint log_out, Py_ssize_t max_elements):
 
 cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, floating* sc,
                        Py_ssize_t per, bint use_threads) noexcept nogil:
-    cdef Py_ssize_t t
+    cdef Py_ssize_t u, k = group_of(x, g), nu = (n_tiles(g) + k - 1) // k
     if use_threads:
-        for t in prange(n_tiles(g), schedule="static"):
-            _softmax_tile(x, y, g, t, log_out, sc + threadid() * per)
+        for u in prange(nu, schedule="static"):
+            _softmax_unit(x, y, g, u * k, k, log_out, sc + threadid() * per)
     else:  # serial: no OpenMP region (it costs about a microsecond)
-        for t in range(n_tiles(g)):
-            _softmax_tile(x, y, g, t, log_out, sc)
+        for u in range(nu):
+            _softmax_unit(x, y, g, u * k, k, log_out, sc)
+
+
+cdef void _softmax_unit(operand x, operand y, const geometry* g, Py_ssize_t t0, Py_ssize_t k,
+                        bint log_out, floating* scratch) noexcept nogil:
+    # k tiles from t0: copied at once and computed down the copy's columns (long_group), the
+    # output written into the copy and then flushed, or tile by tile
+    cdef tile tl, sub
+    cdef floating m[CX_GROUP_LANES]
+    cdef floating am[CX_GROUP_LANES]
+    cdef operand nowhere
+    cdef floating* blk
+    cdef Py_ssize_t t
+    cdef int h
+    if k > 1 and long_group(x, g, t0, False, sizeof(floating)):
+        long_group_in(x, g, t0, scratch, m, am)
+        nowhere.p = NULL
+        for t in range(k):
+            tile_at(g, t0 + t, &tl)
+            for h in range(2):
+                half_tile(&tl, h, &sub)
+                blk = scratch + (2 * t + h) * CX_LANES * g.n
+                _softmax_cols(blk, CX_LANES, True, m + (2 * t + h) * CX_LANES,
+                              am + (2 * t + h) * CX_LANES, nowhere, g, &sub, log_out, blk)
+        group_flush(y, g, t0, scratch)
+        return
+    for t in range(t0, min(t0 + k, n_tiles(g))):
+        _softmax_tile(x, y, g, t, log_out, scratch)
 
 
 cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, bint log_out,
@@ -177,8 +206,8 @@ def logsumexp_rows(x, out, bint use_threads):
     cdef geometry g = geometry3(x)
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 1 if g.n > CX_SHORT and strided(xo, xo, xo) else 0, tn, use_threads, &per,
-                  &sc)
+    buf = scratch(&g, (CX_GROUP if group_of(xo, &g) > 1 else 1) if g.n > CX_SHORT and strided(xo, xo, xo)
+                  else 0, tn, use_threads, &per, &sc)
     if tn == cnp.NPY_FLOAT32:
         _logsumexp_run(xo, oo, &g, <float*>sc, per, use_threads)
     else:
@@ -187,13 +216,34 @@ def logsumexp_rows(x, out, bint use_threads):
 
 cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc, Py_ssize_t per,
                          bint use_threads) noexcept nogil:
-    cdef Py_ssize_t t
+    cdef Py_ssize_t u, k = group_of(x, g), nu = (n_tiles(g) + k - 1) // k
     if use_threads:
-        for t in prange(n_tiles(g), schedule="static"):
-            _logsumexp_tile(x, <floating*>out.p, out.s0, out.s2, g, t, sc + threadid() * per)
+        for u in prange(nu, schedule="static"):
+            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc + threadid() * per)
     else:  # serial: no OpenMP region (it costs about a microsecond)
-        for t in range(n_tiles(g)):
-            _logsumexp_tile(x, <floating*>out.p, out.s0, out.s2, g, t, sc)
+        for u in range(nu):
+            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc)
+
+
+cdef void _logsumexp_unit(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
+                          const geometry* g, Py_ssize_t t0, Py_ssize_t k, floating* scratch) noexcept nogil:
+    # k tiles from t0, copied at once (long_group) or tile by tile
+    cdef tile tl, sub
+    cdef floating m[CX_GROUP_LANES]
+    cdef floating am[CX_GROUP_LANES]
+    cdef Py_ssize_t t, c
+    cdef int h
+    if k > 1 and long_group(x, g, t0, True, sizeof(floating)):
+        long_group_in(x, g, t0, scratch, m, am)
+        for t in range(k):
+            tile_at(g, t0 + t, &tl)
+            for h in range(2):
+                half_tile(&tl, h, &sub)
+                c = (2 * t + h) * CX_LANES
+                _logsumexp_cols(scratch + c * g.n, CX_LANES, m + c, am + c, out, os0, os1, g, &sub)
+        return
+    for t in range(t0, min(t0 + k, n_tiles(g))):
+        _logsumexp_tile(x, out, os0, os1, g, t, scratch)
 
 
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
