@@ -109,10 +109,9 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike 
     >>> float(cxent.binary_cross_entropy(np.array([0.2, 0.9, 0.5]), np.array([0.0, 1.0, 0.3])))
     0.34055042...
     """
-    if weight is None:
-        small = _k.bce_small(input, target, False, reduction, PARALLEL_THRESHOLD)
-        if small is not None:  # the common small call, through its compiled gate
-            return small
+    small = _k.bce_small(input, target, weight, None, False, reduction, PARALLEL_THRESHOLD)
+    if small is not None:  # the common small call, through its compiled gate
+        return small
     return _bce(input, target, weight, reduction)[0]
 
 
@@ -169,10 +168,9 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
     >>> float(cxent.binary_cross_entropy_with_logits(x, y))
     2.36855698...
     """
-    if weight is None and pos_weight is None:
-        small = _k.bce_small(input, target, True, reduction, PARALLEL_THRESHOLD)
-        if small is not None:  # the common small call, through its compiled gate
-            return small
+    small = _k.bce_small(input, target, weight, pos_weight, True, reduction, PARALLEL_THRESHOLD)
+    if small is not None:  # the common small call, through its compiled gate
+        return small
     return _bce_logits(input, target, weight, reduction, pos_weight)[0]
 
 

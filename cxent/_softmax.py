@@ -46,7 +46,7 @@ def _normalize(x, axis, dim, dtype, out, log_out):
     axis = axis_or_dim(axis, dim)
     x = cast_to(x, dtype)
     if out is None:
-        small = _k.softmax_small(x, axis, log_out, PARALLEL_THRESHOLD)
+        small = _k.rows_small(int(log_out), x, None, axis, PARALLEL_THRESHOLD)
         if small is not None:  # the common small call, through its compiled gate
             return small
     return _map_rows([float_array(x, "x")], axis, out,
@@ -171,6 +171,10 @@ def logsumexp(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, keepdims: bool = False
     3.40760596444438
     """
     axis = axis_or_dim(axis, dim)
+    if out is None and not keepdims:
+        small = _k.rows_small(2, x, None, axis, PARALLEL_THRESHOLD)
+        if small is not None:  # the common small call, through its compiled gate
+            return small
     a = float_array(x, "x")
     if a.ndim == 0:
         axes_tuple(axis, 0)  # validated as for a 0-d array: 0, -1, () or None
@@ -263,6 +267,10 @@ def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
 
 
 def _backward(grad_output, output, axis, out, log_out):
+    if out is None:
+        small = _k.rows_small(4 if log_out else 3, grad_output, output, axis, PARALLEL_THRESHOLD)
+        if small is not None:  # the common small call, through its compiled gate
+            return small
     y, g = backward_operands(grad_output, output)
     return _map_rows([y, g], axis, out, lambda yv, gv, res, threads:
                      _k.softmax_backward_rows(gv, yv, res, log_out, threads))

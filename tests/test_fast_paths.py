@@ -214,24 +214,45 @@ def test_sigmoid_gate_declines_other_calls(variant, rng):
                                **tol(np.float32, 2))
 
 
-@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+ROW_KINDS = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward"]
+
+
+@pytest.mark.parametrize("fn", ROW_KINDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_softmax_gate_is_the_general_path(fn, shape, dtype, rng):
-    from cxent._lib._softmax import softmax_small
+def test_rows_gate_is_the_general_path(fn, shape, dtype, rng):
+    from cxent._lib._softmax import rows_small
     x, _ = _case(rng, shape, dtype)
     x[0, 0] = np.inf if shape[1] > 2 else x[0, 0]  # a nan row, as torch
-    fast = softmax_small(x, -1, fn == "log_softmax", cxent._config.PARALLEL_THRESHOLD)
+    kind = ROW_KINDS.index(fn)
+    args = (x,)
+    if kind >= 3:  # grad_output, and the forward's output
+        fwd = cxent.log_softmax if kind == 4 else cxent.softmax
+        args = (np.asarray(rng.standard_normal(shape), dtype), fwd(_case(rng, shape, dtype)[0]))
+    fast = rows_small(kind, args[0], args[1] if kind >= 3 else None, -1,
+                      cxent._config.PARALLEL_THRESHOLD)
     assert fast is not None and fast.dtype == dtype and fast.flags.c_contiguous
-    general = getattr(cxent, fn)(x, axis=np.int64(1))  # a NumPy integer axis: the general path
+    general = getattr(cxent, fn)(*args, axis=np.int64(1))  # a NumPy integer axis: the general path
     np.testing.assert_array_equal(fast, general)
-    np.testing.assert_array_equal(getattr(cxent, fn)(x), fast)
-    np.testing.assert_allclose(fast, getattr(ref, fn)(x, axis=-1), **tol(dtype))
+    np.testing.assert_array_equal(getattr(cxent, fn)(*args), fast)
+    if kind < 3:
+        np.testing.assert_allclose(fast, getattr(ref, fn)(x, axis=-1), **tol(dtype, 4))
+
+
+@pytest.mark.parametrize("variant", ["backward shapes", "backward types"])
+def test_rows_gate_declines_backward_mismatches(variant, rng):
+    from cxent._lib._softmax import rows_small
+    g, _ = _case(rng, (6, 5), np.float32)
+    y = cxent.softmax(g)
+    y = y[:, :4].copy() if variant == "backward shapes" else y.astype(np.float64)
+    for kind in (3, 4):
+        assert rows_small(kind, g, y, -1, cxent._config.PARALLEL_THRESHOLD) is None
+        assert rows_small(kind, g, None, -1, cxent._config.PARALLEL_THRESHOLD) is None
 
 
 @pytest.mark.parametrize("variant", ["axis 0", "F order", "3-d", "int", "big", "big-endian",
                                      "numpy axis", "empty"])
-def test_softmax_gate_declines_other_calls(variant, rng):
-    from cxent._lib._softmax import softmax_small
+def test_rows_gate_declines_other_calls(variant, rng):
+    from cxent._lib._softmax import rows_small
     x, _ = _case(rng, (6, 5), np.float32)
     axis = -1
     if variant == "axis 0":
@@ -250,7 +271,8 @@ def test_softmax_gate_declines_other_calls(variant, rng):
         axis = np.int64(1)
     elif variant == "empty":
         x = np.zeros((0, 5), np.float32)
-    assert softmax_small(x, axis, False, cxent._config.PARALLEL_THRESHOLD) is None
+    for kind in range(5):
+        assert rows_small(kind, x, x, axis, cxent._config.PARALLEL_THRESHOLD) is None
     np.testing.assert_allclose(cxent.softmax(x, axis=axis),
                                ref.softmax(np.asarray(x, np.float64), axis=int(axis)),
                                **tol(np.float32, 2))
@@ -264,7 +286,7 @@ def test_bce_gate_is_the_general_path(logits, shape, reduction, dtype, rng):
     x = (rng.standard_normal(shape) * 4).astype(dtype) if logits else rng.random(shape).astype(dtype)
     t = rng.random(shape).astype(dtype)
     x.flat[0] = 0.0  # BCE: log 0 clamped at -100
-    fast = bce_small(x, t, logits, reduction, cxent._config.PARALLEL_THRESHOLD)
+    fast = bce_small(x, t, None, None, logits, reduction, cxent._config.PARALLEL_THRESHOLD)
     assert fast is not None and type(fast) is dtype.type
     fn = cxent.binary_cross_entropy_with_logits if logits else cxent.binary_cross_entropy
     general = fn(x, t, weight=np.ones(shape[-1], dtype), reduction=reduction)  # the general path
@@ -272,6 +294,51 @@ def test_bce_gate_is_the_general_path(logits, shape, reduction, dtype, rng):
     np.testing.assert_array_equal(fn(x, t, reduction=reduction), fast)
     expected = getattr(ref, fn.__name__)(x, t, reduction=reduction)
     np.testing.assert_allclose(fast, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["bce", "bce_with_logits"])
+@pytest.mark.parametrize("shape", [(1,), (64, 10), (3, 5, 9)], ids=str)
+@pytest.mark.parametrize("wshape", ["last", "full"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_gate_with_weights_is_the_general_path(logits, shape, wshape, reduction, dtype, rng):
+    from cxent._lib._binary import bce_small
+    x = (rng.standard_normal(shape) * 4).astype(dtype) if logits else rng.random(shape).astype(dtype)
+    t = rng.random(shape).astype(dtype)
+    ws = shape[-1:] if wshape == "last" else shape
+    w = (rng.random(ws) * 2).astype(np.float32).astype(dtype)  # float32 values: exact either way
+    pw = (rng.random(ws) * 3).astype(np.float32).astype(dtype) if logits else None
+    fast = bce_small(x, t, w, pw, logits, reduction, cxent._config.PARALLEL_THRESHOLD)
+    assert fast is not None and type(fast) is dtype.type
+
+    def strided(a):  # the same values in the other dtype: the gate declines, the general path runs
+        return None if a is None else a.astype(np.float64 if dtype == np.float32 else np.float32)
+
+    fn = cxent.binary_cross_entropy_with_logits if logits else cxent.binary_cross_entropy
+    kw = {"pos_weight": strided(pw)} if logits else {}
+    assert bce_small(x, t, strided(w), None, logits, reduction, cxent._config.PARALLEL_THRESHOLD) is None
+    general = fn(x, t, weight=strided(w), reduction=reduction, **kw)
+    np.testing.assert_array_equal(fast, general)
+    kw = {"pos_weight": pw} if logits else {}
+    np.testing.assert_array_equal(fn(x, t, weight=w, reduction=reduction, **kw), fast)
+    expected = getattr(ref, fn.__name__)(x, t, weight=w, reduction=reduction, **kw)
+    np.testing.assert_allclose(fast, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("variant", ["w f64", "w shape", "w list", "pw for bce"])
+def test_bce_gate_declines_other_weights(variant, rng):
+    from cxent._lib._binary import bce_small
+    x = rng.random((6, 5)).astype(np.float32)
+    t = rng.random((6, 5)).astype(np.float32)
+    w, pw, logits = rng.random(5).astype(np.float32), None, False
+    if variant == "w f64":
+        w = w.astype(np.float64)
+    elif variant == "w shape":
+        w = rng.random((6, 1)).astype(np.float32)
+    elif variant == "w list":
+        w = w.tolist()
+    else:
+        pw = w
+    assert bce_small(x, t, w, pw, logits, "mean", cxent._config.PARALLEL_THRESHOLD) is None
 
 
 @pytest.mark.parametrize("variant", ["list", "F order", "int target", "f64 target", "empty",
@@ -304,7 +371,7 @@ def test_bce_gate_declines_other_calls(variant, rng):
         t = t.reshape(5, 6)
     elif variant == "array reduction":
         reduction = np.array("mean")
-    assert bce_small(x, t, False, reduction, cxent._config.PARALLEL_THRESHOLD) is None
+    assert bce_small(x, t, None, None, False, reduction, cxent._config.PARALLEL_THRESHOLD) is None
     if variant == "bad input":
         with pytest.raises(ValueError, match="1.5"):
             cxent.binary_cross_entropy(x, t)

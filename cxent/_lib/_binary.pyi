@@ -19,6 +19,8 @@ def bce_flat(
 def bce_small(
     x: object,  # a C-contiguous float32/float64 ndarray, or the gate declines
     y: object,  # the same shape and type
+    w: object,  # None, or the same type, of the input's shape or of its last axis
+    pw: object,  # as w (pos_weight: logits only)
     logits: bool,  # bint
     reduction: object,  # 'mean' or 'sum'
     max_elements: int,  # Py_ssize_t

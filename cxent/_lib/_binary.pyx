@@ -109,28 +109,65 @@ def bce_flat(x, y, w, pos_weight, out, grad, gout, double scale, int kind, parti
     return b0, b1
 
 
-def bce_small(x, y, bint logits, reduction, Py_ssize_t max_elements):
+cdef inline bint _plain(cnp.ndarray a, int tn) noexcept:
+    return (cnp.PyArray_TYPE(a) == tn and cnp.PyArray_ISCARRAY_RO(a)
+            and cnp.PyArray_ISNOTSWAPPED(a))
+
+
+cdef int _small_weight(object v, cnp.ndarray a, int tn, flat2* f):
+    # an absent weight (0), one that needs no conversion: the input's shape (1, s0 set by the
+    # caller), or its last axis (C,), broadcast over the rows of a (rows, C) walk (2); else -1
+    cdef cnp.ndarray w
+    cdef int nd = cnp.PyArray_NDIM(a)
+    f.p = NULL
+    f.s0 = f.s1 = 0
+    if v is None:
+        return 0
+    if type(v) is not cnp.ndarray:
+        return -1
+    w = v
+    if not _plain(w, tn):
+        return -1
+    f.p, f.s1 = cnp.PyArray_DATA(w), 1
+    if cnp.PyArray_SAMESHAPE(a, w):
+        return 1
+    if nd >= 1 and cnp.PyArray_NDIM(w) == 1 and cnp.PyArray_DIM(w, 0) == cnp.PyArray_DIM(a, nd - 1):
+        return 2
+    return -1
+
+
+def bce_small(x, y, w, pw, bint logits, reduction, Py_ssize_t max_elements):
     """The gate of the common small call of both losses: same-shaped, non-empty, C-contiguous,
-    aligned, native ``ndarray`` input and target of one float type, no weights, reduction 'mean' or
-    'sum', at most one task (CHUNK elements) and fewer than ``max_elements``.  Runs ``bce_flat``'s
-    task routine, serially; returns the loss as a NumPy scalar of the input's type, or None for any
-    other call and for BCE values outside [0, 1] (the Python layer then takes it, and reports)."""
+    aligned, native ``ndarray`` input and target of one float type, weights (``w``, and
+    ``pw`` = pos_weight for logits) absent or such arrays of the input's type and shape or of its
+    last axis, reduction 'mean' or 'sum', at most one task (CHUNK elements) and fewer than
+    ``max_elements``.  Runs ``bce_flat``'s task routine over the ``(rows, C)`` walk, serially;
+    returns the loss as a NumPy scalar of the input's type, or None for any other call and for
+    BCE values outside [0, 1] (the Python layer then takes it, and reports)."""
     if (type(x) is not cnp.ndarray or type(y) is not cnp.ndarray or type(reduction) is not str
-            or (reduction != "mean" and reduction != "sum")):
+            or (reduction != "mean" and reduction != "sum") or (pw is not None and not logits)):
         return None
     cdef cnp.ndarray a = x, b = y
     cdef int tn = cnp.PyArray_TYPE(a)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
-    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(b) != tn
-            or not cnp.PyArray_SAMESHAPE(a, b) or n == 0 or n > CHUNK or n >= max_elements
-            or not (cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_ISNOTSWAPPED(a)
-                    and cnp.PyArray_ISCARRAY_RO(b) and cnp.PyArray_ISNOTSWAPPED(b))):
-        return None
     cdef bin_args A
+    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64)
+            or not cnp.PyArray_SAMESHAPE(a, b) or n == 0 or n > CHUNK or n >= max_elements
+            or not (_plain(a, tn) and _plain(b, tn))):
+        return None
     memset(&A, 0, sizeof(A))
-    A.x.p, A.x.s0, A.x.s1 = cnp.PyArray_DATA(a), n, 1
-    A.y.p, A.y.s0, A.y.s1 = cnp.PyArray_DATA(b), n, 1
-    A.cols, A.size, A.scale, A.kind = n, n, 1.0, BCE_LOGITS if logits else BCE
+    cdef int kw = _small_weight(w, a, tn, &A.w), kp = _small_weight(pw, a, tn, &A.pw)
+    if kw < 0 or kp < 0:
+        return None
+    # one row, unless a weight is broadcast: then rows of the last axis (the same bits: note B)
+    A.cols = cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1) if kw == 2 or kp == 2 else n
+    if kw == 1:
+        A.w.s0 = A.cols
+    if kp == 1:
+        A.pw.s0 = A.cols
+    A.x.p, A.x.s0, A.x.s1 = cnp.PyArray_DATA(a), A.cols, 1
+    A.y.p, A.y.s0, A.y.s1 = cnp.PyArray_DATA(b), A.cols, 1
+    A.size, A.scale, A.kind = n, 1.0, BCE_LOGITS if logits else BCE
     cdef Py_ssize_t bad[2]
     bad[0] = bad[1] = 0
     cdef double total

@@ -10,10 +10,11 @@ def softmax_rows(
     log_out: bool,  # bint
     use_threads: bool,  # bint
 ) -> None: ...
-def softmax_small(
+def rows_small(
+    kind: int,  # int: 0 softmax, 1 log_softmax, 2 logsumexp, 3 softmax_backward, 4 log_softmax_backward
     x: object,
+    y: object,  # the backward functions' output; None otherwise
     axis: object,
-    log_out: bool,  # bint
     max_elements: int,  # Py_ssize_t
 ) -> npt.NDArray[np.floating] | None: ...
 def logsumexp_rows(

@@ -65,33 +65,57 @@ def softmax_rows(x, out, bint log_out, bint use_threads):
         _softmax_run(xo, yo, &g, log_out, <double*>sc, per, use_threads)
 
 
-def softmax_small(x, axis, bint log_out, Py_ssize_t max_elements):
-    """The gate of the common small call of softmax/log_softmax: a non-empty C-contiguous, aligned,
-    native float32/float64 ``(N, C)`` ``ndarray`` of fewer than ``max_elements`` elements, ``axis``
-    -1 or 1 (a Python int), no ``out=``.  Runs the same tile routine as ``softmax_rows``, serially,
-    into a new array; None for any other call (the Python layer then takes it)."""
-    if type(x) is not cnp.ndarray or type(axis) is not int:
+cdef inline bint _small_2d(object x, int tn, Py_ssize_t max_elements):
+    # a non-empty C-contiguous, aligned, native 2-d ndarray of type tn, below max_elements
+    if type(x) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray a = x
+    return (cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_TYPE(a) == tn and cnp.PyArray_ISCARRAY_RO(a)
+            and cnp.PyArray_ISNOTSWAPPED(a) and 0 < cnp.PyArray_SIZE(a) < max_elements)
+
+
+def rows_small(int kind, x, y, axis, Py_ssize_t max_elements):
+    """The gate of the common small call of the row functions along the last axis: ``kind`` 0
+    softmax, 1 log_softmax (of ``x``), 2 logsumexp (of ``x``, no ``keepdims``), 3
+    softmax_backward, 4 log_softmax_backward (``x`` = grad_output, ``y`` = output, of the same
+    shape and type).  Each array a non-empty C-contiguous, aligned, native float32/float64
+    ``(N, C)`` ``ndarray`` of fewer than ``max_elements`` elements, ``axis`` -1 or 1 (a Python
+    int), no ``out=``.  Runs the same tile routine as ``softmax_rows``, ``logsumexp_rows`` or
+    ``softmax_backward_rows``, serially, into a new array; None for any other call (the Python
+    layer then takes it)."""
+    if type(x) is not cnp.ndarray or type(axis) is not int or not (axis == -1 or axis == 1):
+        return None
+    cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64) or not _small_2d(x, tn, max_elements)
+            or (kind >= 3 and not (_small_2d(y, tn, max_elements)
+                                   and cnp.PyArray_SAMESHAPE(<cnp.ndarray>x, <cnp.ndarray>y)))):
         return None
     cdef cnp.ndarray a = x
-    if cnp.PyArray_NDIM(a) != 2 or not (axis == -1 or axis == 1):
-        return None
-    cdef int tn = cnp.PyArray_TYPE(a)
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(a, 0), n = cnp.PyArray_DIM(a, 1)
-    if ((tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64) or not cnp.PyArray_ISCARRAY_RO(a)
-            or not cnp.PyArray_ISNOTSWAPPED(a) or nrows * n == 0 or nrows * n >= max_elements):
-        return None
-    cdef cnp.ndarray res = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(a), tn, 0)
-    cdef operand xo, yo
+    cdef cnp.ndarray res = cnp.PyArray_EMPTY(1 if kind == 2 else 2, cnp.PyArray_DIMS(a), tn, 0)
+    cdef operand xo, yo, ro
     xo.p, xo.s0, xo.s1, xo.s2 = cnp.PyArray_DATA(a), n, 1, 0
-    yo.p, yo.s0, yo.s1, yo.s2 = cnp.PyArray_DATA(res), n, 1, 0
+    ro.p, ro.s0, ro.s1, ro.s2 = cnp.PyArray_DATA(res), 1 if kind == 2 else n, 1, 0
+    if kind >= 3:
+        yo.p, yo.s0, yo.s1, yo.s2 = cnp.PyArray_DATA(<cnp.ndarray>y), n, 1, 0
     cdef geometry g = make_geometry(nrows, n, 1)
-    cdef Py_ssize_t per
-    cdef void* sc
-    buf = scratch(&g, 0, tn, False, &per, &sc)  # unit-stride rows: nothing is gathered
+    cdef bint log_out = kind == 1 or kind == 4
+    cdef Py_ssize_t per = 0
+    cdef void* sc = NULL  # unit-stride rows: nothing is gathered
     if tn == cnp.NPY_FLOAT32:
-        _softmax_run(xo, yo, &g, log_out, <float*>sc, per, False)
+        if kind <= 1:
+            _softmax_run(xo, ro, &g, log_out, <float*>sc, per, False)
+        elif kind == 2:
+            _logsumexp_run(xo, ro, &g, <float*>sc, per, False)
+        else:
+            _backward_run(xo, yo, ro, &g, log_out, <float*>sc, per, False)
     else:
-        _softmax_run(xo, yo, &g, log_out, <double*>sc, per, False)
+        if kind <= 1:
+            _softmax_run(xo, ro, &g, log_out, <double*>sc, per, False)
+        elif kind == 2:
+            _logsumexp_run(xo, ro, &g, <double*>sc, per, False)
+        else:
+            _backward_run(xo, yo, ro, &g, log_out, <double*>sc, per, False)
     return res
 
 
