@@ -6,7 +6,9 @@ A. Registry.  ``FUNCTIONS`` lists one :class:`Function` per benchmarked call (a 
 B. Implementations.  ``IMPLS`` names the columns: ``cxent`` (the package under test), ``numpy-ref``
    (``cxent._reference``, the plain-NumPy long-double twin of every public function), ``numpy`` (a
    lean NumPy composition written here: the input's dtype, no upcast, few temporaries), ``torch``
-   (``torch.nn.functional``), ``scipy`` (``scipy.special``), ``jax`` (``jax.nn`` and optax's losses,
+   (``torch.nn.functional``), ``torch-compile`` (the same torch calls through ``torch.compile``,
+   static shapes, compiled by the untimed warm-up of each case for its thread count; skipped when
+   no C++ compiler is found), ``scipy`` (``scipy.special``), ``jax`` (``jax.nn`` and optax's losses,
    ``jax.jit``-compiled, inputs on the device before timing, ``block_until_ready``) and ``sklearn``
    (scikit-learn's ``HalfMultinomialLoss`` / ``HalfBinomialLoss``, its Cython loss kernels).  An
    implementation whose module does not import is skipped; a function an implementation does not
@@ -50,6 +52,8 @@ class Impl:
     def load(self):
         if self.name == "jax":
             return _load_jax()
+        if self.name == "torch-compile":
+            return _load_torch_compile()
         return importlib.import_module(self.module)
 
 
@@ -64,11 +68,27 @@ def _load_jax():
     return jax
 
 
+def _load_torch_compile():
+    """torch, when ``torch.compile``'s inductor backend can build its C++ kernels here."""
+    import os
+    import shutil
+
+    import torch
+
+    cxx = os.environ.get("CXX") or "g++"
+    if not (shutil.which(cxx) or shutil.which("c++") or shutil.which("clang++")):
+        raise ImportError(f"no C++ compiler ({cxx}, c++, clang++) on PATH: torch.compile's "
+                          "inductor backend needs one")
+    return torch
+
+
 IMPLS = (
     Impl("cxent", "cxent", "cxent (the package under test)", "openmp"),
     Impl("numpy-ref", "cxent._reference", "cxent._reference: plain NumPy float64 twin"),
     Impl("numpy", "numpy", "lean NumPy composition in the input dtype (bench/_peers.py)"),
     Impl("torch", "torch", "torch.nn.functional on torch.from_numpy views", "openmp"),
+    Impl("torch-compile", "torch", "torch.compile (inductor's C++) of the same torch calls, "
+         "compiled in the untimed warm-up for the case's shape and thread count", "openmp"),
     Impl("scipy", "scipy.special", "scipy.special (softmax, log_softmax, logsumexp, expit, ...)"),
     Impl("jax", "jax", "jax.jit of jax.nn / optax losses (XLA CPU, its own thread pool)", "own"),
     Impl("sklearn", "sklearn._loss.loss",
@@ -400,6 +420,43 @@ def _torch_and_grad(call, *kinds, **kw):
     return make
 
 
+def _compiled(m, fn):
+    """``torch.compile(fn)`` for this case: static shapes, inductor's C++ kernels built for the
+    thread count now set (its generated OpenMP loops fix their thread count when compiled)."""
+    import torch._dynamo
+    import torch._inductor.config as cfg
+
+    torch._dynamo.reset()  # no graph of an earlier case (another shape or thread count) is reused
+    cfg.cpp.threads = m.get_num_threads()
+    return m.compile(fn, dynamic=False)
+
+
+def _torch_compile(call, *kinds, **kw):
+    """Factory: ``torch.compile`` of ``call(torch)(*tensors, **kw)``; compiled by the first call
+    (run.py's untimed warm-up)."""
+    def make(m, a):
+        f, ts = call(m), _t(m, a, *kinds)
+        fn = _compiled(m, lambda *args: f(*args, **kw))
+        return lambda: fn(*ts)
+    return make
+
+
+def _torch_compile_and_grad(call, *kinds, **kw):
+    """Factory: the compiled loss and ``torch.autograd.grad`` of it (AOTAutograd compiles the
+    backward graph too)."""
+    def make(m, a):
+        f, ts = call(m), _t(m, a, *kinds)
+        fn = _compiled(m, lambda *args: f(*args, **kw))
+        x = ts[0].requires_grad_(True)
+
+        def run():
+            loss = fn(x, *ts[1:])
+            (g,) = m.autograd.grad(loss, x)
+            return loss.detach(), g
+        return run
+    return make
+
+
 def _torch_log_softmax_out(m, a):
     (x,) = _t(m, a, "x")
     out = m.zeros_like(x)  # pre-faulted
@@ -531,6 +588,7 @@ FUNCTIONS = (
     Function("log_softmax", "log_softmax", ("x",), {"axis": -1}, peers={
         "numpy": _np(_np_log_softmax),
         "torch": _torch(_tf(_F + "log_softmax", dim=1), "x"),
+        "torch-compile": _torch_compile(_tf(_F + "log_softmax", dim=1), "x"),
         "scipy": _scipy("log_softmax", "x", axis=1),
         "jax": _jax(lambda j: lambda x: j.nn.log_softmax(x, axis=1), "x"),
     }),
@@ -571,6 +629,7 @@ FUNCTIONS = (
     Function("cross_entropy", "cross_entropy", ("x", "target"), peers={
         "numpy": _np(_np_cross_entropy),
         "torch": _torch(_tf(_F + "cross_entropy"), "x", "target"),
+        "torch-compile": _torch_compile(_tf(_F + "cross_entropy"), "x", "target"),
         "scipy": _sp_cross_entropy,
         "jax": _jax(_jax_ce, "x", "target"),
         "sklearn": _sk_cross_entropy,
@@ -592,6 +651,7 @@ FUNCTIONS = (
              peers={
         "numpy": _np(_np_cross_entropy_and_grad),
         "torch": _torch_and_grad(_tf(_F + "cross_entropy"), "x", "target"),
+        "torch-compile": _torch_compile_and_grad(_tf(_F + "cross_entropy"), "x", "target"),
         "jax": _jax(_jax_ce_grad, "x", "target"),
         "sklearn": _sk_cross_entropy_and_grad,
     }),
@@ -619,6 +679,7 @@ FUNCTIONS = (
              peers={
         "numpy": _np(_np_bce_with_logits),
         "torch": _torch(_tf(_F + "binary_cross_entropy_with_logits"), "x", "t"),
+        "torch-compile": _torch_compile(_tf(_F + "binary_cross_entropy_with_logits"), "x", "t"),
         "scipy": _sp_bce_with_logits,
         "jax": _jax(_jax_bce_logits, "x", "t"),
         "sklearn": _sk_bce_logits,
