@@ -1476,7 +1476,7 @@ CX_V3 static double cx_bce_logits_avx2(const float *x, const float *y, Py_ssize_
                                       float wsc, const float *pw, float pwsc, int has_pw,
                                       float *out, float *g, const float *gout, float gsc) {
     /* cx_bce_logits's contract and formulas, 8 wide in registers (the compiler's version of the
-       portable loops spends ~6x longer: it does not vectorise the log1p); each block of 256
+       portable loops took 1.6x as long, measured at 4096x1000); each block of 256
        elements summed in a float vector, then in double.  Tails: masked, the lanes past n add 0. */
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256 ninf = _mm256_set1_ps(-INFINITY), nan = _mm256_set1_ps(NAN);
