@@ -796,7 +796,7 @@ def run_all(funcs, shapes, modules, args, settings, table, threads, pinned):
             for n in settings["thread_counts"]:
                 with threads.limit(n):
                     recs = run_case(func, shape, dtype, arrays, modules, args, settings, absent, n)
-                    for _ in range(RETRIES if settings["wait_idle_s"] else 0):
+                    for _ in range(RETRIES if settings["wait_idle_s"] or settings["quick"] else 0):
                         if disturbance(recs) < BUSY:
                             break
                         again = run_case(func, shape, dtype, arrays, modules, args, settings, {},
@@ -864,13 +864,21 @@ def geomean(values):
     return math.exp(sum(map(math.log, values)) / len(values)) if values else None
 
 
+def disturbed(r):
+    """Whether other processes used >= BUSY CPUs while the record's case ran."""
+    return (r.get("others_cpu") or 0.0) >= BUSY
+
+
 def summary(results, peers):
+    """Geometric-mean speed-ups per shape and thread count, without the cases that differ from
+    cxent's result or ran disturbed (the table and the plot mark those)."""
     keys = list(dict.fromkeys((tuple(r["shape"]), r["dtype"], r.get("threads")) for r in results))
     out = {}
     for shape, dtype, n in keys:
         out[f"{shape_label(shape, dtype)}, {n or '-'} thr"] = {p: geomean([
             r.get("speedup") for r in results if r["impl"] == p and tuple(r["shape"]) == shape
-            and r["dtype"] == dtype and r.get("threads") == n and r.get("check") != "mismatch"])
+            and r["dtype"] == dtype and r.get("threads") == n and r.get("check") != "mismatch"
+            and not disturbed(r)])
             for p in peers}
     return out
 
@@ -880,15 +888,18 @@ def print_summary(summ, peers):
         return
     print()
     print("Geometric-mean speed-up of cxent per shape (peer median / cxent median; results that "
-          "differ left out):")
+          "differ, and cases marked busy, left out):")
     print("| shape, threads        | " + " | ".join(f"{p:>9}" for p in peers) + " |")
     print("|-----------------------|" + "|".join("-" * 10 + ":" for _ in peers) + "|")
     for label, row in summ.items():
         print(f"| {label:<21} | " + " | ".join(f"{fmt_ratio(row[p]):>9}" for p in peers) + " |")
 
 
-def plot(results, peers, path):
-    """Horizontal bars of the speed-ups, one panel per shape, log scale (needs matplotlib)."""
+def plot(results, peers, path, title=None):
+    """Speed-ups as horizontal bars from 1x (left: cxent slower, right: faster), log scale, the
+    ratio printed at each bar's end; one panel per shape and thread count, each with its own
+    x-range; cases disturbed by other processes hatched and marked "busy" (left out of the
+    summary, as in the table).  ``title``: machine, date and cxent version (needs matplotlib)."""
     try:
         import matplotlib
 
@@ -902,39 +913,42 @@ def plot(results, peers, path):
     shapes = list(dict.fromkeys((tuple(r["shape"]), r["dtype"]) for r in results))
     counts = sorted({r.get("threads") or 0 for r in results})
     funcs = list(dict.fromkeys(r["function"] for r in results))
-    ratios = [r["speedup"] for r in results if r.get("speedup")]
-    if not ratios or not peers:
+    if not any(r.get("speedup") for r in results) or not peers:
         print("bench/run.py: no speed-ups to plot", file=sys.stderr)
         return
-    lo, hi = min(min(ratios), 0.5) / 1.3, max(max(ratios), 2.0) * 1.3
-    ticks = [t for t in (0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000) if lo <= t <= hi]
-    if len(ticks) <= 3:
-        ticks = sorted(ticks + [t * 3 for t in ticks if lo <= t * 3 <= hi])
     fig, axes = plt.subplots(len(counts), len(shapes), sharey=True, squeeze=False,
-                             figsize=(3.6 * len(shapes) + 3.2,
-                                      (0.26 * len(funcs) * len(peers) / 2 + 1.2) * len(counts)
-                                      + 0.6))
+                             figsize=(4.2 * len(shapes) + 3.2,
+                                      (0.3 * len(funcs) * len(peers) / 2 + 1.2) * len(counts)
+                                      + 0.9))
     height = 0.8 / len(peers)
     panels = [(ax, shape, dtype, n) for row, n in zip(axes, counts)
               for ax, (shape, dtype) in zip(row, shapes)]
     for ax, shape, dtype, n in panels:
+        shown = []
         for j, p in enumerate(peers):
-            ys, xs = [], []
             for i, f in enumerate(funcs):
                 r = next((r for r in results if r["function"] == f and r["impl"] == p
                           and tuple(r["shape"]) == shape and r["dtype"] == dtype
                           and (r.get("threads") or 0) == n), None)
-                if r and r.get("speedup"):
-                    ys.append(i + (j - (len(peers) - 1) / 2) * height)
-                    xs.append(r["speedup"])
-            if ys:  # a peer may be timed in some panels only (JAX, NumPy): label real bars
-                ax.barh(ys, xs, height=height, label=p, color=f"C{j}")
+                if not (r and r.get("speedup")):
+                    continue
+                x, y, busy = r["speedup"], i + (j - (len(peers) - 1) / 2) * height, disturbed(r)
+                ax.barh([y], [x - 1.0], left=1.0, height=height, color=f"C{j}",
+                        label=p, hatch="///" if busy else None, alpha=0.55 if busy else 1.0)
+                mark = (" busy" if busy else "") + (" !" if r.get("check") == "mismatch" else "")
+                ax.text(x * (1.04 if x >= 1 else 1 / 1.04), y, f"{x:.2f}x{mark}", va="center",
+                        ha="left" if x >= 1 else "right", fontsize=6)
+                shown.append(x)
+        lo, hi = min(shown + [1.0]), max(shown + [1.0])
+        lo, hi = min(lo, 0.8) / 1.6, max(hi, 1.25) * 1.6  # room for the printed ratios
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
+        ticks = [t for t in (0.01, 0.03, 0.1, 0.3, 0.5, 1, 2, 3, 5, 10, 30, 100, 300, 1000)
+                 if lo <= t <= hi]
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([f"{t:g}x" for t in ticks])
+        ax.set_xticklabels([f"{t:g}x" for t in ticks], fontsize="small")
         ax.set_title(f"{shape[0]}x{shape[1]} {dtype}, {n or '?'} thread{'s' * (n != 1)}",
                      fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
@@ -942,18 +956,29 @@ def plot(results, peers, path):
         row[0].set_yticks(range(len(funcs)))
         row[0].set_yticklabels(funcs, fontsize="small")
         row[0].set_ylim(len(funcs) - 0.5, -0.5)
-    fig.supxlabel("speed-up of cxent = peer median / cxent median (> 1: cxent faster)",
+    fig.supxlabel("speed-up of cxent = peer median / cxent median (bars from 1x: right, cxent "
+                  "faster; left, slower; hatched: busy, disturbed by other processes)",
                   fontsize="medium")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     handles = {}
     for ax in axes.flat:  # a peer may be timed in some panels only (JAX, NumPy)
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
     fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=len(peers),
-               frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+               frameon=False, bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     print(f"plot written to {path}")
+
+
+def plot_title(machine, settings):
+    """The PNG's title: cxent version and SIMD path, machine, date, thread counts."""
+    counts = settings.get("thread_counts") or []
+    return (f"cxent {machine.get('cxent', '?')}  |  {machine.get('cpu', '?')}, "
+            f"{machine.get('usable_cpus', '?')} CPUs  |  {str(settings.get('started', ''))[:16]}  |  "
+            f"threads {', '.join(map(str, counts)) or '?'}")
 
 
 def _peers():
@@ -990,7 +1015,7 @@ def replay(args):
         for note in doc["notes"]:
             print(f"note: {note}")
     if args.plot:
-        plot(results, peers, args.plot)
+        plot(results, peers, args.plot, plot_title(m, doc["settings"]))
     return 0
 
 
@@ -1024,6 +1049,7 @@ def main(argv=None):
         "min_rounds": 1 if args.quick else min(3, args.repeat or 3),
         "ref_max_elements": args.ref_max_elements,
         "wait_idle_s": args.wait_idle,
+        "quick": bool(args.quick),
         "budget_s": args.budget if args.budget is not None else (0.4 if args.quick else 6.0),
         "settle_ms": args.settle,
         "thread_counts": args.thread_counts,
@@ -1094,7 +1120,7 @@ def main(argv=None):
             json.dump(doc, f, indent=1, allow_nan=False)
         print(f"results written to {args.json}")
     if args.plot and not args.no_plot:
-        plot(results, peer_names, args.plot)
+        plot(results, peer_names, args.plot, plot_title(info, settings))
     return 0
 
 
