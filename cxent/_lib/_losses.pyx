@@ -38,7 +38,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, row_max, row_sum, row_norm, long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
@@ -428,6 +428,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* gr[CX_LONG_TILE]
     cdef Py_ssize_t am, c, n = g.n
+    cdef row_norm rn
     cdef floating mv
     cdef double d, lnorm, rest, lse, wy, lv, wd = 0.0, coef, py, pm1, gy, inv, eps = op.eps
     cdef double z = op.zloss
@@ -441,13 +442,14 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
                 for c in range(n):
                     gr[j][c] = 0.0
             continue
-        am = row_argmax(xr[j], n)
+        row_max(xr[j], n, &rn)
+        am = rn.am
         mv = xr[j][am]
         d = <double>xr[j][y[j]] - <double>mv  # exact
         wy = _wc(w, y[j])
         if eps > 0.0:
             wd = row_wdot(xr[j], n, mv, w)
-        rest = row_rest(xr[j], n, am, gr[j] if grad.p != NULL else NULL)
+        rest = row_sum(xr[j], n, &rn, gr[j] if grad.p != NULL else NULL)
         lnorm = log1p(rest)
         lse = <double>mv + lnorm
         lv = -(wy * (d - lnorm))
@@ -713,7 +715,9 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     # sum_c w_c q_c ((x_c - m) - L) = sum_c w_c q_c (x_c - m) - L sum_c w_c q_c; unit-stride rows.
     # Both sums in double, class c into partial c % 8, the partials added pairwise.  Everything
     # read from x is read before the store pass, so g may be x.
-    cdef Py_ssize_t c, am = row_argmax(x, n)
+    cdef row_norm rn
+    row_max(x, n, &rn)
+    cdef Py_ssize_t c, am = rn.am
     cdef floating m = x[am]
     cdef double lnorm, q, wqd, wq, inv, lse, pcoef
     cdef double pd[8]
@@ -723,7 +727,7 @@ cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const 
     if not fabs(wq) < INFINITY:  # an infinite w q: its maximum's term must be 0, not inf * 0
         _wq_sums(x, t, w, n, m, eps, pd, pq, True)
     wqd = ((pd[0] + pd[1]) + (pd[2] + pd[3])) + ((pd[4] + pd[5]) + (pd[6] + pd[7]))
-    lnorm = log1p(row_rest(x, n, am, g))  # g (if any) now holds exp(x - m)
+    lnorm = log1p(row_sum(x, n, &rn, g))  # g (if any) now holds exp(x - m)
     lse = <double>m + lnorm
     if g != NULL:  # d(-row)/dx_c = p_c sum_k w_k q_k - w_c q_c (+ 2 z lse p_c)
         inv = exp(-lnorm)
@@ -831,17 +835,19 @@ cdef void _skl_row(const operand* s, const operand* t, const operand* loss, cons
     cdef const floating* sp = <const floating*>s.p + o * s.s0 + i * s.s2
     cdef const floating* tp = <const floating*>t.p + o * t.s0 + i * t.s2
     cdef Py_ssize_t c, ams, amt
+    cdef row_norm rns, rnt
     cdef double rs, rt, ls_norm, lt_norm, inv_ss, inv_st, q, lsc, v, acc = 0.0
     cdef floating ms, mt
     for c in range(n):  # the rows divided by T, as torch's s / T
         ss[c] = sp[c * s.s1] / temp
         tt[c] = tp[c * t.s1] / temp
-    ams = row_argmax(ss, n)
-    amt = row_argmax(tt, n)
+    row_max(ss, n, &rns)
+    row_max(tt, n, &rnt)
+    ams, amt = rns.am, rnt.am
     ms = ss[ams]
     mt = tt[amt]
-    rs = row_rest(ss, n, ams, ys)  # nan for an infinite max (all nan: as log_softmax)
-    rt = row_rest(tt, n, amt, yt)
+    rs = row_sum(ss, n, &rns, ys)  # nan for an infinite max (all nan: as log_softmax)
+    rt = row_sum(tt, n, &rnt, yt)
     ls_norm = log1p(rs)
     lt_norm = log1p(rt)
     inv_ss = 1.0 / (1.0 + rs)

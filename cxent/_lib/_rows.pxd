@@ -96,6 +96,10 @@ ctypedef struct geometry:
     Py_ssize_t nrows  # outer * inner
     int height  # rows per tile: CX_LANES (16) for short rows, CX_LONG_TILE (32) for long ones, 1 beyond GATHER_MAX
 
+ctypedef struct row_norm:  # the row arithmetic's first step (row_max)
+    Py_ssize_t am  # the first index of the maximum
+    double rest  # rows longer than ONLINE_MIN: their rest, from the blockwise single pass
+
 ctypedef struct tile:
     int nr  # rows in this tile (<= height)
     Py_ssize_t o[CX_LONG_TILE]
@@ -132,6 +136,8 @@ cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0, const floatin
 cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil
 cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil
+cdef void row_max(const floating* x, Py_ssize_t n, row_norm* r) noexcept nogil
+cdef double row_sum(const floating* x, Py_ssize_t n, const row_norm* r, floating* y) noexcept nogil
 
 
 cdef inline operand array_operand(object a, int ndim, int typenum) except *:

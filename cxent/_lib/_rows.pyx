@@ -28,13 +28,20 @@ C. Layout is only a matter of loading.  Column tiles: when the 16 rows are adjac
 D. In place: a tile is read completely (or element by element before each write) before anything
    of it is written, so an output may be its input in the same layout.  Partially overlapping
    buffers are refused by the Python layer.
+F. Rows of more than ONLINE_MIN classes (a quarter of L2 or more) are read from memory once for
+   their statistics: blocks of ONLINE_BLOCK classes from class 0, each block's first arg-max m_b
+   and rest s_b by the row arithmetic (the block's second read is from L1), combined in block
+   order in double: a larger m_b rescales the total so far (the old maximum's own 1 included) by
+   exp(m - m_b); an equal or smaller one adds (1 + s_b) exp(m_b - m).  The row's first arg-max
+   and the "rest without the arg-max term" of note E follow, so a dominant logit keeps its tiny
+   loss.  The order depends on class indices only: bits independent of the layout, as B.
 E. Numerics of the log-normaliser (both arithmetics): shift by the row max ``m`` in the input dtype
    (pytorch#11752), ``L = log1p(rest)`` where ``rest`` is the sum of exp(x - m) without the maxima
    plus their number less one (exactly 0 for a single finite max), so a dominant logit keeps its
    tiny loss (scipy#19521); an infinite max gives nan as ``m - m`` (torch's inf/nan semantics).
 """
 
-from libc.math cimport log1p
+from libc.math cimport exp, log1p, INFINITY
 from cython cimport floating
 cimport numpy as cnp
 import numpy as np
@@ -112,6 +119,8 @@ cdef enum:
     GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 32 rows of C)
     GROUP_MAX = 8192  # classes: a group's copy (CX_GROUP_LANES rows) is at most 4 MiB of float32
     GROUP_REDUCE = 262144  # bytes: the largest group copy of a reduction (long_group)
+    ONLINE_MIN = 65536  # classes: longer rows take the blockwise single pass (row_max, note F)
+    ONLINE_BLOCK = 8192  # elements per block of that pass (32 KiB of float32)
 
 
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
@@ -395,6 +404,57 @@ cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y
 
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil:
     """Row arithmetic: the max ``m`` of a unit-stride row and ``L = log(sum exp(x - m))``."""
-    cdef Py_ssize_t am = row_argmax(x, n)
-    m[0] = x[am]
-    return log1p(row_rest(x, n, am, NULL))
+    cdef row_norm r
+    row_max(x, n, &r)
+    m[0] = x[r.am]
+    return log1p(row_sum(x, n, &r, NULL))
+
+
+cdef void row_max(const floating* x, Py_ssize_t n, row_norm* r) noexcept nogil:
+    """The row arithmetic's first step on a unit-stride row: its first arg-max ``r.am``.  A row
+    of more than ONLINE_MIN classes (larger than half of L2) is read once, in blocks of
+    ONLINE_BLOCK (note F): each block's arg-max and rest (from L1), combined in block order into
+    the row's arg-max and ``r.rest``."""
+    cdef Py_ssize_t b0, nb, a
+    cdef floating mb, mx
+    cdef double sb, tot = 0.0
+    if n <= ONLINE_MIN:
+        r.am = row_argmax(x, n)
+        return
+    r.am = -1
+    b0 = 0
+    while b0 < n:
+        nb = min(<Py_ssize_t>ONLINE_BLOCK, n - b0)
+        a = row_argmax(x + b0, nb)
+        mb = x[b0 + a]
+        if mb == -INFINITY:  # a block of -inf adds nothing (an all -inf row: nan, note E)
+            if r.am < 0:
+                r.am, mx, tot = b0 + a, mb, 0.0
+            b0 += nb
+            continue
+        if floating is float:
+            sb = table_f().sumexp(x + b0, nb, mb, a, NULL)
+        else:
+            sb = table_d().sumexp(x + b0, nb, mb, a, NULL)
+        if r.am < 0:
+            r.am, mx, tot = b0 + a, mb, sb
+        elif mb > mx:  # a new maximum: the terms so far (the old maximum's 1 too) rescaled
+            tot = (tot + 1.0) * exp(<double>mx - <double>mb) + sb
+            r.am, mx = b0 + a, mb
+        else:  # an equal maximum counts 1, as in the two-pass sum; nan propagates
+            tot = tot + (1.0 + sb) * exp(<double>mb - <double>mx)
+        b0 += nb
+    r.rest = tot
+
+
+cdef double row_sum(const floating* x, Py_ssize_t n, const row_norm* r, floating* y) noexcept nogil:
+    """The row arithmetic's second step: ``rest`` (``row_rest`` with m = x[r.am]); with ``y``,
+    also ``y = exp(x - m)``.  Rows longer than ONLINE_MIN take the single pass's rest (the store
+    pass, if any, recomputes nothing else)."""
+    cdef floating d
+    if n <= ONLINE_MIN:
+        return row_rest(x, n, r.am, y)
+    if y != NULL:
+        row_rest(x, n, r.am, y)  # the exps stored; their sum is the two-pass one, not used
+    d = x[r.am] - x[r.am]  # 0, or nan when the maximum is infinite (note E)
+    return r.rest + <double>d

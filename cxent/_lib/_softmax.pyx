@@ -23,7 +23,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest, row_max, row_sum, row_norm,
                                long_cols, long_cols_in, half_tile, group_of, long_group,
                                long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
@@ -169,6 +169,7 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     cdef const floating* xt
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* yr[CX_LONG_TILE]
+    cdef row_norm rn
     cdef int j
     tile_at(g, t, &tl)
     if g.n <= CX_SHORT:  # column arithmetic, 16 rows per tile, 8 per vector
@@ -189,8 +190,8 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
             lnorm = <floating>row_lognorm(xr[j], g.n, m)
             row_logsoftmax_out(xr[j], g.n, m[0], lnorm, yr[j])
         else:  # one exp per element: store exp(x - m), then scale by 1 / sum
-            row_affine(yr[j], g.n, 1.0 / (1.0 + row_rest(xr[j], g.n, row_argmax(xr[j], g.n), yr[j])),
-                       0.0, NULL)
+            row_max(xr[j], g.n, &rn)
+            row_affine(yr[j], g.n, 1.0 / (1.0 + row_sum(xr[j], g.n, &rn, yr[j])), 0.0, NULL)
     rows_flush(y, g, &tl, scratch)
 
 
