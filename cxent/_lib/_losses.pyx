@@ -38,7 +38,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, row_max, row_sum, row_norm, long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, row_max, row_sum, row_norm, row_max_of, split_rows, long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
@@ -53,6 +53,7 @@ ctypedef struct index_opts:
     double zloss
     double wtot  # sum of the class weights
     double scale
+    const row_norm* pre  # split_rows' statistics of every row, or NULL
 
 
 cdef inline operand _class_vector(object w, int tn) except *:
@@ -145,6 +146,7 @@ def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, b
     op.eps = eps
     op.zloss = zloss
     op.scale = scale
+    op.pre = NULL
     cdef geometry g = make_geometry(cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1),
                                     cnp.PyArray_DIM(<cnp.ndarray>x, 2))
     if tn == cnp.NPY_FLOAT32:
@@ -180,8 +182,17 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
         sums_a = cnp.PyArray_EMPTY(1, [2 * nt], cnp.NPY_FLOAT64, 0)
         sums = <double*>cnp.PyArray_DATA(sums_a)
     cdef double total, wtotal
+    cdef row_norm* pre = NULL
+    cdef index_opts opp = op[0]
     with nogil:
-        if use_threads:  # units of k tiles (nll: k = 1, u is the tile)
+        if op.logits:
+            pre = split_rows(<const floating*>x.p, x, g, use_threads)
+        if pre != NULL:  # fewer long rows than threads: their statistics in parallel, then serially
+            opp.pre = pre
+            for u in range(nu):
+                nbad += _index_unit(x, tgt, w, &opp, loss, grad, rsc, g, u * k, k, sc, sums)
+            free(pre)
+        elif use_threads:  # units of k tiles (nll: k = 1, u is the tile)
             for u in prange(nu, schedule="static"):
                 nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k, sc + threadid() * per,
                                      sums) if op.logits else
@@ -442,7 +453,7 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
                 for c in range(n):
                     gr[j][c] = 0.0
             continue
-        row_max(xr[j], n, &rn)
+        row_max_of(xr[j], n, op.pre, tl.o[j] * g.inner + tl.i[j], &rn)
         am = rn.am
         mv = xr[j][am]
         d = <double>xr[j][y[j]] - <double>mv  # exact
@@ -554,6 +565,7 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     op.eps = label_smoothing if logits else 0.0
     op.zloss = z_loss if logits else 0.0
     op.scale = 1.0
+    op.pre = NULL
     cdef geometry g = make_geometry(nrows, n, 1)
     cdef operand xo, to, lo, none
     xo.p = cnp.PyArray_DATA(xa)

@@ -137,6 +137,17 @@ cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil
 cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil
 cdef void row_max(const floating* x, Py_ssize_t n, row_norm* r) noexcept nogil
+cdef row_norm* split_rows(const floating* xp, operand x, const geometry* g,
+                          bint use_threads) noexcept nogil
+
+
+cdef inline void row_max_of(const floating* x, Py_ssize_t n, const row_norm* pre, Py_ssize_t row,
+                            row_norm* r) noexcept nogil:
+    """``row_max`` of row ``row`` (at ``x``), or its value from ``split_rows`` (``pre``)."""
+    if pre != NULL:
+        r[0] = pre[row]
+    else:
+        row_max(x, n, r)
 cdef double row_sum(const floating* x, Py_ssize_t n, const row_norm* r, floating* y) noexcept nogil
 
 

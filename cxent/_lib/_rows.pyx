@@ -42,6 +42,8 @@ E. Numerics of the log-normaliser (both arithmetics): shift by the row max ``m``
 """
 
 from libc.math cimport exp, log1p, INFINITY
+from libc.stdlib cimport malloc, free
+from cython.parallel cimport prange
 from cython cimport floating
 cimport numpy as cnp
 import numpy as np
@@ -410,41 +412,95 @@ cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept n
     return log1p(row_sum(x, n, &r, NULL))
 
 
+cdef inline double _block_rest(const floating* x, Py_ssize_t nb, Py_ssize_t* a,
+                               floating* mb) noexcept nogil:
+    # one block of the single pass (note F): its first arg-max, max and rest (0 for -inf)
+    a[0] = row_argmax(x, nb)
+    mb[0] = x[a[0]]
+    if mb[0] == -INFINITY:
+        return 0.0
+    if floating is float:
+        return table_f().sumexp(x, nb, mb[0], a[0], NULL)
+    else:
+        return table_d().sumexp(x, nb, mb[0], a[0], NULL)
+
+
+cdef inline void _block_add(row_norm* r, floating* mx, double* tot, Py_ssize_t a, floating mb,
+                            double sb) noexcept nogil:
+    # the single pass's combination of the next block (in block order)
+    if r.am < 0:
+        r.am, mx[0], tot[0] = a, mb, sb
+    elif mb == -INFINITY:  # a block of -inf adds nothing (an all -inf row: nan, note E)
+        pass
+    elif mb > mx[0]:  # a new maximum: the terms so far (the old maximum's 1 too) rescaled
+        tot[0] = (tot[0] + 1.0) * exp(<double>mx[0] - <double>mb) + sb
+        r.am, mx[0] = a, mb
+    else:  # an equal maximum counts 1, as in the two-pass sum; nan propagates
+        tot[0] = tot[0] + (1.0 + sb) * exp(<double>mb - <double>mx[0])
+
+
 cdef void row_max(const floating* x, Py_ssize_t n, row_norm* r) noexcept nogil:
     """The row arithmetic's first step on a unit-stride row: its first arg-max ``r.am``.  A row
     of more than ONLINE_MIN classes (larger than half of L2) is read once, in blocks of
     ONLINE_BLOCK (note F): each block's arg-max and rest (from L1), combined in block order into
     the row's arg-max and ``r.rest``."""
-    cdef Py_ssize_t b0, nb, a
-    cdef floating mb, mx
+    cdef Py_ssize_t b0 = 0, nb, a
+    cdef floating mb, mx = 0
     cdef double sb, tot = 0.0
     if n <= ONLINE_MIN:
         r.am = row_argmax(x, n)
         return
     r.am = -1
-    b0 = 0
     while b0 < n:
         nb = min(<Py_ssize_t>ONLINE_BLOCK, n - b0)
-        a = row_argmax(x + b0, nb)
-        mb = x[b0 + a]
-        if mb == -INFINITY:  # a block of -inf adds nothing (an all -inf row: nan, note E)
-            if r.am < 0:
-                r.am, mx, tot = b0 + a, mb, 0.0
-            b0 += nb
-            continue
-        if floating is float:
-            sb = table_f().sumexp(x + b0, nb, mb, a, NULL)
-        else:
-            sb = table_d().sumexp(x + b0, nb, mb, a, NULL)
-        if r.am < 0:
-            r.am, mx, tot = b0 + a, mb, sb
-        elif mb > mx:  # a new maximum: the terms so far (the old maximum's 1 too) rescaled
-            tot = (tot + 1.0) * exp(<double>mx - <double>mb) + sb
-            r.am, mx = b0 + a, mb
-        else:  # an equal maximum counts 1, as in the two-pass sum; nan propagates
-            tot = tot + (1.0 + sb) * exp(<double>mb - <double>mx)
+        sb = _block_rest(x + b0, nb, &a, &mb)
+        _block_add(r, &mx, &tot, b0 + a, mb, sb)
         b0 += nb
     r.rest = tot
+
+
+cdef row_norm* split_rows(const floating* xp, operand x, const geometry* g,
+                          bint use_threads) noexcept nogil:
+    """``row_max`` of every row, each row's blocks spread over the threads, when the rows are
+    fewer than the threads and long (ONLINE_MIN) and unit-stride in ``x``: the tiles alone would
+    leave threads idle.  The blocks are combined in block order, so each row's values are
+    ``row_max``'s bit for bit (``xp``: ``x``'s data).  NULL otherwise (or without memory); the
+    caller frees it."""
+    cdef Py_ssize_t nblk = (g.n + ONLINE_BLOCK - 1) // ONLINE_BLOCK, row, k, o, i
+    cdef row_norm* out
+    cdef Py_ssize_t* ab
+    cdef floating* mb
+    cdef double* sb
+    cdef floating mx
+    cdef double tot
+    cdef const floating* xr
+    if (not use_threads or g.n <= ONLINE_MIN or x.s1 != 1 or g.nrows >= cxent_max_threads()):
+        return NULL
+    out = <row_norm*>malloc(g.nrows * sizeof(row_norm))
+    ab = <Py_ssize_t*>malloc(nblk * sizeof(Py_ssize_t))
+    mb = <floating*>malloc(nblk * sizeof(floating))
+    sb = <double*>malloc(nblk * sizeof(double))
+    if out == NULL or ab == NULL or mb == NULL or sb == NULL:
+        free(out)
+        out = NULL
+    else:
+        for row in range(g.nrows):
+            o = row // g.inner
+            i = row - o * g.inner
+            xr = xp + o * x.s0 + i * x.s2
+            for k in prange(nblk, schedule="static"):
+                sb[k] = _block_rest(xr + k * ONLINE_BLOCK, min(<Py_ssize_t>ONLINE_BLOCK,
+                                    g.n - k * ONLINE_BLOCK), &ab[k], &mb[k])
+            out[row].am = -1
+            mx = 0
+            tot = 0.0
+            for k in range(nblk):
+                _block_add(&out[row], &mx, &tot, k * ONLINE_BLOCK + ab[k], mb[k], sb[k])
+            out[row].rest = tot
+    free(ab)
+    free(mb)
+    free(sb)
+    return out
 
 
 cdef double row_sum(const floating* x, Py_ssize_t n, const row_norm* r, floating* y) noexcept nogil:

@@ -15,7 +15,8 @@ D. Kernels never validate and never allocate in the loop: the Python layer owns 
 """
 
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport exp, log, fabs, INFINITY
+from libc.math cimport exp, log, log1p, fabs, INFINITY
+from libc.stdlib cimport free
 from cython cimport floating
 import numpy as np
 
@@ -23,7 +24,7 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_LOG, CX_MAP_AFFINE, operand,
                                array_operand, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest, row_max, row_sum, row_norm,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_lognorm, row_rest, row_max, row_sum, row_norm, row_max_of, split_rows,
                                long_cols, long_cols_in, half_tile, group_of, long_group,
                                long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_affine, row_logsoftmax_out,
@@ -122,16 +123,21 @@ def rows_small(int kind, x, y, axis, Py_ssize_t max_elements):
 cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, floating* sc,
                        Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t u, k = group_of(x, g), nu = (n_tiles(g) + k - 1) // k
-    if use_threads:
+    cdef row_norm* pre = split_rows(<const floating*>x.p, x, g, use_threads)
+    if pre != NULL:  # fewer long rows than threads: their statistics in parallel, then serially
+        for u in range(nu):
+            _softmax_unit(x, y, g, u * k, k, log_out, sc, pre)
+        free(pre)
+    elif use_threads:
         for u in prange(nu, schedule="static"):
-            _softmax_unit(x, y, g, u * k, k, log_out, sc + threadid() * per)
+            _softmax_unit(x, y, g, u * k, k, log_out, sc + threadid() * per, NULL)
     else:  # serial: no OpenMP region (it costs about a microsecond)
         for u in range(nu):
-            _softmax_unit(x, y, g, u * k, k, log_out, sc)
+            _softmax_unit(x, y, g, u * k, k, log_out, sc, NULL)
 
 
 cdef void _softmax_unit(operand x, operand y, const geometry* g, Py_ssize_t t0, Py_ssize_t k,
-                        bint log_out, floating* scratch) noexcept nogil:
+                        bint log_out, floating* scratch, const row_norm* pre) noexcept nogil:
     # k tiles from t0: copied at once and computed down the copy's columns (long_group), the
     # output written into the copy and then flushed, or tile by tile
     cdef tile tl, sub
@@ -154,11 +160,11 @@ cdef void _softmax_unit(operand x, operand y, const geometry* g, Py_ssize_t t0, 
         group_flush(y, g, t0, scratch)
         return
     for t in range(t0, min(t0 + k, n_tiles(g))):
-        _softmax_tile(x, y, g, t, log_out, scratch)
+        _softmax_tile(x, y, g, t, log_out, scratch, pre)
 
 
 cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, bint log_out,
-                        floating* scratch) noexcept nogil:
+                        floating* scratch, const row_norm* pre) noexcept nogil:
     cdef tile tl, sub
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating ys[CX_LANES * CX_SHORT]
@@ -186,11 +192,11 @@ cdef void _softmax_tile(operand x, operand y, const geometry* g, Py_ssize_t t, b
     rows_in(x, g, &tl, scratch, xr)
     rows_out(y, g, &tl, scratch, yr)  # a gathered row is overwritten by its own result
     for j in range(tl.nr):
+        row_max_of(xr[j], g.n, pre, tl.o[j] * g.inner + tl.i[j], &rn)
         if log_out:
-            lnorm = <floating>row_lognorm(xr[j], g.n, m)
-            row_logsoftmax_out(xr[j], g.n, m[0], lnorm, yr[j])
+            lnorm = <floating>log1p(row_sum(xr[j], g.n, &rn, NULL))
+            row_logsoftmax_out(xr[j], g.n, xr[j][rn.am], lnorm, yr[j])
         else:  # one exp per element: store exp(x - m), then scale by 1 / sum
-            row_max(xr[j], g.n, &rn)
             row_affine(yr[j], g.n, 1.0 / (1.0 + row_sum(xr[j], g.n, &rn, yr[j])), 0.0, NULL)
     rows_flush(y, g, &tl, scratch)
 
@@ -242,16 +248,23 @@ def logsumexp_rows(x, out, bint use_threads):
 cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc, Py_ssize_t per,
                          bint use_threads) noexcept nogil:
     cdef Py_ssize_t u, k = group_of(x, g), nu = (n_tiles(g) + k - 1) // k
-    if use_threads:
+    cdef row_norm* pre = split_rows(<const floating*>x.p, x, g, use_threads)
+    if pre != NULL:  # fewer long rows than threads: their statistics in parallel, then serially
+        for u in range(nu):
+            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc, pre)
+        free(pre)
+    elif use_threads:
         for u in prange(nu, schedule="static"):
-            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc + threadid() * per)
+            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc + threadid() * per,
+                            NULL)
     else:  # serial: no OpenMP region (it costs about a microsecond)
         for u in range(nu):
-            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc)
+            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc, NULL)
 
 
 cdef void _logsumexp_unit(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
-                          const geometry* g, Py_ssize_t t0, Py_ssize_t k, floating* scratch) noexcept nogil:
+                          const geometry* g, Py_ssize_t t0, Py_ssize_t k, floating* scratch,
+                          const row_norm* pre) noexcept nogil:
     # k tiles from t0, copied at once (long_group) or tile by tile
     cdef tile tl, sub
     cdef floating m[CX_GROUP_LANES]
@@ -268,11 +281,12 @@ cdef void _logsumexp_unit(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
                 _logsumexp_cols(scratch + c * g.n, CX_LANES, m + c, am + c, out, os0, os1, g, &sub)
         return
     for t in range(t0, min(t0 + k, n_tiles(g))):
-        _logsumexp_tile(x, out, os0, os1, g, t, scratch)
+        _logsumexp_tile(x, out, os0, os1, g, t, scratch, pre)
 
 
 cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
-                          const geometry* g, Py_ssize_t t, floating* scratch) noexcept nogil:
+                          const geometry* g, Py_ssize_t t, floating* scratch,
+                          const row_norm* pre) noexcept nogil:
     cdef tile tl, sub
     cdef floating xs[CX_LANES * CX_SHORT]
     cdef floating m[CX_LONG_TILE]
@@ -281,6 +295,7 @@ cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
     cdef Py_ssize_t cs
     cdef const floating* xt
     cdef const floating* xr[CX_LONG_TILE]
+    cdef row_norm rn
     cdef int j
     tile_at(g, t, &tl)
     if g.n <= CX_SHORT:
@@ -296,8 +311,9 @@ cdef void _logsumexp_tile(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
         return
     rows_in(x, g, &tl, scratch, xr)
     for j in range(tl.nr):
-        lnorm = row_lognorm(xr[j], g.n, m)
-        out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse(m[0], lnorm, xr[j], g.n, 1)
+        row_max_of(xr[j], g.n, pre, tl.o[j] * g.inner + tl.i[j], &rn)
+        lnorm = log1p(row_sum(xr[j], g.n, &rn, NULL))
+        out[tl.o[j] * os0 + tl.i[j] * os1] = <floating>_lse(xr[j][rn.am], lnorm, xr[j], g.n, 1)
 
 
 cdef void _logsumexp_cols(const floating* xt, Py_ssize_t cs, floating* m, const floating* am,
