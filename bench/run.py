@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Time cxent's public functions against NumPy, torch (eager, and torch.compile for the cross-entropy,
-log_softmax and BCE-with-logits cases), SciPy, JAX+optax and scikit-learn.
+"""Time cxent's public functions against NumPy, torch (eager, and torch.compile for the
+cross-entropy, log_softmax and BCE-with-logits cases), SciPy, JAX+optax and scikit-learn.
 
     python bench/run.py                  # 64x10, 4096x1000 f32/f64, 8192x32000 f32; 1 and all
                                          # threads (~12 min on 2 cores)
@@ -977,7 +977,8 @@ def plot_title(machine, settings):
     """The PNG's title: cxent version and SIMD path, machine, date, thread counts."""
     counts = settings.get("thread_counts") or []
     return (f"cxent {machine.get('cxent', '?')}  |  {machine.get('cpu', '?')}, "
-            f"{machine.get('usable_cpus', '?')} CPUs  |  {str(settings.get('started', ''))[:16]}  |  "
+            f"{machine.get('usable_cpus', '?')} CPUs  |  "
+            f"{str(settings.get('started', ''))[:16]}  |  "
             f"threads {', '.join(map(str, counts)) or '?'}")
 
 

@@ -83,7 +83,8 @@ def _cache_description() -> str:
     if not _output_cache:
         return "off (CXENT_OUTPUT_CACHE=0)"
     idle, blocks, hits, misses = cache_stats()
-    return (f"up to {_output_cache >> 20} MiB of freed outputs >= {OUTPUT_CACHE_MIN >> 20} MiB kept "
+    return (f"up to {_output_cache >> 20} MiB of freed outputs >= {OUTPUT_CACHE_MIN >> 20} MiB "
+            f"kept "
             f"for reuse (now {idle >> 20} MiB in {blocks} blocks; {hits} reuses, {misses} new "
             f"mappings)")
 

@@ -20,22 +20,24 @@ import numpy as np
 from cxent import _config
 from cxent._lib._rows import cached_empty
 
-__all__ = ["empty", "empty_like", "row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
+__all__ = ["empty", "empty_like",
+           "row_groups", "class_groups", "rows_shape", "merged", "merged_or_copy", "result_like",
            "reduction_views", "reduction_input", "flat_2d", "flat_2d_or_copies"]
 
 
 def empty(shape, dtype):
     """A new C-ordered output: from the cache of large outputs (``_lib/_pool.h``) when it has at
     least ``OUTPUT_CACHE_MIN`` bytes and the cache is on, else ``np.empty``."""
-    if _config._output_cache and math.prod(shape) * np.dtype(dtype).itemsize >= _config.OUTPUT_CACHE_MIN:
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if _config._output_cache and nbytes >= _config.OUTPUT_CACHE_MIN:
         return cached_empty(None, shape, dtype)
     return np.empty(shape, dtype)
 
 
 def empty_like(a, dtype=None):
     """``np.empty_like(a, dtype)`` (a's layout, NumPy's order 'K'), from the cache as ``empty``."""
-    if (_config._output_cache
-            and a.size * (a.itemsize if dtype is None else np.dtype(dtype).itemsize) >= _config.OUTPUT_CACHE_MIN):
+    itemsize = a.itemsize if dtype is None else np.dtype(dtype).itemsize
+    if _config._output_cache and a.size * itemsize >= _config.OUTPUT_CACHE_MIN:
         return cached_empty(a, None, dtype)
     return np.empty_like(a, dtype=dtype)
 

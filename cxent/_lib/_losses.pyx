@@ -38,7 +38,10 @@ cimport numpy as cnp
 from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
-                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, row_max, row_sum, row_norm, row_max_of, split_rows, long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in, group_flush, CX_GROUP, CX_GROUP_LANES,
+                               cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, row_max,
+                               row_sum, row_norm, row_max_of, split_rows,
+                               long_cols, long_cols_in, half_tile, group_of, long_group, long_group_in,
+                               group_flush, CX_GROUP, CX_GROUP_LANES,
                                col_lognorm, col_map, row_wdot, row_affine)
 from cxent import _config
 
@@ -172,8 +175,10 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     cdef Py_ssize_t per, nt = n_tiles(g), u, nbad = 0
     cdef Py_ssize_t k = group_of(x, g) if op.logits and op.eps == 0.0 else 1, nu = (nt + k - 1) // k
     cdef void* scp
-    buf = scratch(g, (CX_GROUP if k > 1 else 2) if (g.n > CX_SHORT and op.logits and strided(x, grad, grad))
-                  else 0, cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads, &per, &scp)
+    cdef int blocks = ((CX_GROUP if k > 1 else 2)
+                       if g.n > CX_SHORT and op.logits and strided(x, grad, grad) else 0)
+    buf = scratch(g, blocks, cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads,
+                  &per, &scp)
     cdef floating* sc = <floating*>scp
     cdef cnp.ndarray sums_a = None
     cdef double small_sums[256]
@@ -194,8 +199,8 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
             free(pre)
         elif use_threads:  # units of k tiles (nll: k = 1, u is the tile)
             for u in prange(nu, schedule="static"):
-                nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k, sc + threadid() * per,
-                                     sums) if op.logits else
+                nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k,
+                                     sc + threadid() * per, sums) if op.logits else
                          _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, u, &sums[2 * u]))
         else:  # serial: no OpenMP region (it costs about a microsecond)
             for u in range(nu):
@@ -258,7 +263,8 @@ cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* 
 
 cdef Py_ssize_t _index_unit(operand x, operand tgt, const floating* w, const index_opts* op,
                             operand loss, operand grad, operand rsc, const geometry* g,
-                            Py_ssize_t t0, Py_ssize_t k, floating* scratch, double* sums) noexcept nogil:
+                            Py_ssize_t t0, Py_ssize_t k, floating* scratch,
+                            double* sums) noexcept nogil:
     # k tiles from t0 (sums: every tile's pair): copied at once (long_group; no smoothing) and
     # computed down the copy, the gradient written into the copy and then flushed, or tile by tile
     cdef floating m[CX_GROUP_LANES]
@@ -348,7 +354,8 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
 
 cdef void _xent_cols(const floating* xt, Py_ssize_t cs, bint private, floating* m,
                      const floating* am, const floating* w,
-                     const index_opts* op, double* lrow, operand grad, operand gdst, const geometry* g,
+                     const index_opts* op, double* lrow, operand grad, operand gdst,
+                     const geometry* g,
                      const tile* tl, const int64_t* y, const double* rs, const int* state,
                      floating* gs) noexcept nogil:
     # cross-entropy of a column tile xt, 16 rows, 8 per vector (note D): short rows, or half a

@@ -1,8 +1,8 @@
 /* cxent's cache of large output buffers: a NumPy memory handler (NEP 49) that cxent installs only
  * around its own allocations of new outputs of at least CX_POOL_MIN bytes (cxent/_layout.py).
  *
- * A. Why: the kernel zeroes every fresh page it hands out.  A new 44 MB gradient costs about 5 ms of
- *    page faults on the 2-core development VM (clear_page_erms: 31 % of a (8, 21, 256, 256)
+ * A. Why: the kernel zeroes every fresh page it hands out.  A new 44 MB gradient costs about 5 ms
+ *    of page faults on the 2-core development VM (clear_page_erms: 31 % of a (8, 21, 256, 256)
  *    cross_entropy_and_grad), more than the kernel itself spends writing it.  glibc returns blocks
  *    above its mmap threshold (at most 32 MiB) to the OS at each free, so a loop that allocates
  *    and drops a large output pays the faults on every call.  The cache keeps the mappings of

@@ -132,7 +132,8 @@ cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0, bint reduce_on
                      Py_ssize_t itemsize) noexcept nogil
 cdef void long_group_in(operand a, const geometry* g, Py_ssize_t t0, floating* scratch, floating* m,
                         floating* am) noexcept nogil
-cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0, const floating* buf) noexcept nogil
+cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0,
+                      const floating* buf) noexcept nogil
 cdef Py_ssize_t row_argmax(const floating* x, Py_ssize_t n) noexcept nogil
 cdef double row_rest(const floating* x, Py_ssize_t n, Py_ssize_t am, floating* y) noexcept nogil
 cdef double row_lognorm(const floating* x, Py_ssize_t n, floating* m) noexcept nogil

@@ -264,7 +264,8 @@ cdef void long_group_in(operand a, const geometry* g, Py_ssize_t t0, floating* s
         table_d().cols_copy(<const double*>a.p + off, a.s1, g.n, CX_GROUP_LANES, scratch, m, am)
 
 
-cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0, const floating* buf) noexcept nogil:
+cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0,
+                      const floating* buf) noexcept nogil:
     """Write a group's output, computed in the layout of ``long_group_in``'s copy, into ``a``: one
     run of CX_GROUP_LANES elements per class where the rows are adjacent, else tile by tile."""
     cdef floating* p = <floating*>a.p

@@ -550,8 +550,8 @@ static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *
 }
 /* `lanes` adjacent lanes of each class (x[c * cs + j]; a multiple of CX_LONG_TILE, at most
    CX_GROUP_LANES) copied, in one pass, to class-major column tiles of CX_LANES lanes: lane j of
-   class c to out[(j / CX_LANES) * CX_LANES * n + c * CX_LANES + j % CX_LANES]; the same pass takes each lane's arg-max (the first index of its max, nan
-   never winning, as cx_argmax: a later element wins if larger, or if equal while no element
+   class c to out[(j / CX_LANES) * CX_LANES * n + c * CX_LANES + j % CX_LANES]; the same pass
+   takes each lane's arg-max (the first index of its max, nan never winning, as cx_argmax: a later element wins if larger, or if equal while no element
    has yet been taken, which only -inf after nans can be; none: 0) into am[j] (as a T) and
    m[j] = x[am[j]].  Both halves of a class are read together (the adjacent-line prefetch
    fetches them as a pair), and CX_COPY_AHEAD classes ahead are prefetched: lines a power-of-two
