@@ -23,25 +23,35 @@ def _rows(rng, n, dtype, k=3, scale=3.0):
     return (rng.standard_normal((k, n)) * scale).astype(dtype)
 
 
-def _ulps(got, want, dtype):
+def _ulps(got, want, dtype, scale=None):
+    """|got - want| in ulps of ``scale`` (default: of ``want``) in ``dtype``."""
     want = np.asarray(want, np.longdouble)
+    scale = np.abs(want) if scale is None else scale
     return np.abs(np.asarray(got, np.longdouble) - want) / np.spacing(
-        np.abs(want).astype(dtype)).astype(np.longdouble)
+        np.asarray(scale).astype(dtype)).astype(np.longdouble)
 
 
 @pytest.mark.parametrize("n", LENGTHS)
 def test_long_row_accuracy(n, dtype, rng):
+    # float32 (sums in double): within 1 ulp of the value (log_softmax: 2); float64: the
+    # docstrings' bounds, 8 ulp of max(|result|, |m|, L) (the portable float64 kernels sum in
+    # class order, whose error grows with C)
     x = _rows(rng, n, dtype)
     t = rng.integers(0, n, 3)
     lse = _lse(x)
-    assert _ulps(cxent.logsumexp(x, axis=1), lse, dtype).max() <= 1.0
+    m = np.max(x, axis=1).astype(np.longdouble)
+    f32 = dtype == np.float32
+    got = cxent.logsumexp(x, axis=1)
+    scale = np.abs(lse) if f32 else np.maximum(np.abs(lse), np.abs(m))
+    assert _ulps(got, lse, dtype, scale).max() <= (1.0 if f32 else 8.0)
     loss = cxent.cross_entropy(x, t, reduction="none")
     want = lse - x[np.arange(3), t].astype(np.longdouble)
-    assert _ulps(loss, want, dtype).max() <= 1.0
+    scale = np.abs(want) if f32 else np.maximum(np.abs(want), np.abs(lse - m))
+    assert _ulps(loss, want, dtype, scale).max() <= (1.0 if f32 else 8.0)
     ls = cxent.log_softmax(x, axis=1)
     exact = x.astype(np.longdouble) - lse[:, None]
-    err = np.abs(ls.astype(np.longdouble) - exact) / np.spacing(np.abs(exact).astype(dtype))
-    assert err.max() <= 2.0
+    scale = np.abs(exact) if f32 else np.maximum(np.abs(exact), np.abs(lse - m)[:, None])
+    assert _ulps(ls, exact, dtype, scale).max() <= (2.0 if f32 else 8.0)
     sm = cxent.softmax(x, axis=1).astype(np.longdouble)
     np.testing.assert_allclose(sm.sum(axis=1), 1.0, rtol=0, atol=n * np.finfo(dtype).eps / 8)
     _, g = cxent.cross_entropy_and_grad(x, t, reduction="sum")
