@@ -396,6 +396,11 @@ def cross_entropy_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLik
     True
     """
     if softcap is None:
+        if grad_output is None and grad_out is None:
+            fast = _k.xent_grad_small(input, target, weight, ignore_index, reduction,
+                                      label_smoothing, z_loss)
+            if fast is not None:  # the common small call, served in one compiled step
+                return fast
         return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
                      GradRequest(grad_output, grad_out))
     capped, th = _softcapped(input, softcap)

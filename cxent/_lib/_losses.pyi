@@ -36,6 +36,15 @@ def xent_small(
     z_loss: object,
     logits: bool = True,  # bint
 ) -> np.floating | npt.NDArray[np.floating] | None: ...
+def xent_grad_small(
+    input: object,
+    target: object,
+    weight: object,
+    ignore_index: object,
+    reduction: object,
+    label_smoothing: object,
+    z_loss: object,
+) -> tuple[np.floating, npt.NDArray[np.floating]] | None: ...
 def class_prob_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]
     target: npt.NDArray[np.floating],  # const floating[:, :, :]

@@ -529,6 +529,23 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     program and the same pairwise reduction as the general path, serially, skipping the Python
     layer's set-up.  Returns the loss (a NumPy scalar, or the row losses for 'none'), or None for
     any other call (and for a target out of range, which the general path reports)."""
+    return _xent_gate(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                      logits, False)
+
+
+def xent_grad_small(input, target, weight, ignore_index, reduction, label_smoothing, z_loss):
+    """The gate of ``cross_entropy_and_grad``'s common small call: ``xent_small``'s conditions,
+    class-index targets, reduction 'mean' or 'sum', no ``grad_output``/``grad_out``.  Returns
+    ``(loss, gradient)`` from the same check of the targets and the mean's denominator
+    (``target_weights``'s tiles) and the same tile program as the general path, or None (also for
+    a zero denominator, whose nan the general path gives)."""
+    return _xent_gate(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                      True, True)
+
+
+cdef object _xent_gate(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                       bint logits, bint with_grad):
+
     if (type(input) is not cnp.ndarray or type(target) is not cnp.ndarray
             or type(ignore_index) is not int or type(label_smoothing) is not float
             or not 0.0 <= label_smoothing <= 1.0 or type(z_loss) is not float
@@ -582,6 +599,10 @@ def xent_small(input, target, weight, ignore_index, reduction, label_smoothing, 
     none.p = NULL
     lo.p = NULL
     cdef cnp.ndarray rows = None
+    if with_grad:
+        if not logits or probs or reduction == "none":
+            return None
+        return _xent_grad_small(xo, to, wp, &op, &g, xtype, reduction == "mean", xa)
     if probs:  # the probability program of class_prob_rows; Python's sign and reductions
         return _prob_small(xo, ta, wp, &op, &g, xtype, reduction)
     if reduction == "none":
@@ -624,6 +645,41 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
     else:
         _prob_run(xo, to, <const double*>wo.p, eps, zloss, lo, go, scale, ro, &g, <double*>sc,
                   per, use_threads)
+
+
+cdef object _xent_grad_small(operand xo, operand to, const void* wp, index_opts* op,
+                            const geometry* g, int xtype, bint mean, cnp.ndarray xa):
+    # xent_small's gradient call: _index_rows's steps (targets and denominator, scale, one sweep)
+    cdef geometry gw = make_geometry(g.nrows, g.n, 1)
+    cdef Py_ssize_t nt = n_tiles(&gw), nbad
+    cdef double small_sums[256]
+    cdef double* sp = small_sums
+    cdef cnp.ndarray sums_a = None
+    cdef double denom
+    cdef operand go, none
+    if nt > 256:
+        sums_a = cnp.PyArray_EMPTY(1, [nt], cnp.NPY_FLOAT64, 0)
+        sp = <double*>cnp.PyArray_DATA(sums_a)
+    if xtype == cnp.NPY_FLOAT32:
+        nbad = _weights_run(to, <const float*>wp, True, op.ignore, &gw, sp, False)
+    else:
+        nbad = _weights_run(to, <const double*>wp, True, op.ignore, &gw, sp, False)
+    denom = _pairwise(sp, nt, 1)
+    if nbad or (mean and denom == 0.0):
+        return None
+    op.scale = 1.0 / denom if mean else 1.0
+    cdef cnp.ndarray grad = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(xa), xtype, 0)
+    go.p, go.s0, go.s1, go.s2 = cnp.PyArray_DATA(grad), g.n, 1, 0
+    none.p = NULL
+    if xtype == cnp.NPY_FLOAT32:
+        op.wtot = _wsum(<const float*>wp, g.n)
+        nbad, total, count = _index_run(xo, to, <const float*>wp, op, none, go, none, g, False)
+    else:
+        op.wtot = _wsum(<const double*>wp, g.n)
+        nbad, total, count = _index_run(xo, to, <const double*>wp, op, none, go, none, g, False)
+    if mean:  # count: the same sum of w[y] as denom (the same tiles and order)
+        total = total / count
+    return float_scalar(total, xtype), grad
 
 
 cdef cnp.ndarray _rows_as(cnp.ndarray rows, int xtype, bint negate):
