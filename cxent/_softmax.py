@@ -94,9 +94,10 @@ def softmax(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, dim: Axis = None,
     ``exp(x - m) / (1 + rest)``, ``rest`` the sum without the max term.
     How it runs (``_lib/_rows.pyx``): rows of up to 32 classes go 16 at a time, one per vector lane,
     each row's max and sum of ``exp(x - m)`` taken in class order in the input dtype (float32 lanes
-    for float32); longer rows through unit-stride kernels that sum float blocks into double.  exp is
-    a polynomial (float32: <= 1.3 ulp; float64: <= 1 ulp).  Which of the two runs depends on C only,
-    never on the memory layout, so every layout gives the same bits.
+    for float32); longer rows through unit-stride kernels that sum float blocks into double (rows of
+    more than 65536 classes: their statistics in one read, by blocks of 8192 combined in double).
+    exp is a polynomial (float32: <= 1.3 ulp; float64: <= 1 ulp).  Which of these runs depends on C
+    only, never on the memory layout, so every layout gives the same bits.
     Accuracy: <= 40 ulp of the exact value (``x - m`` is rounded to the input dtype before the
     exp), tested on 2e6 values per row length (``tests/test_accuracy_bounds.py``).  The class axis is
     read with its stride: C- and F-ordered inputs and a class axis that is not last run without a

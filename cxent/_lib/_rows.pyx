@@ -28,7 +28,7 @@ C. Layout is only a matter of loading.  Column tiles: when the 16 rows are adjac
 D. In place: a tile is read completely (or element by element before each write) before anything
    of it is written, so an output may be its input in the same layout.  Partially overlapping
    buffers are refused by the Python layer.
-F. Rows of more than ONLINE_MIN classes (a quarter of L2 or more) are read from memory once for
+F. Rows of more than ONLINE_MIN classes (256 KiB of float32) are read from memory once for
    their statistics: blocks of ONLINE_BLOCK classes from class 0, each block's first arg-max m_b
    and rest s_b by the row arithmetic (the block's second read is from L1), combined in block
    order in double: a larger m_b rescales the total so far (the old maximum's own 1 included) by
@@ -442,7 +442,7 @@ cdef inline void _block_add(row_norm* r, floating* mx, double* tot, Py_ssize_t a
 
 cdef void row_max(const floating* x, Py_ssize_t n, row_norm* r) noexcept nogil:
     """The row arithmetic's first step on a unit-stride row: its first arg-max ``r.am``.  A row
-    of more than ONLINE_MIN classes (larger than half of L2) is read once, in blocks of
+    of more than ONLINE_MIN classes (256 KiB of float32) is read once, in blocks of
     ONLINE_BLOCK (note F): each block's arg-max and rest (from L1), combined in block order into
     the row's arg-max and ``r.rest``."""
     cdef Py_ssize_t b0 = 0, nb, a
