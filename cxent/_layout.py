@@ -28,16 +28,16 @@ __all__ = ["empty", "empty_like",
 def empty(shape, dtype):
     """A new C-ordered output: from the cache of large outputs (``_lib/_pool.h``) when it has at
     least ``OUTPUT_CACHE_MIN`` bytes and the cache is on, else ``np.empty``."""
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if _config._output_cache and nbytes >= _config.OUTPUT_CACHE_MIN:
+    if (_config._output_cache
+            and math.prod(shape) * np.dtype(dtype).itemsize >= _config.OUTPUT_CACHE_MIN):
         return cached_empty(None, shape, dtype)
     return np.empty(shape, dtype)
 
 
 def empty_like(a, dtype=None):
     """``np.empty_like(a, dtype)`` (a's layout, NumPy's order 'K'), from the cache as ``empty``."""
-    itemsize = a.itemsize if dtype is None else np.dtype(dtype).itemsize
-    if _config._output_cache and a.size * itemsize >= _config.OUTPUT_CACHE_MIN:
+    if _config._output_cache and a.size * (
+            a.itemsize if dtype is None else np.dtype(dtype).itemsize) >= _config.OUTPUT_CACHE_MIN:
         return cached_empty(a, None, dtype)
     return np.empty_like(a, dtype=dtype)
 

@@ -190,23 +190,21 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     cdef row_norm* pre = NULL
     cdef index_opts opp = op[0]
     with nogil:
+        # fewer long rows than threads: their statistics in parallel (pre), then the tiles serially
         if op.logits:
             pre = split_rows(<const floating*>x.p, x, g, use_threads)
-        if pre != NULL:  # fewer long rows than threads: their statistics in parallel, then serially
-            opp.pre = pre
-            for u in range(nu):
-                nbad += _index_unit(x, tgt, w, &opp, loss, grad, rsc, g, u * k, k, sc, sums)
-            free(pre)
-        elif use_threads:  # units of k tiles (nll: k = 1, u is the tile)
+        opp.pre = pre
+        if use_threads and pre == NULL:  # units of k tiles (nll: k = 1, u is the tile)
             for u in prange(nu, schedule="static"):
-                nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k,
+                nbad += (_index_unit(x, tgt, w, &opp, loss, grad, rsc, g, u * k, k,
                                      sc + threadid() * per, sums) if op.logits else
-                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, u, &sums[2 * u]))
+                         _nll_tile(&x, &tgt, w, &opp, &loss, &grad, &rsc, g, u, &sums[2 * u]))
         else:  # serial: no OpenMP region (it costs about a microsecond)
             for u in range(nu):
-                nbad += (_index_unit(x, tgt, w, op, loss, grad, rsc, g, u * k, k, sc, sums)
+                nbad += (_index_unit(x, tgt, w, &opp, loss, grad, rsc, g, u * k, k, sc, sums)
                          if op.logits else
-                         _nll_tile(&x, &tgt, w, op, &loss, &grad, &rsc, g, u, &sums[2 * u]))
+                         _nll_tile(&x, &tgt, w, &opp, &loss, &grad, &rsc, g, u, &sums[2 * u]))
+        free(pre)
         total = _pairwise(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
         wtotal = _pairwise(sums + 1, nt, 2)
     return nbad, total, wtotal

@@ -100,40 +100,36 @@ def rows_small(int kind, x, y, axis, Py_ssize_t max_elements):
     if kind >= 3:
         yo.p, yo.s0, yo.s1, yo.s2 = cnp.PyArray_DATA(<cnp.ndarray>y), n, 1, 0
     cdef geometry g = make_geometry(nrows, n, 1)
-    cdef bint log_out = kind == 1 or kind == 4
-    cdef Py_ssize_t per = 0
-    cdef void* sc = NULL  # unit-stride rows: nothing is gathered
-    if tn == cnp.NPY_FLOAT32:
-        if kind <= 1:
-            _softmax_run(xo, ro, &g, log_out, <float*>sc, per, False)
-        elif kind == 2:
-            _logsumexp_run(xo, ro, &g, <float*>sc, per, False)
-        else:
-            _backward_run(xo, yo, ro, &g, log_out, <float*>sc, per, False)
+    if tn == cnp.NPY_FLOAT32:  # unit-stride rows: nothing is gathered, no scratch
+        _rows_small_run(kind, xo, yo, ro, &g, <float*>NULL)
     else:
-        if kind <= 1:
-            _softmax_run(xo, ro, &g, log_out, <double*>sc, per, False)
-        elif kind == 2:
-            _logsumexp_run(xo, ro, &g, <double*>sc, per, False)
-        else:
-            _backward_run(xo, yo, ro, &g, log_out, <double*>sc, per, False)
+        _rows_small_run(kind, xo, yo, ro, &g, <double*>NULL)
     return res
+
+
+cdef void _rows_small_run(int kind, operand xo, operand yo, operand ro, const geometry* g,
+                          floating* sc) noexcept nogil:
+    cdef bint log_out = kind == 1 or kind == 4
+    if kind <= 1:
+        _softmax_run(xo, ro, g, log_out, sc, 0, False)
+    elif kind == 2:
+        _logsumexp_run(xo, ro, g, sc, 0, False)
+    else:
+        _backward_run(xo, yo, ro, g, log_out, sc, 0, False)
 
 
 cdef void _softmax_run(operand x, operand y, const geometry* g, bint log_out, floating* sc,
                        Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t u, k = group_of(x, g), nu = (n_tiles(g) + k - 1) // k
+    # fewer long rows than threads: their statistics in parallel (pre), then the tiles serially
     cdef row_norm* pre = split_rows(<const floating*>x.p, x, g, use_threads)
-    if pre != NULL:  # fewer long rows than threads: their statistics in parallel, then serially
-        for u in range(nu):
-            _softmax_unit(x, y, g, u * k, k, log_out, sc, pre)
-        free(pre)
-    elif use_threads:
+    if use_threads and pre == NULL:
         for u in prange(nu, schedule="static"):
             _softmax_unit(x, y, g, u * k, k, log_out, sc + threadid() * per, NULL)
     else:  # serial: no OpenMP region (it costs about a microsecond)
         for u in range(nu):
-            _softmax_unit(x, y, g, u * k, k, log_out, sc, NULL)
+            _softmax_unit(x, y, g, u * k, k, log_out, sc, pre)
+    free(pre)
 
 
 cdef void _softmax_unit(operand x, operand y, const geometry* g, Py_ssize_t t0, Py_ssize_t k,
@@ -248,18 +244,16 @@ def logsumexp_rows(x, out, bint use_threads):
 cdef void _logsumexp_run(operand x, operand out, const geometry* g, floating* sc, Py_ssize_t per,
                          bint use_threads) noexcept nogil:
     cdef Py_ssize_t u, k = group_of(x, g), nu = (n_tiles(g) + k - 1) // k
+    # fewer long rows than threads: their statistics in parallel (pre), then the tiles serially
     cdef row_norm* pre = split_rows(<const floating*>x.p, x, g, use_threads)
-    if pre != NULL:  # fewer long rows than threads: their statistics in parallel, then serially
-        for u in range(nu):
-            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc, pre)
-        free(pre)
-    elif use_threads:
+    if use_threads and pre == NULL:
         for u in prange(nu, schedule="static"):
             _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc + threadid() * per,
                             NULL)
     else:  # serial: no OpenMP region (it costs about a microsecond)
         for u in range(nu):
-            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc, NULL)
+            _logsumexp_unit(x, <floating*>out.p, out.s0, out.s2, g, u * k, k, sc, pre)
+    free(pre)
 
 
 cdef void _logsumexp_unit(operand x, floating* out, Py_ssize_t os0, Py_ssize_t os1,
