@@ -8,9 +8,8 @@ sweep (``grad_out=`` the buffer), and BLAS turns that into the chunk's rows of `
 adds its share of ``grad_weight``.  No third cross-entropy path: the chunk goes through
 ``cross_entropy_and_grad`` itself.
 
-Memory: besides the outputs, one logits chunk (``rows x V``), with ``softcap`` two more (the
-capped logits and their tanh, ``cross_entropy``'s temporaries), and
-for the gradient a 4 MiB buffer through which each chunk's share of ``grad_weight`` is added, a
+Memory: besides the outputs, one logits chunk (``rows x V``) (``softcap`` adds two rows of V per
+thread: the kernel caps each row into scratch inside its sweep), and for the gradient a 4 MiB buffer through which each chunk's share of ``grad_weight`` is added, a
 block of classes at a time (NumPy's matmul has no accumulate-into form).  ``chunk_size=None``
 takes as many rows as fit ``CHUNK_BUDGET`` bytes (32 MiB) of logits.
 
@@ -35,7 +34,6 @@ from cxent._validation import (
     grad_output_factors,
     linear_operands,
     loss_options,
-    softcap_value,
 )
 
 __all__ = ["linear_cross_entropy", "linear_cross_entropy_and_grad", "CHUNK_BUDGET"]
@@ -85,7 +83,7 @@ def linear_cross_entropy(hidden: ArrayLike, weight: ArrayLike, target: ArrayLike
     values equal the unfused call's to BLAS's rounding; the per-row losses are the row engine's
     (``cross_entropy``: shift by the row max, log-sum-exp in double, <= 8 ulp of the row's scale);
     the batch sum adds the per-row losses, rounded to the dtype, in double.  Memory beyond the
-    result: one chunk of logits (three with ``softcap``).
+    result: one chunk of logits (and, with ``softcap``, two rows of V per thread).
     """
     return _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
                 softcap, chunk_size, None)
@@ -119,7 +117,8 @@ def linear_cross_entropy_and_grad(hidden: ArrayLike, weight: ArrayLike, target: 
     (:func:`cross_entropy_and_grad` with ``softcap``, written over the logits buffer):
     ``grad_hidden[chunk] = G @ weight``,
     ``grad_weight += G.T @ hidden[chunk]``, ``grad_bias += G.sum(0)``, each product by BLAS in the
-    input dtype.  Memory beyond the results: one chunk of logits (three with ``softcap``) and a 4 MiB
+    input dtype.  Memory beyond the results: one chunk of logits (with ``softcap``, two rows of V
+    per thread more: the kernel's capped row and its tanh) and a 4 MiB
     buffer for the products of ``grad_weight``.
     """
     return _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss,
@@ -129,8 +128,7 @@ def linear_cross_entropy_and_grad(hidden: ArrayLike, weight: ArrayLike, target: 
 def _run(hidden, weight, target, bias, ignore_index, reduction, label_smoothing, z_loss, softcap,
          chunk_size, grad):
     op = linear_operands(hidden, weight, target, bias, ignore_index)
-    loss_options(reduction, label_smoothing, z_loss)  # checked once, before any work
-    cap = softcap_value(softcap)
+    cap = loss_options(reduction, label_smoothing, z_loss, softcap).cap or None  # checked once
     h, w, b, t = op.hidden, op.weight, op.bias, op.target
     n, v = h.shape[0], w.shape[0]
     dtype = h.dtype

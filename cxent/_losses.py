@@ -21,12 +21,10 @@ from cxent._validation import (
     check_label_smoothing,
     check_reduction,
     class_operands,
-    float_array,
     grad_out_buffer,
     grad_output_factors,
     loss_options,
     scalar_if_0d,
-    softcap_value,
 )
 
 __all__ = ["nll_loss", "cross_entropy", "nll_loss_and_grad", "cross_entropy_and_grad", "NLLLoss",
@@ -75,7 +73,7 @@ def _index_rows(op, opts, logits, grad, others):
                 scale = scale / denom if denom else math.nan
         bad, total, wtotal = _k.class_index_rows(x, t2, op.weight, op.has_ignore, op.ignore, logits,
                                                  opts.label_smoothing, opts.z_loss, loss, gview,
-                                                 scale, row_scale, threads)
+                                                 scale, row_scale, threads, opts.cap)
         if bad:
             raise bad_target_error(op.target, op.n_classes, op.has_ignore, op.ignore)
     if op.n_classes == 0 and logits and opts.label_smoothing > 0:
@@ -105,8 +103,9 @@ def _nll(input, target, weight, ignore_index, reduction, grad=None):
     return _reduce(loss, total, denom, reduction, op.input.dtype), g
 
 
-def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss, grad=None):
-    opts = loss_options(reduction, label_smoothing, z_loss)
+def _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss, grad=None,
+          softcap=None):
+    opts = loss_options(reduction, label_smoothing, z_loss, softcap)
     op = class_operands(input, target, weight, ignore_index)
     others = [("weight", weight), ("target", target)]
     if op.probs:
@@ -193,8 +192,11 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
         loss), weighted by that element's class weight ``w[y_i]`` (unweighted for probability
         targets, which have no single class).
     softcap : float > 0, optional
-        Gemma 2's logit soft-capping: the loss of ``softcap * tanh(input / softcap)``.  The capped
-        logits are a temporary of the input's size (the kernel then runs on them as on any input).
+        Gemma 2's logit soft-capping: the loss of ``softcap * tanh(input / softcap)``, inside the
+        kernel's sweep: each row is capped into a per-thread scratch row (float32: ``tanh`` in
+        double, rounded once: within 1 ulp of ``tanh`` of the rounded quotient; float64: libm's
+        ``tanh``, within 3 ulp), then the row program runs on it; no temporary of the input's
+        size.  The loss's bound below then holds for the capped logits.
 
     Returns
     -------
@@ -230,22 +232,13 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
     >>> float(cxent.cross_entropy(np.array([[-3.0, 1.5, 2.7]], dtype=np.float32), [1]))
     1.46585071...
     """
-    if softcap is not None:
-        input = _softcapped(input, softcap)[0]
-    else:
+    if softcap is None:
         small = _k.xent_small(input, target, weight, ignore_index, reduction, label_smoothing,
                               z_loss)
         if small is not None:  # the common small call, served in one compiled step
             return small
-    return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss)[0]
-
-
-def _softcapped(input, softcap):
-    """``(softcap * tanh(x / softcap), tanh(x / softcap))`` of the input (two temporaries)."""
-    c = softcap_value(softcap)
-    a = float_array(input, "input")
-    th = np.tanh(a / a.dtype.type(c))
-    return th * a.dtype.type(c), th
+    return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                 softcap=softcap)[0]
 
 
 def _prob_rows(op, opts, grad, others):
@@ -264,7 +257,7 @@ def _prob_rows(op, opts, grad, others):
             _k.class_prob_rows(_layout.merged_or_copy(a, groups),
                                _layout.merged_or_copy(op.target, groups), op.weight,
                                opts.label_smoothing, opts.z_loss, loss, gview, scale, row_scale,
-                               use_threads(a.size))
+                               use_threads(a.size), opts.cap)
         else:  # no classes: an empty sum; z-loss of the empty row's lse = -inf is inf
             loss.fill(-math.inf if opts.z_loss else 0.0)
     if copy_to is not None:
@@ -395,21 +388,13 @@ def cross_entropy_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLik
     >>> g is x
     True
     """
-    if softcap is None:
-        if grad_output is None and grad_out is None:
-            fast = _k.xent_grad_small(input, target, weight, ignore_index, reduction,
-                                      label_smoothing, z_loss)
-            if fast is not None:  # the common small call, served in one compiled step
-                return fast
-        return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
-                     GradRequest(grad_output, grad_out))
-    capped, th = _softcapped(input, softcap)
-    loss, g = _xent(capped, target, weight, ignore_index, reduction, label_smoothing, z_loss,
-                    GradRequest(grad_output, grad_out))
-    np.multiply(th, th, out=th)
-    np.subtract(1, th, out=th)
-    g *= th  # d/dx [c tanh(x / c)] = 1 - tanh(x / c)^2
-    return loss, g
+    if softcap is None and grad_output is None and grad_out is None:
+        fast = _k.xent_grad_small(input, target, weight, ignore_index, reduction,
+                                  label_smoothing, z_loss)
+        if fast is not None:  # the common small call, served in one compiled step
+            return fast
+    return _xent(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
+                 GradRequest(grad_output, grad_out), softcap)
 
 
 class NLLLoss(LossFunction):

@@ -372,16 +372,18 @@ class LossOptions(NamedTuple):
     reduction: str
     label_smoothing: float  # >= 0 (torch: negative means 0)
     z_loss: float
+    cap: float = 0.0  # softcap, or 0.0 for none (the kernels' convention)
 
 
-def loss_options(reduction, label_smoothing=0.0, z_loss=0.0):
-    """``reduction``, ``label_smoothing`` and ``z_loss`` checked (torch's rules)."""
+def loss_options(reduction, label_smoothing=0.0, z_loss=0.0, softcap=None):
+    """``reduction``, ``label_smoothing``, ``z_loss`` (torch's rules) and ``softcap`` checked."""
     check_reduction(reduction)
     eps = check_label_smoothing(label_smoothing)
     z = real_number(z_loss, "z_loss")
     if not (z >= 0.0 and z < math.inf):
         raise ValueError(f"`z_loss` must be a finite number >= 0; got {z_loss!r}")
-    return LossOptions(reduction, eps, z)
+    cap = softcap_value(softcap)
+    return LossOptions(reduction, eps, z, 0.0 if cap is None else cap)
 
 
 class GradRequest:

@@ -102,7 +102,9 @@ def test_backward_layouts(name, shape, dtype, rng):
 
 
 LOSS_OPTS = [dict(), dict(weight=True, label_smoothing=0.2, z_loss=1e-3),
-             dict(reduction="none", grad_output=True), dict(ignore_index=1, reduction="sum")]
+             dict(reduction="none", grad_output=True), dict(ignore_index=1, reduction="sum"),
+             dict(softcap=2.5, label_smoothing=0.1), dict(softcap=4.0, reduction="none",
+                                                          grad_output=True)]
 
 
 def _loss_kw(rng, opts, n_classes, loss_shape, dtype):
@@ -129,7 +131,8 @@ def test_loss_and_grad_layouts(fn, shape, opts, dtype, rng):
     else:
         t = rng.integers(0, n_classes, loss_shape)
     kw = _loss_kw(rng, {k: v for k, v in opts.items() if not (fn == "nll_loss" and k in
-                                                                ("label_smoothing", "z_loss"))},
+                                                                ("label_smoothing", "z_loss",
+                                                                 "softcap"))},
                   n_classes, loss_shape, dtype)
     plain = getattr(cxent, "cross_entropy" if fn.startswith("cross") else fn)
     with_grad = getattr(cxent, ("cross_entropy" if fn.startswith("cross") else fn) + "_and_grad")

@@ -24,7 +24,8 @@ vals = [
     cxent.nll_loss(cxent.log_softmax(x, axis=1), t), cxent.logsumexp(x, axis=None),
     cxent.binary_cross_entropy(p, y), cxent.binary_cross_entropy_with_logits(p * 10 - 5, y),
 ]
-arrays = [cxent.softmax(x, axis=0), cxent.log_softmax(x, axis=1), cxent.sigmoid(p)]
+arrays = [cxent.softmax(x, axis=0), cxent.log_softmax(x, axis=1), cxent.sigmoid(p),
+          cxent.cross_entropy_and_grad(x, t, softcap=3.0, reduction="none")[1]]
 h = b"".join(np.asarray(v).tobytes() for v in vals + arrays)
 import hashlib
 print(openmp_info()[1], hashlib.sha256(h).hexdigest())

@@ -25,6 +25,7 @@ def class_index_rows(
     scale: float,  # double
     row_scale: npt.NDArray[np.float64] | None,  # const double[:, :]
     use_threads: bool,  # bint
+    cap: float = 0.0,  # double: soft-capping (0: none)
 ) -> tuple[int, float, float]: ...
 def xent_small(
     input: object,
@@ -56,6 +57,7 @@ def class_prob_rows(
     scale: float,  # double
     row_scale: npt.NDArray[np.float64] | None,  # const double[:, :]
     use_threads: bool,  # bint
+    cap: float = 0.0,  # double: soft-capping (0: none)
 ) -> None: ...
 def pairwise_sum(a: npt.NDArray[np.float64]) -> float: ...  # const double[::1]
 def row_total(rows: npt.NDArray[np.float64], n_classes: int) -> float: ...  # const double[::1]

@@ -35,7 +35,7 @@ from libc.math cimport INFINITY, NAN, copysign, exp, expm1, fabs, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
 
-from cxent._lib._rows cimport (scratch, strided, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
+from cxent._lib._rows cimport (scratch, strided, table_f, table_d, CX_LANES, CX_LONG_TILE, CX_SHORT, CX_MAP_EXP, CX_MAP_AFFINE, operand,
                                array_operand, float_scalar, float_type, geometry, tile,
                                make_geometry, n_tiles, tile_at, lane_offset, cols_in, cols_out,
                                cols_flush, rows_in, rows_out, rows_flush, row_argmax, row_rest, row_max,
@@ -57,6 +57,8 @@ ctypedef struct index_opts:
     double wtot  # sum of the class weights
     double scale
     const row_norm* pre  # split_rows' statistics of every row, or NULL
+    double cap  # logit soft-capping: the loss of cap tanh(x / cap); 0: none
+    Py_ssize_t capoff  # with cap: where in a thread's scratch its two rows (capped x, tanh) are
 
 
 cdef inline operand _class_vector(object w, int tn) except *:
@@ -125,7 +127,7 @@ cdef Py_ssize_t _tile_weights(operand tgt, const floating* w, bint has_ignore, i
 
 def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, bint logits,
                      double eps, double zloss, loss_out, grad_out, double scale, row_scale,
-                     bint use_threads):
+                     bint use_threads, double cap=0.0):
     """Loss of nll (``logits=False``: x holds log-probabilities) or cross-entropy, per row.
 
     ``x`` (and ``grad_out``): ``(N, C, inner)`` float32/float64, any strides; ``target``: int64
@@ -136,7 +138,8 @@ def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, b
     denominator), each summed per tile of rows, then pairwise over the tiles: a fixed order (note
     B).  Unless None, writes the row losses to ``loss_out[n, i]`` (0 for an ignored row, nan for a
     bad target) and the gradient times ``scale`` (times ``row_scale[n, i]`` unless None) to
-    ``grad_out``.
+    ``grad_out``.  ``cap`` > 0: the loss of ``cap * tanh(x / cap)`` (Gemma 2's soft-capping: each
+    row capped into scratch, then the row program), the gradient times ``1 - tanh(x / cap)**2``.
     """
     cdef int tn = float_type(x)
     cdef operand xo = array_operand(x, 3, tn), to = array_operand(target, 2, cnp.NPY_INT64)
@@ -150,6 +153,7 @@ def class_index_rows(x, target, weight, bint has_ignore, int64_t ignore_index, b
     op.zloss = zloss
     op.scale = scale
     op.pre = NULL
+    op.cap = cap
     cdef geometry g = make_geometry(cnp.PyArray_DIM(<cnp.ndarray>x, 0), cnp.PyArray_DIM(<cnp.ndarray>x, 1),
                                     cnp.PyArray_DIM(<cnp.ndarray>x, 2))
     if tn == cnp.NPY_FLOAT32:
@@ -173,12 +177,16 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
                       operand loss, operand grad, operand rsc, const geometry* g,
                       bint use_threads):
     cdef Py_ssize_t per, nt = n_tiles(g), u, nbad = 0
-    cdef Py_ssize_t k = group_of(x, g) if op.logits and op.eps == 0.0 else 1, nu = (nt + k - 1) // k
+    cdef bint capped = op.cap != 0.0  # every row through the row program (_xent_rows)
+    cdef Py_ssize_t k = (group_of(x, g) if op.logits and op.eps == 0.0 and not capped else 1)
+    cdef Py_ssize_t nu = (nt + k - 1) // k
     cdef void* scp
     cdef int blocks = ((CX_GROUP if k > 1 else 2)
                        if g.n > CX_SHORT and op.logits and strided(x, grad, grad) else 0)
+    if capped:
+        blocks = 1 if strided(x, grad, grad) else 0
     buf = scratch(g, blocks, cnp.NPY_FLOAT32 if floating is float else cnp.NPY_FLOAT64, use_threads,
-                  &per, &scp)
+                  &per, &scp, 2 if capped else 0)
     cdef floating* sc = <floating*>scp
     cdef cnp.ndarray sums_a = None
     cdef double small_sums[256]
@@ -189,9 +197,10 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     cdef double total, wtotal
     cdef row_norm* pre = NULL
     cdef index_opts opp = op[0]
+    opp.capoff = per - 2 * g.n
     with nogil:
         # fewer long rows than threads: their statistics in parallel (pre), then the tiles serially
-        if op.logits:
+        if op.logits and not capped:
             pre = split_rows(<const floating*>x.p, x, g, use_threads)
         opp.pre = pre
         if use_threads and pre == NULL:  # units of k tiles (nll: k = 1, u is the tile)
@@ -320,7 +329,9 @@ cdef Py_ssize_t _index_tile(operand x, operand tgt, const floating* w, const ind
             nbad += 1
         else:
             state[j] = 0
-    if n <= CX_SHORT:
+    if op.cap != 0.0:  # capped rows: the row program, on each row's capped copy
+        _xent_rows(x, w, op, lrow, grad, g, &tl, y, rs, state, scratch)
+    elif n <= CX_SHORT:
         xt = cols_in(x, g, &tl, xs, &cs)
         _xent_cols(xt, cs, xt == xs, m, NULL, w, op, lrow, grad, grad, g, &tl, y, rs, state, gs)
     elif copied != NULL:  # the row arithmetic down the columns of the unit's copy
@@ -440,9 +451,15 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
                      const double* rs, const int* state, floating* scratch) noexcept nogil:
     # cross-entropy of a tile of long rows, row by row on unit-stride rows (note D).  With a
     # gradient the sum-of-exp pass stores exp(x - m) into it and a pass from cache scales it; what
-    # the loss needs of x is read before that store, so the gradient may overwrite x.
+    # the loss needs of x is read before that store, so the gradient may overwrite x.  With
+    # op.cap (rows of any length), each row is first capped into the thread's two rows at
+    # scratch + op.capoff (cap tanh(x / cap) and the tanh), on which the row program then runs;
+    # the gradient is last multiplied by 1 - tanh^2, in the row's dtype.
     cdef const floating* xr[CX_LONG_TILE]
     cdef floating* gr[CX_LONG_TILE]
+    cdef const floating* xj
+    cdef floating* yc = scratch + op.capoff if op.cap != 0.0 else NULL
+    cdef floating* th = yc + g.n if op.cap != 0.0 else NULL
     cdef Py_ssize_t am, c, n = g.n
     cdef row_norm rn
     cdef floating mv
@@ -458,14 +475,15 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
                 for c in range(n):
                     gr[j][c] = 0.0
             continue
-        row_max_of(xr[j], n, op.pre, tl.o[j] * g.inner + tl.i[j], &rn)
+        xj = _capped(xr[j], n, op.cap, yc, th)
+        row_max_of(xj, n, op.pre, tl.o[j] * g.inner + tl.i[j], &rn)
         am = rn.am
-        mv = xr[j][am]
-        d = <double>xr[j][y[j]] - <double>mv  # exact
+        mv = xj[am]
+        d = <double>xj[y[j]] - <double>mv  # exact
         wy = _wc(w, y[j])
         if eps > 0.0:
-            wd = row_wdot(xr[j], n, mv, w)
-        rest = row_sum(xr[j], n, &rn, gr[j] if grad.p != NULL else NULL)
+            wd = row_wdot(xj, n, mv, w)
+        rest = row_sum(xj, n, &rn, gr[j] if grad.p != NULL else NULL)
         lnorm = log1p(rest)
         lse = <double>mv + lnorm
         lv = -(wy * (d - lnorm))
@@ -489,8 +507,30 @@ cdef void _xent_rows(operand x, const floating* w, const index_opts* op, double*
         if z != 0.0:
             gy = gy + 2.0 * z * wy * lse * py
         gr[j][y[j]] = <floating>(rs[j] * gy)
+        if op.cap != 0.0:
+            _cap_grad(gr[j], n, th)
     if grad.p != NULL:
         rows_flush(grad, g, tl, scratch)
+
+
+cdef inline const floating* _capped(const floating* x, Py_ssize_t n, double cap, floating* y,
+                                    floating* th) noexcept nogil:
+    """x itself without a cap (0); else y = cap tanh(x / cap) and th = tanh(x / cap) (the
+    table's softcap), and y."""
+    if cap == 0.0:
+        return x
+    if floating is float:
+        table_f().softcap(x, n, <float>cap, y, th)
+    else:
+        table_d().softcap(x, n, cap, y, th)
+    return y
+
+
+cdef inline void _cap_grad(floating* g, Py_ssize_t n, const floating* th) noexcept nogil:
+    """g *= 1 - th^2 (d/dx [cap tanh(x / cap)]), in the row's dtype."""
+    cdef Py_ssize_t c
+    for c in range(n):
+        g[c] = g[c] * (<floating>1.0 - th[c] * th[c])
 
 
 cdef inline double _grad_coef(double wy, double eps, Py_ssize_t n, double wtot, double z,
@@ -588,6 +628,7 @@ cdef object _xent_gate(input, target, weight, ignore_index, reduction, label_smo
     op.zloss = z_loss if logits else 0.0
     op.scale = 1.0
     op.pre = NULL
+    op.cap = 0.0
     cdef geometry g = make_geometry(nrows, n, 1)
     cdef operand xo, to, lo, none
     xo.p = cnp.PyArray_DATA(xa)
@@ -623,10 +664,10 @@ cdef object _xent_gate(input, target, weight, ignore_index, reduction, label_smo
 
 
 def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_out, double scale,
-                    row_scale, bint use_threads):
+                    row_scale, bint use_threads, double cap=0.0):
     """loss_out[n, i] = sum_c w_c q_c lp_c - z lse^2 (not negated; note E), and, unless
     ``grad_out`` is None, the gradient of the negated value times ``scale`` (times ``row_scale``
-    unless None); arrays as ``class_index_rows``, ``target`` like ``x``."""
+    unless None); arrays as ``class_index_rows``, ``target`` like ``x``; ``cap`` as there."""
     cdef int tn = float_type(x)
     cdef operand xo = array_operand(x, 3, tn), to = array_operand(target, 3, tn)
     cdef operand wo = _class_vector(weight, tn), go = array_operand(grad_out, 3, tn)
@@ -636,13 +677,14 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
                                     cnp.PyArray_DIM(<cnp.ndarray>x, 2))
     cdef Py_ssize_t per
     cdef void* sc
-    buf = scratch(&g, 2 if strided(xo, to, go) else 0, tn, use_threads, &per, &sc)
+    buf = scratch(&g, 2 if strided(xo, to, go) else 0, tn, use_threads, &per, &sc,
+                  2 if cap != 0.0 else 0)
     if tn == cnp.NPY_FLOAT32:
-        _prob_run(xo, to, <const float*>wo.p, eps, zloss, lo, go, scale, ro, &g, <float*>sc, per,
-                  use_threads)
-    else:
-        _prob_run(xo, to, <const double*>wo.p, eps, zloss, lo, go, scale, ro, &g, <double*>sc,
+        _prob_run(xo, to, <const float*>wo.p, eps, zloss, cap, lo, go, scale, ro, &g, <float*>sc,
                   per, use_threads)
+    else:
+        _prob_run(xo, to, <const double*>wo.p, eps, zloss, cap, lo, go, scale, ro, &g,
+                  <double*>sc, per, use_threads)
 
 
 cdef object _xent_grad_small(operand xo, operand to, const void* wp, index_opts* op,
@@ -708,10 +750,10 @@ cdef object _prob_small(operand xo, cnp.ndarray ta, void* wp, const index_opts* 
     cdef double* rp = <double*>cnp.PyArray_DATA(rows)
     cdef double total
     if xtype == cnp.NPY_FLOAT32:
-        _prob_run(xo, to, <const float*>wp, op.eps, op.zloss, lo, none, 1.0, none, g,
+        _prob_run(xo, to, <const float*>wp, op.eps, op.zloss, 0.0, lo, none, 1.0, none, g,
                   <float*>NULL, 0, False)
     else:
-        _prob_run(xo, to, <const double*>wp, op.eps, op.zloss, lo, none, 1.0, none, g,
+        _prob_run(xo, to, <const double*>wp, op.eps, op.zloss, 0.0, lo, none, 1.0, none, g,
                   <double*>NULL, 0, False)
     if reduction == "none":
         return _rows_as(rows, xtype, True)
@@ -721,25 +763,31 @@ cdef object _prob_small(operand xo, cnp.ndarray ta, void* wp, const index_opts* 
     return float_scalar(total, xtype)
 
 
-cdef void _prob_run(operand x, operand tg, const floating* w, double eps, double zloss,
+cdef void _prob_run(operand x, operand tg, const floating* w, double eps, double zloss, double cap,
                     operand loss, operand grad, double scale, operand rsc, const geometry* g,
                     floating* sc, Py_ssize_t per, bint use_threads) noexcept nogil:
     cdef Py_ssize_t t
     if use_threads:
         for t in prange(n_tiles(g), schedule="static"):
-            _prob_tile(x, tg, w, eps, zloss, loss, grad, scale, rsc, g, t, sc + threadid() * per)
+            _prob_tile(x, tg, w, eps, zloss, cap, loss, grad, scale, rsc, g, t,
+                       sc + threadid() * per, per)
     else:  # serial: no OpenMP region (it costs about a microsecond)
         for t in range(n_tiles(g)):
-            _prob_tile(x, tg, w, eps, zloss, loss, grad, scale, rsc, g, t, sc)
+            _prob_tile(x, tg, w, eps, zloss, cap, loss, grad, scale, rsc, g, t, sc, per)
 
 
 cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, double zloss,
-                     operand loss, operand grad, double scale, operand rsc, const geometry* g,
-                     Py_ssize_t t, floating* scratch) noexcept nogil:
+                     double cap, operand loss, operand grad, double scale, operand rsc,
+                     const geometry* g, Py_ssize_t t, floating* scratch,
+                     Py_ssize_t per) noexcept nogil:
+    # with cap, each row capped into the scratch's last two rows (_capped), the gradient then
+    # multiplied by 1 - tanh^2 (as _xent_rows)
     cdef tile tl
     cdef const floating* xr[CX_LONG_TILE]
     cdef const floating* tr[CX_LONG_TILE]
     cdef floating* gr[CX_LONG_TILE]
+    cdef floating* yc = scratch + per - 2 * g.n if cap != 0.0 else NULL
+    cdef floating* th = yc + g.n if cap != 0.0 else NULL
     cdef double rs
     cdef int j
     tile_at(g, t, &tl)
@@ -750,7 +798,10 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
     for j in range(tl.nr):
         rs = scale * (<const double*>rsc.p)[lane_offset(rsc, &tl, j)] if rsc.p != NULL else scale
         (<double*>loss.p)[lane_offset(loss, &tl, j)] = _prob_row(
-            xr[j], g.n, tr[j], w, eps, zloss, gr[j] if grad.p != NULL else NULL, rs)
+            _capped(xr[j], g.n, cap, yc, th), g.n, tr[j], w, eps, zloss,
+            gr[j] if grad.p != NULL else NULL, rs)
+        if cap != 0.0 and grad.p != NULL:
+            _cap_grad(gr[j], g.n, th)
     if grad.p != NULL:
         rows_flush(grad, g, &tl, scratch)
 

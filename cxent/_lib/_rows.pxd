@@ -53,6 +53,7 @@ cdef extern from "_simd_api.h" nogil:
                              float wsc, const float* pw, float pwsc, int has_pw, float* out,
                              float* g, const float* gout, float gsc) noexcept nogil
         void (*kl_logs)(const float* t, Py_ssize_t n, int log_target, double* out) noexcept nogil
+        void (*softcap)(const float* x, Py_ssize_t n, float c, float* y, float* t) noexcept nogil
     ctypedef struct cx_table_d:
         const char* name
         Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
@@ -85,6 +86,7 @@ cdef extern from "_simd_api.h" nogil:
                              double wsc, const double* pw, double pwsc, int has_pw, double* out,
                              double* g, const double* gout, double gsc) noexcept nogil
         void (*kl_logs)(const double* t, Py_ssize_t n, int log_target, double* out) noexcept nogil
+        void (*softcap)(const double* x, Py_ssize_t n, double c, double* y, double* t) noexcept nogil
 
 ctypedef struct operand:
     void* p  # NULL: absent (an optional operand)
@@ -109,7 +111,7 @@ cdef const cx_table_f* table_f() noexcept nogil
 cdef const cx_table_d* table_d() noexcept nogil
 cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil
 cdef object scratch(const geometry* g, int operands, int typenum, bint use_threads,
-                    Py_ssize_t* per, void** data)
+                    Py_ssize_t* per, void** data, int rows=*)
 cdef Py_ssize_t n_tiles(const geometry* g) noexcept nogil
 cdef void tile_at(const geometry* g, Py_ssize_t t, tile* tl) noexcept nogil
 cdef bint lanes_adjacent(operand a, const tile* tl) noexcept nogil

@@ -116,6 +116,28 @@ def simd_path():
     return cx_table_f32().name.decode()
 
 
+def softcap_values(x, double c):
+    """``(c * tanh(x / c), tanh(x / c))`` of a contiguous 1-d float32/float64 array, by the kernel
+    table's ``softcap``: what the cross-entropy kernels compute of each row with ``softcap=c``
+    (for the accuracy tests)."""
+    cdef cnp.ndarray a = x
+    if cnp.PyArray_NDIM(a) != 1 or not cnp.PyArray_ISCARRAY_RO(a):
+        raise ValueError("softcap_values: x must be a contiguous 1-d array")
+    cdef int tn = cnp.PyArray_TYPE(a)
+    if tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64:
+        raise TypeError("softcap_values: x must be float32 or float64")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, 0)
+    cdef cnp.ndarray y = cnp.PyArray_EMPTY(1, [n], tn, 0), t = cnp.PyArray_EMPTY(1, [n], tn, 0)
+    with nogil:
+        if tn == cnp.NPY_FLOAT32:
+            cx_table_f32().softcap(<const float*>cnp.PyArray_DATA(a), n, <float>c,
+                                   <float*>cnp.PyArray_DATA(y), <float*>cnp.PyArray_DATA(t))
+        else:
+            cx_table_f64().softcap(<const double*>cnp.PyArray_DATA(a), n, c,
+                                   <double*>cnp.PyArray_DATA(y), <double*>cnp.PyArray_DATA(t))
+    return y, t
+
+
 cdef enum:
     COPY_L1 = 32768  # bytes: a reduction's copied tile of long rows stays in L1
     GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 32 rows of C)
@@ -135,11 +157,12 @@ cdef geometry make_geometry(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) no
 
 
 cdef object scratch(const geometry* g, int operands, int typenum, bint use_threads,
-                    Py_ssize_t* per, void** data):
-    """Per-thread scratch for gathered rows: ``operands`` blocks of a tile's rows for each thread
-    (``per[0]`` elements; thread k's at ``data[0] + k * per[0]``).  None and NULL when
-    ``operands`` is 0 (short rows use the stack).  The caller keeps the returned array alive."""
-    per[0] = operands * g.height * g.n
+                    Py_ssize_t* per, void** data, int rows=0):
+    """Per-thread scratch for gathered rows: ``operands`` blocks of a tile's rows and ``rows``
+    more rows for each thread (``per[0]`` elements; thread k's at ``data[0] + k * per[0]``).
+    None and NULL when that is nothing (short rows use the stack).  The caller keeps the
+    returned array alive."""
+    per[0] = (operands * g.height + rows) * g.n
     data[0] = NULL
     if per[0] == 0:
         return None

@@ -606,6 +606,23 @@ CX_DEFINE_COLS_COPY(float, f_portable, )
 CX_DEFINE_COLS_COPY(double, d_portable, )
 CX_DEFINE_TRANSPOSE(float, f)
 CX_DEFINE_TRANSPOSE(double, d)
+/* Logit soft-capping (Gemma 2): t = tanh(q), q = x / c rounded to T, and y = c t in T.  Portable:
+   libm's tanh, float32 through double and rounded once (correctly rounded but for a tie within
+   libm's error); float64 within libm's 1 ulp. */
+static void cx_softcap_f_portable(const float *x, Py_ssize_t n, float c, float *y, float *t) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        float th = (float)tanh((double)(x[i] / c));
+        t[i] = th;
+        y[i] = c * th;
+    }
+}
+static void cx_softcap_d(const double *x, Py_ssize_t n, double c, double *y, double *t) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double th = tanh(x[i] / c);
+        t[i] = th;
+        y[i] = c * th;
+    }
+}
 
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
@@ -1011,6 +1028,36 @@ CX_V3 static inline __m256d cx_exp4_nonpos(__m256d d) {
         _mm256_add_epi64(_mm256_castpd_si256(_mm256_add_pd(n2, magic)), bias), 52));
     __m256d res = _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
     return _mm256_andnot_pd(_mm256_cmp_pd(d, lo, _CMP_LT_OQ), res);
+}
+
+CX_V3 static void cx_softcap_f_avx2(const float *x, Py_ssize_t n, float c, float *y, float *t) {
+    /* cx_softcap_f_portable's values, 4 lanes in double: tanh(a) = (1 - e) / (1 + e), a = |q|,
+       e = exp(-2a) (its error, a few 2^-53, is a relative 2^-40 of tanh(a) for a >= 2^-12; below
+       that tanh(q) rounds to q itself, which is returned); nan stays nan, +-inf gives +-1. */
+    const __m128 cv = _mm_set1_ps(c);
+    const __m256d one = _mm256_set1_pd(1.0), sign = _mm256_set1_pd(-0.0);
+    const __m256d tiny = _mm256_set1_pd(0x1p-12), m2 = _mm256_set1_pd(-2.0);
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 q = _mm_div_ps(_mm_loadu_ps(x + i), cv);
+        __m256d qd = _mm256_cvtps_pd(q), a = _mm256_andnot_pd(sign, qd);
+        __m256d e = cx_exp4_nonpos(_mm256_mul_pd(m2, a));
+        __m256d th = _mm256_div_pd(_mm256_sub_pd(one, e), _mm256_add_pd(one, e));
+        th = _mm256_or_pd(th, _mm256_and_pd(sign, qd)); /* tanh is odd */
+        th = _mm256_blendv_pd(th, qd, _mm256_cmp_pd(a, tiny, _CMP_LT_OQ));
+        __m128 tf = _mm256_cvtpd_ps(th);
+        _mm_storeu_ps(t + i, tf);
+        _mm_storeu_ps(y + i, _mm_mul_ps(cv, tf));
+    }
+    if (i < n) {
+        float xb[4] = {0.0f, 0.0f, 0.0f, 0.0f}, yb[4], tb[4];
+        for (Py_ssize_t j = i; j < n; j++) xb[j - i] = x[j];
+        cx_softcap_f_avx2(xb, 4, c, yb, tb);
+        for (Py_ssize_t j = i; j < n; j++) {
+            y[j] = yb[j - i];
+            t[j] = tb[j - i];
+        }
+    }
 }
 
 CX_V3 static inline __m256i cx_tail_mask_pd(Py_ssize_t k) { /* first k of 4 lanes */
@@ -1532,24 +1579,24 @@ static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
     cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2, cx_cols_uncopy_f_avx2,
     cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logits_avx2, cx_kl_logs_f_avx2};
+    cx_bce_logs_f_avx2, cx_bce_logits_avx2, cx_kl_logs_f_avx2, cx_softcap_f_avx2};
 static const cx_table_d cx_f64_avx2 = {
     "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
     cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_cols_uncopy_d_avx2, cx_col_map_d_avx2,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
-    cx_bce_logits_d_avx2, cx_kl_logs_d_avx2};
+    cx_bce_logits_d_avx2, cx_kl_logs_d_avx2, cx_softcap_d};
 #endif
 
 static const cx_table_f cx_f32_portable = {
     "portable", cx_argmax_row_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
     cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable, cx_cols_uncopy_f_portable,
     cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f, cx_sigmoid_portable,
-    cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable};
+    cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable, cx_softcap_f_portable};
 static const cx_table_d cx_f64_portable = {
     "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
     cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
     cx_col_long_d_portable, cx_cols_copy_d_portable, cx_cols_uncopy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
-    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable};
+    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable, cx_softcap_d};
 
 static int cx_avx2 = -1; /* B: chosen once */
 

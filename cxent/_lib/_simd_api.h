@@ -24,7 +24,8 @@
  *   element-wise: sigmoid / log_sigmoid, bce_logs (BCE's two clamped logs, in double),
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span), kl_logs (kl_div's
  *     log(t) in double, or exp(t) with log targets: valid for DBL_MIN < t < inf, resp. t <= 700;
- *     the caller recomputes other elements with libm).
+ *     the caller recomputes other elements with libm), softcap (t = tanh(x / c) with x / c rounded
+ *     to T, then y = c t in T: float32 tanh in double and rounded once, float64 libm's tanh).
  */
 #ifndef CXENT_SIMD_API_H
 #define CXENT_SIMD_API_H
@@ -64,6 +65,7 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
                              const T *pw, T pwsc, int has_pw, T *out, T *g, const T *gout,    \
                              T gsc);                                                          \
         void (*kl_logs)(const T *t, Py_ssize_t n, int log_target, double *out);               \
+        void (*softcap)(const T *x, Py_ssize_t n, T c, T *y, T *t);                           \
     } NAME;
 
 CX_TABLE(float, cx_table_f)
