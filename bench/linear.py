@@ -5,6 +5,7 @@ time and peak memory, float32.
     python bench/linear.py --shape 16384x1024x128256 --impls cxent
     python bench/linear.py --impls cxent,torch --repeat 5
     python bench/linear.py --shape 16384x1024x128256 --impls torch --repeat 1 --mem-limit-gib 20
+    python bench/linear.py --softcap 30 --impls cxent,torch     # Gemma 2's logit soft-capping
 
 Implementations (each in a fresh subprocess, so that its peak resident memory is its own):
   cxent           linear_cross_entropy_and_grad (default chunks: 32 MiB of logits)
@@ -13,8 +14,9 @@ Implementations (each in a fresh subprocess, so that its peak resident memory is
   torch-compile   the same two calls under torch.compile (compiled once, outside the timing)
 
 Per implementation: the median of ``--repeat`` timed calls after one warm-up call, and the peak
-resident memory above what the process held after creating its inputs (``ru_maxrss``), next to the
-size of the N x V float32 logits.  Threads: the process's defaults (OpenBLAS / torch / cxent's
+resident memory above what the process held after creating its inputs (``ru_maxrss``); then that
+peak less the gradients every implementation returns (grad_hidden, grad_weight, grad_bias: the
+size of the inputs), as a share of the N x V float32 logits.  Threads: the process's defaults (OpenBLAS / torch / cxent's
 OpenMP all use every core; BLAS and the cross-entropy kernel run one after the other).
 """
 
@@ -30,7 +32,7 @@ import time
 IMPLS = ["cxent", "cxent-unfused", "torch", "torch-compile"]
 
 
-def _child(impl, n, d, v, repeat, chunk_size=None):
+def _child(impl, n, d, v, repeat, chunk_size=None, softcap=None):
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -47,7 +49,10 @@ def _child(impl, n, d, v, repeat, chunk_size=None):
         tt = torch.from_numpy(t)
 
         def step(hh, ww, bb, tgt):
-            return F.cross_entropy(F.linear(hh, ww, bb), tgt)
+            z = F.linear(hh, ww, bb)
+            if softcap is not None:
+                z = softcap * torch.tanh(z / softcap)
+            return F.cross_entropy(z, tgt)
 
         if impl == "torch-compile":
             step = torch.compile(step)
@@ -62,12 +67,12 @@ def _child(impl, n, d, v, repeat, chunk_size=None):
 
         if impl == "cxent":
             def run():
-                return float(cxent.linear_cross_entropy_and_grad(h, w, t, b,
+                return float(cxent.linear_cross_entropy_and_grad(h, w, t, b, softcap=softcap,
                                                                  chunk_size=chunk_size)[0])
         else:
             def run():
                 z = h @ w.T + b
-                loss, g = cxent.cross_entropy_and_grad(z, t, grad_out=z)
+                loss, g = cxent.cross_entropy_and_grad(z, t, grad_out=z, softcap=softcap)
                 _ = (g @ w, g.T @ h, g.sum(axis=0))
                 return float(loss)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -94,6 +99,8 @@ def main(argv=None):
     p.add_argument("--mem-limit-gib", type=float, default=None,
                    help="cap each implementation's address space (RLIMIT_AS), so that one that "
                         "needs more memory than the machine has fails cleanly instead of swapping")
+    p.add_argument("--softcap", type=float, default=None,
+                   help="logit soft-capping (Gemma 2: 30) in every implementation")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     n, d, v = (int(x) for x in args.shape.split("x"))
@@ -101,13 +108,17 @@ def main(argv=None):
         if args.mem_limit_gib:
             lim = int(args.mem_limit_gib * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-        print(json.dumps(_child(args.child, n, d, v, args.repeat, args.chunk_size)))
+        print(json.dumps(_child(args.child, n, d, v, args.repeat, args.chunk_size, args.softcap)))
         return
     logits_mib = n * v * 4 / 2**20
-    print(f"linear + cross-entropy, forward + backward, float32, N={n} D={d} V={v} "
-          f"(the logits: {logits_mib:.0f} MiB); {os.cpu_count()} CPUs; median of {args.repeat}")
-    print("| implementation | time s | first call s | peak extra memory MiB | / logits | loss |")
-    print("|---|---:|---:|---:|---:|---:|")
+    grads_mib = (n * d + v * d + v) * 4 / 2**20  # grad_hidden, grad_weight, grad_bias
+    cap = "" if args.softcap is None else f", softcap={args.softcap:g}"
+    print(f"linear + cross-entropy, forward + backward, float32, N={n} D={d} V={v}{cap} "
+          f"(the logits: {logits_mib:.0f} MiB; the gradients: {grads_mib:.0f} MiB); "
+          f"{os.cpu_count()} CPUs; median of {args.repeat}")
+    print("| implementation | time s | first call s | peak extra memory MiB | beyond the gradients "
+          "MiB | / logits | loss |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for impl in args.impls.split(","):
         cmd = [sys.executable, __file__, "--shape", args.shape, "--repeat", str(args.repeat),
                "--child", impl]
@@ -115,16 +126,19 @@ def main(argv=None):
             cmd += ["--mem-limit-gib", str(args.mem_limit_gib)]
         if args.chunk_size:
             cmd += ["--chunk-size", str(args.chunk_size)]
+        if args.softcap is not None:
+            cmd += ["--softcap", str(args.softcap)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             why = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1][:100]
-            print(f"| {impl} | failed | | | | {why} |")
+            print(f"| {impl} | failed | | | | | {why} |")
             continue
         res = json.loads(r.stdout.strip().splitlines()[-1])
         label = impl + (f" (chunk_size={args.chunk_size})" if args.chunk_size and impl == "cxent"
                         else "")
+        beyond = res['peak_extra_mib'] - grads_mib
         print(f"| {label} | {res['median_s']:.3f} | {res['first_s']:.2f} | "
-              f"{res['peak_extra_mib']:.0f} | {res['peak_extra_mib'] / logits_mib:.1%} | "
+              f"{res['peak_extra_mib']:.0f} | {beyond:.0f} | {beyond / logits_mib:.1%} | "
               f"{res['loss']:.6f} |")
 
 

@@ -143,16 +143,19 @@ def test_memory_is_bounded(rng):
     n, d, v = 2000, 16, 3000  # the logits would be 48 MB in float64
     h, w, b, t = _case(rng, n=n, d=d, v=v, ignored=())
     chunk = 100
-    tracemalloc.start()
-    try:
-        cxent.linear_cross_entropy_and_grad(h, w, t, b, chunk_size=chunk)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    outputs = (n * d + v * d + v) * 8
-    extra = peak - outputs
-    assert extra < 0.1 * n * v * 8, (peak, outputs)  # under 10 % of the logits
-    assert extra < 2 * chunk * v * 8 + 4 * 2**20 + 2 * n * 8 * 8  # what the docstring lists
+    for softcap in (None, 5.0):  # the cap adds two rows of V per thread, no chunk
+        tracemalloc.start()
+        try:
+            cxent.linear_cross_entropy_and_grad(h, w, t, b, chunk_size=chunk, softcap=softcap)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        outputs = (n * d + v * d + v) * 8
+        extra = peak - outputs
+        assert extra < 0.1 * n * v * 8, (peak, outputs)  # under 10 % of the logits
+        # what the docstring lists
+        assert extra < chunk * v * 8 + 4 * 2**20 + 16 * n * 8 + (0 if softcap is None else
+                                                               2 * 64 * v * 8), (softcap, extra)
 
 
 def test_inputs_never_modified(rng):
