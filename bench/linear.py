@@ -6,6 +6,7 @@ time and peak memory, float32.
     python bench/linear.py --impls cxent,torch --repeat 5
     python bench/linear.py --shape 16384x1024x128256 --impls torch --repeat 1 --mem-limit-gib 20
     python bench/linear.py --softcap 30 --impls cxent,torch     # Gemma 2's logit soft-capping
+    python bench/linear.py --steps       # where cxent's time goes: BLAS products vs the kernel
 
 Implementations (each in a fresh subprocess, so that its peak resident memory is its own):
   cxent           linear_cross_entropy_and_grad (default chunks: 32 MiB of logits)
@@ -89,6 +90,60 @@ def _child(impl, n, d, v, repeat, chunk_size=None, softcap=None):
                 peak_extra_mib=(peak - base) / 1024)
 
 
+def _steps(n, d, v, repeat, softcap):
+    """The loop of cxent/_linear.py written out with a timer per step (the same calls, default
+    chunks): the three BLAS products, the cross-entropy kernel and the bias terms, per run."""
+    import numpy as np
+
+    import cxent
+    from cxent._linear import CHUNK_BUDGET, GW_BLOCK
+
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((n, d), dtype=np.float32)
+    w = rng.standard_normal((v, d), dtype=np.float32)
+    w *= 0.05
+    b = np.zeros(v, np.float32)
+    t = rng.integers(0, v, n)
+    rows = max(1, min(n, CHUNK_BUDGET // (v * 4)))
+    buf = np.empty((rows, v), np.float32)
+    gh, gw, gb = np.empty_like(h), np.zeros_like(w), np.zeros(v, np.float32)
+    vblock = max(1, min(v, GW_BLOCK // (d * 4)))
+    part = np.empty((vblock, d), np.float32)
+    names = ["logits product", "bias", "cross-entropy kernel", "grad_hidden product",
+             "grad_weight products + adds", "grad_bias"]
+    print(f"cxent's fused loop step by step, float32, N={n} D={d} V={v}, {rows}-row chunks"
+          f"{'' if softcap is None else f', softcap={softcap:g}'}; seconds per run")
+    print("| run | total | " + " | ".join(names) + " |")
+    print("|---:|---:|" + "---:|" * len(names))
+    for r in range(repeat):
+        acc = [0.0] * len(names)
+        start = time.perf_counter()
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            z = buf[: r1 - r0]
+            marks = [time.perf_counter()]
+            np.matmul(h[r0:r1], w.T, out=z)
+            marks.append(time.perf_counter())
+            z += b
+            marks.append(time.perf_counter())
+            _, g = cxent.cross_entropy_and_grad(z, t[r0:r1], reduction="none", softcap=softcap,
+                                                grad_output=np.full(r1 - r0, 1.0 / n), grad_out=z)
+            marks.append(time.perf_counter())
+            np.matmul(g, w, out=gh[r0:r1])
+            marks.append(time.perf_counter())
+            for v0 in range(0, v, vblock):
+                v1 = min(v, v0 + vblock)
+                np.matmul(g[:, v0:v1].T, h[r0:r1], out=part[: v1 - v0])
+                gw[v0:v1] += part[: v1 - v0]
+            marks.append(time.perf_counter())
+            gb += g.sum(axis=0)
+            marks.append(time.perf_counter())
+            for k in range(len(names)):
+                acc[k] += marks[k + 1] - marks[k]
+        total = time.perf_counter() - start
+        print(f"| {r + 1} | {total:.3f} | " + " | ".join(f"{x:.3f}" for x in acc) + " |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--shape", default="4096x512x32000", help="NxDxV (default 4096x512x32000)")
@@ -101,9 +156,14 @@ def main(argv=None):
                         "needs more memory than the machine has fails cleanly instead of swapping")
     p.add_argument("--softcap", type=float, default=None,
                    help="logit soft-capping (Gemma 2: 30) in every implementation")
+    p.add_argument("--steps", action="store_true",
+                   help="time cxent's fused loop step by step instead (BLAS vs the kernel)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     n, d, v = (int(x) for x in args.shape.split("x"))
+    if args.steps:
+        _steps(n, d, v, args.repeat, args.softcap)
+        return
     if args.child:
         if args.mem_limit_gib:
             lim = int(args.mem_limit_gib * 2**30)
