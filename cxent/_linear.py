@@ -9,8 +9,9 @@ adds its share of ``grad_weight``.  No third cross-entropy path: the chunk goes 
 ``cross_entropy_and_grad`` itself.
 
 Memory: besides the outputs, one logits chunk (``rows x V``) (``softcap`` adds two rows of V per
-thread: the kernel caps each row into scratch inside its sweep), and for the gradient a 4 MiB buffer through which each chunk's share of ``grad_weight`` is added, a
-block of classes at a time (NumPy's matmul has no accumulate-into form).  ``chunk_size=None``
+thread: the kernel caps each row into scratch inside its sweep), and for the gradient a 4 MiB
+buffer through which each chunk's share of ``grad_weight`` is added, a block of classes at a time
+(NumPy's matmul has no accumulate-into form).  ``chunk_size=None``
 takes as many rows as fit ``CHUNK_BUDGET`` bytes (32 MiB) of logits.
 
 Threads: BLAS and the cross-entropy kernel run one after the other, never at once, each with its
