@@ -236,3 +236,53 @@ def test_signed_zeros_independent_of_layout(shape, dtype, rng):
         _, g = cxent.cross_entropy_and_grad(xv, t, reduction="none", grad_output=go)
         same(g, base, dtype, err_msg=label)
         same(cxent.softmax(xv, axis=1), cxent.softmax(x, axis=1), dtype, err_msg=label)
+
+
+def _special_rows(rng, n_rows, n_classes, dtype):
+    """Rows whose arg-max is an edge case of the copying passes (first index of the max, nan never
+    winning, a max of -inf), cycling through eight kinds."""
+    x = np.asarray(rng.standard_normal((n_rows, n_classes)) * 3.0, dtype=dtype)
+    k = n_classes // 2
+    for r in range(n_rows):
+        kind = r % 8
+        if kind == 0:
+            x[r] = -np.inf
+        elif kind == 1:  # nan first, then -inf only
+            x[r] = -np.inf
+            x[r, 0] = np.nan
+        elif kind == 2:  # nan first, a finite max later
+            x[r, 0] = np.nan
+        elif kind == 3:
+            x[r] = np.nan
+        elif kind == 4:  # -inf, then a nan
+            x[r] = -np.inf
+            x[r, k] = np.nan
+        elif kind == 5:
+            x[r, k] = np.inf
+        elif kind == 6:  # a tie for the max: the first wins
+            x[r, 1] = x[r, k] = 50.0
+        else:
+            x[r, -1] = 50.0
+    return x
+
+
+@pytest.mark.parametrize("n_rows, n_classes", [(256, 40), (256, 300), (256, 1000), (40, 300)],
+                         ids=str)
+def test_special_rows_independent_of_layout(n_rows, n_classes, dtype, rng):
+    # F order puts each class's rows side by side: the row arithmetic then runs down copies
+    # of 32 or 128 adjacent rows (long_cols, long_group), whose copying pass takes the arg-max
+    x = _special_rows(rng, n_rows, n_classes, dtype)
+    y = rng.integers(0, n_classes, n_rows)
+    xf = np.asfortranarray(x)
+    with np.errstate(all="ignore"):
+        for name in ["softmax", "log_softmax", "logsumexp"]:
+            f = getattr(cxent, name)
+            same(f(xf, axis=1), f(x, axis=1), dtype, err_msg=name)
+        same(cxent.cross_entropy(xf, y, reduction="none"),
+             cxent.cross_entropy(x, y, reduction="none"), dtype)
+        (lf, gf), (lc, gc) = (cxent.cross_entropy_and_grad(a, y, reduction="none") for a in (xf, x))
+        same(lf, lc, dtype)
+        same(gf, gc, dtype)
+    lse = cxent.logsumexp(x, axis=1)
+    assert np.isnan(lse[1::8]).all() and np.isnan(lse[3::8]).all() and np.isnan(lse[4::8]).all()
+    assert (lse[0::8] == -np.inf).all() and (lse[5::8] == np.inf).all()

@@ -278,7 +278,7 @@ cdef Py_ssize_t _index_unit(operand x, operand tgt, const floating* w, const ind
     cdef floating am[CX_GROUP_LANES]
     cdef operand nowhere
     cdef Py_ssize_t t, nbad = 0, c
-    if k > 1 and long_group(x, g, t0, grad.p == NULL, sizeof(floating)):
+    if k > 1 and long_group(x, g, t0):
         long_group_in(x, g, t0, scratch, m, am)
         nowhere.p = NULL
         for t in range(k):

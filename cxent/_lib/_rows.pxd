@@ -130,8 +130,7 @@ cdef void long_cols_in(operand a, const geometry* g, const tile* tl, floating* s
                        floating* m, floating* am) noexcept nogil
 cdef void half_tile(const tile* tl, int h, tile* sub) noexcept nogil
 cdef int group_of(operand a, const geometry* g) noexcept nogil
-cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0, bint reduce_only,
-                     Py_ssize_t itemsize) noexcept nogil
+cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0) noexcept nogil
 cdef void long_group_in(operand a, const geometry* g, Py_ssize_t t0, floating* scratch, floating* m,
                         floating* am) noexcept nogil
 cdef void group_flush(operand a, const geometry* g, Py_ssize_t t0,

@@ -142,7 +142,6 @@ cdef enum:
     COPY_L1 = 32768  # bytes: a reduction's copied tile of long rows stays in L1
     GATHER_MAX = 65536  # rows longer than this are gathered one at a time (scratch: 32 rows of C)
     GROUP_MAX = 8192  # classes: a group's copy (CX_GROUP_LANES rows) is at most 4 MiB of float32
-    GROUP_REDUCE = 262144  # bytes: the largest group copy of a reduction (long_group)
     ONLINE_MIN = 65536  # classes: longer rows take the blockwise single pass (row_max, note F)
     ONLINE_BLOCK = 8192  # elements per block of that pass (32 KiB of float32)
 
@@ -260,17 +259,12 @@ cdef bint _run_adjacent(operand a, const geometry* g, Py_ssize_t r0, Py_ssize_t 
     return True
 
 
-cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0, bint reduce_only,
-                     Py_ssize_t itemsize) noexcept nogil:
+cdef bint long_group(operand a, const geometry* g, Py_ssize_t t0) noexcept nogil:
     """Whether the CX_GROUP tiles from tile ``t0`` are copied at once (``long_group_in``): full
     tiles of long rows whose CX_GROUP_LANES rows are adjacent in ``a``.  Each class is then read
     as one run of CX_GROUP_LANES elements (512 bytes of float32) instead of four runs of 128
     bytes, one tile apart: the hardware prefetchers follow runs of that length, and lines a
-    power-of-two stride apart are not kept waiting in the few cache sets they share.  A call that
-    writes no per-class output (a reduction) does so while the copy stays in L2 (GROUP_REDUCE
-    bytes); beyond, gathering rows is quicker (measured; the bits are the same either way)."""
-    if reduce_only and g.n * CX_GROUP_LANES * itemsize > GROUP_REDUCE:
-        return False
+    power-of-two stride apart are not kept waiting in the few cache sets they share."""
     return g.n > CX_SHORT and a.s1 != 1 and _run_adjacent(a, g, t0 * CX_LONG_TILE, CX_GROUP_LANES)
 
 

@@ -551,18 +551,31 @@ static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *
 /* `lanes` adjacent lanes of each class (x[c * cs + j]; a multiple of CX_LONG_TILE, at most
    CX_GROUP_LANES) copied, in one pass, to class-major column tiles of CX_LANES lanes: lane j of
    class c to out[(j / CX_LANES) * CX_LANES * n + c * CX_LANES + j % CX_LANES]; the same pass
-   takes each lane's arg-max (the first index of its max, nan never winning, as cx_argmax: a later element wins if larger, or if equal while no element
-   has yet been taken, which only -inf after nans can be; none: 0) into am[j] (as a T) and
-   m[j] = x[am[j]].  Both halves of a class are read together (the adjacent-line prefetch
-   fetches them as a pair), and CX_COPY_AHEAD classes ahead are prefetched: lines a power-of-two
-   stride apart share a few cache sets, so a line fetched much earlier would be evicted again.
-   Plain C, vectorised by the compiler (the lanes are independent). */
+   takes each lane's arg-max (the first index of its max, nan never winning, as cx_argmax; none:
+   0) into am[j] (as a T) and m[j] = x[am[j]].  In the pass a later element wins only if it is
+   larger, so a lane whose max is -inf (all -inf and nan) has no winner yet: cx_cols_finish then
+   finds its first -inf in the copy.  Both halves of a class are read together (the
+   adjacent-line prefetch fetches them as a pair), and CX_COPY_AHEAD classes ahead are
+   prefetched: lines a power-of-two stride apart share a few cache sets, so a line fetched much
+   earlier would be evicted again.  Portable: plain C, vectorised by the compiler; AVX2: the same
+   loop with the max and arg-max in vector registers (compare, two blends). */
 #ifndef CX_COPY_AHEAD
 #define CX_COPY_AHEAD 16 /* classes */
 #endif
-#define CX_DEFINE_COLS_COPY(T, SUFFIX, ATTR)                                                   \
-ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes,    \
-                                       T *out, T *m, T *am) {                                  \
+#define CX_DEFINE_COLS_COPY(T, SUFFIX)                                                         \
+static void cx_cols_finish_##SUFFIX(const T *x, const T *out, Py_ssize_t n, int lanes,        \
+                                    const T *mm, const T *ai, T *m, T *am) {                   \
+    for (int j = 0; j < lanes; j++) {                                                          \
+        T a = ai[j];                                                                           \
+        const T *o = out + (j / CX_LANES) * CX_LANES * n + j % CX_LANES;                       \
+        for (Py_ssize_t c = 0; a < 0 && c < n; c++) /* max -inf: its first -inf */            \
+            if (o[c * CX_LANES] == -INFINITY) a = (T)c;                                        \
+        am[j] = a < 0 ? 0 : a;                                                                 \
+        m[j] = a < 0 ? x[j] : mm[j];                                                           \
+    }                                                                                          \
+}                                                                                              \
+static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *out,  \
+                                  T *m, T *am) {                                               \
     T mm[CX_GROUP_LANES], ai[CX_GROUP_LANES];                                                  \
     for (int j = 0; j < lanes; j++) {                                                          \
         mm[j] = -INFINITY;                                                                     \
@@ -571,24 +584,21 @@ ATTR static void cx_cols_copy_##SUFFIX(const T *x, Py_ssize_t cs, Py_ssize_t n, 
     for (Py_ssize_t c = 0; c < n; c++) {                                                       \
         const T *xc = x + c * cs, *ahead = x + (c + CX_COPY_AHEAD) * cs;                       \
         for (size_t b = 0; b < (size_t)lanes * sizeof(T); b += 64)                             \
-            CX_PREFETCH((const char *)ahead + b);                                       \
+            CX_PREFETCH((const char *)ahead + b);                                              \
         T fc = (T)c;                                                                           \
         for (int h = 0; h < lanes / CX_LANES; h++) {                                           \
             T *o = out + (h * n + c) * CX_LANES, *mh = mm + h * CX_LANES, *ah = ai + h * CX_LANES; \
             const T *xh = xc + h * CX_LANES;                                                   \
             for (int j = 0; j < CX_LANES; j++) {                                               \
                 T v = xh[j];                                                                   \
-                int take = v > mh[j] || (ah[j] < 0 && v == mh[j]);                             \
+                int take = v > mh[j];                                                          \
                 ah[j] = take ? fc : ah[j];                                                     \
                 mh[j] = take ? v : mh[j];                                                      \
                 o[j] = v;                                                                      \
             }                                                                                  \
         }                                                                                      \
     }                                                                                          \
-    for (int j = 0; j < lanes; j++) {                                                          \
-        am[j] = ai[j] < 0 ? 0 : ai[j];                                                         \
-        m[j] = ai[j] < 0 ? x[j] : mm[j];                                                       \
-    }                                                                                          \
+    cx_cols_finish_##SUFFIX(x, out, n, lanes, mm, ai, m, am);                                  \
 }
 /* The inverse move: column tiles laid out as cx_cols_copy's `out` written to `lanes` adjacent rows
    (x[c * cs + j]).  On AVX2, whole aligned 64-byte lines far apart are written with non-temporal
@@ -602,8 +612,8 @@ static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,
 }
 CX_DEFINE_COLS_UNCOPY(float, f_portable)
 CX_DEFINE_COLS_UNCOPY(double, d_portable)
-CX_DEFINE_COLS_COPY(float, f_portable, )
-CX_DEFINE_COLS_COPY(double, d_portable, )
+CX_DEFINE_COLS_COPY(float, f_portable)
+CX_DEFINE_COLS_COPY(double, d_portable)
 CX_DEFINE_TRANSPOSE(float, f)
 CX_DEFINE_TRANSPOSE(double, d)
 /* Logit soft-capping (Gemma 2): t = tanh(q), q = x / c rounded to T, and y = c t in T.  Portable:
@@ -634,8 +644,6 @@ CX_DEFINE_KERNELS(portable, CX_UNUSED, CX_FMA_SW)
 #include <immintrin.h>
 #define CX_V3 __attribute__((target("avx2,fma")))
 CX_DEFINE_KERNELS(avx2_fma, CX_V3 __attribute__((unused)), CX_FMA_HW)
-CX_DEFINE_COLS_COPY(float, f_avx2, CX_V3)
-CX_DEFINE_COLS_COPY(double, d_avx2, CX_V3)
 
 /* Hand-written AVX2+FMA versions of the hottest loops (E): the same polynomial as cx_expf, for
    arguments d <= 0 (or nan), which is every exp in these kernels (x - max, -|x|). */
@@ -1447,6 +1455,48 @@ CX_V3 static void cx_rows_to_tile_avx2(const float *rows, Py_ssize_t n, int lane
         for (int j = 0; j < lanes; j++) x[c * cs + j] = rows[j * n + c];
 }
 
+/* cx_cols_copy on AVX2: the same pass, W lanes per vector, the max and arg-max of every lane
+   in vectors (a block of lanes known at compile time, so they stay in registers). */
+#define CX_DEFINE_COLS_COPY_AVX2(T, SUFFIX, VT, W, LOADU, STOREU, SET1, CMPGT, BLENDV)          \
+CX_V3 static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFFIX(            \
+    const T *x, Py_ssize_t cs, Py_ssize_t n, const int lanes, T *out, T *m, T *am) {           \
+    VT mh[CX_GROUP_LANES / W], ah[CX_GROUP_LANES / W];                                         \
+    T mm[CX_GROUP_LANES], ai[CX_GROUP_LANES];                                                  \
+    for (int v = 0; v < lanes / W; v++) {                                                      \
+        mh[v] = SET1(-INFINITY);                                                               \
+        ah[v] = SET1(-1);                                                                      \
+    }                                                                                          \
+    for (Py_ssize_t c = 0; c < n; c++) {                                                       \
+        const T *xc = x + c * cs, *ahead = x + (c + CX_COPY_AHEAD) * cs;                       \
+        for (size_t b = 0; b < (size_t)lanes * sizeof(T); b += 64)                             \
+            _mm_prefetch((const char *)ahead + b, _MM_HINT_T0);                                \
+        const VT fc = SET1((T)c);                                                              \
+        for (int v = 0; v < lanes / W; v++) {                                                  \
+            VT e = LOADU(xc + v * W), take = CMPGT(e, mh[v]);                                  \
+            STOREU(out + ((v * W / CX_LANES) * n + c) * CX_LANES + v * W % CX_LANES, e);       \
+            ah[v] = BLENDV(ah[v], fc, take);                                                   \
+            mh[v] = BLENDV(mh[v], e, take);                                                    \
+        }                                                                                      \
+    }                                                                                          \
+    for (int v = 0; v < lanes / W; v++) {                                                      \
+        STOREU(mm + v * W, mh[v]);                                                             \
+        STOREU(ai + v * W, ah[v]);                                                             \
+    }                                                                                          \
+    cx_cols_finish_##SUFFIX##_portable(x, out, n, lanes, mm, ai, m, am);                                  \
+}                                                                                              \
+CX_V3 static void cx_cols_copy_##SUFFIX##_avx2(const T *x, Py_ssize_t cs, Py_ssize_t n,       \
+                                               int lanes, T *out, T *m, T *am) {               \
+    if (lanes == CX_GROUP_LANES)                                                               \
+        cx_cols_copy_impl_##SUFFIX(x, cs, n, CX_GROUP_LANES, out, m, am);                      \
+    else if (lanes == CX_LONG_TILE)                                                            \
+        cx_cols_copy_impl_##SUFFIX(x, cs, n, CX_LONG_TILE, out, m, am);                        \
+    else                                                                                       \
+        cx_cols_copy_##SUFFIX##_portable(x, cs, n, lanes, out, m, am);                         \
+}
+#define CX_GT_PS(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
+#define CX_GT_PD(a, b) _mm256_cmp_pd((a), (b), _CMP_GT_OQ)
+CX_DEFINE_COLS_COPY_AVX2(float, f, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, CX_GT_PS, _mm256_blendv_ps)
+CX_DEFINE_COLS_COPY_AVX2(double, d, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, CX_GT_PD, _mm256_blendv_pd)
 #define CX_DEFINE_COLS_UNCOPY_AVX2(T, SUFFIX, VT, LOAD, STORE, STREAM, W)                       \
 CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,         \
                                           Py_ssize_t cs) {                                     \

@@ -143,7 +143,7 @@ cdef void _softmax_unit(operand x, operand y, const geometry* g, Py_ssize_t t0, 
     cdef floating* blk
     cdef Py_ssize_t t
     cdef int h
-    if k > 1 and long_group(x, g, t0, False, sizeof(floating)):
+    if k > 1 and long_group(x, g, t0):
         long_group_in(x, g, t0, scratch, m, am)
         nowhere.p = NULL
         for t in range(k):
@@ -265,7 +265,7 @@ cdef void _logsumexp_unit(operand x, floating* out, Py_ssize_t os0, Py_ssize_t o
     cdef floating am[CX_GROUP_LANES]
     cdef Py_ssize_t t, c
     cdef int h
-    if k > 1 and long_group(x, g, t0, True, sizeof(floating)):
+    if k > 1 and long_group(x, g, t0):
         long_group_in(x, g, t0, scratch, m, am)
         for t in range(k):
             tile_at(g, t0 + t, &tl)
