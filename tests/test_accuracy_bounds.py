@@ -4,7 +4,7 @@ CI runs the suite once more with CXENT_SIMD=portable).
 Bounds are in ulps of the input dtype, against a long-double reference (``np.longdouble``, 64-bit
 mantissa on x86-64), on logits 3 N(0, 1) (rows) and 6 N(0, 1) (element-wise):
 
-* sigmoid <= 4 ulp, log_sigmoid <= 5 ulp of the result (10^7 float32 values, 2 10^6 float64);
+* sigmoid <= 3 ulp (float64: 4), log_sigmoid <= 5 ulp of the result (10^7 float32 values, 2 10^6 float64);
 * softmax <= 40 ulp of the result: ``x - m`` is rounded to the input dtype before the exp;
 * log_softmax, logsumexp and cross_entropy(reduction='none') <= 8 ulp of max(|result|, |m|, L)
   (m the row max, L the log-normaliser): the value is formed as ``(x - m) - L`` / ``m + L``, so
@@ -28,8 +28,9 @@ def _err(got, exact, scale, dtype):
     return float((np.abs(np.asarray(got, np.longdouble) - exact) / _ulp(scale, dtype)).max())
 
 
-@pytest.mark.parametrize("name, bound", [("sigmoid", 4.0), ("log_sigmoid", 5.0)])
-def test_elementwise_bound(name, bound, dtype):
+@pytest.mark.parametrize("name, bounds", [("sigmoid", (3.0, 4.0)), ("log_sigmoid", (5.0, 5.0))])
+def test_elementwise_bound(name, bounds, dtype):
+    bound = bounds[dtype == np.float64]
     rng = np.random.default_rng(11)
     n = 10**7 if dtype == np.float32 else 2 * 10**6
     x = np.concatenate([rng.standard_normal(n) * 6, np.linspace(-100, 30, 10**5)]).astype(dtype)

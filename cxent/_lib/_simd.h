@@ -233,8 +233,8 @@ ATTR static void cx_sigmoid_##SUFFIX(const float *x, Py_ssize_t n, float *y, int
         for (Py_ssize_t i = 0; i < n; i++) {                                                 \
             float v = x[i];                                                                  \
             float e = cx_expf_##SUFFIX(-fabsf(v));                                           \
-            float r = 1.0f / (1.0f + e);                                                     \
-            y[i] = v >= 0.0f ? r : (v != v ? v : e * r);                                     \
+            float r = (v >= 0.0f ? 1.0f : e) / (1.0f + e); /* one rounded division */         \
+            y[i] = v != v ? v : r;                                                           \
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
@@ -1234,8 +1234,8 @@ CX_V3 static inline __m256d cx_sigmoid4_pd(__m256d v, int log_out) {
     const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
     __m256d e = cx_exp4_nonpos(_mm256_or_pd(v, _mm256_set1_pd(-0.0))); /* -|v| */
     if (log_out) return _mm256_sub_pd(_mm256_min_pd(v, zero), cx_log1p4_pd(e));
-    __m256d r = _mm256_div_pd(one, _mm256_add_pd(one, e));
-    return _mm256_blendv_pd(_mm256_mul_pd(e, r), r, _mm256_cmp_pd(v, zero, _CMP_GE_OQ));
+    return _mm256_div_pd(_mm256_blendv_pd(e, one, _mm256_cmp_pd(v, zero, _CMP_GE_OQ)),
+                         _mm256_add_pd(one, e)); /* one rounded division */
 }
 
 CX_V3 static void cx_sigmoid_d_avx2(const double *x, Py_ssize_t n, double *y, int log_out) {
@@ -1554,8 +1554,8 @@ CX_V3 static inline __m256 cx_sigmoid8(__m256 v, int log_out) {
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     __m256 e = cx_exp8_nonpos(_mm256_or_ps(v, _mm256_set1_ps(-0.0f)), 1);
     if (log_out) return _mm256_sub_ps(_mm256_min_ps(v, zero), cx_log1p8_ps(e));
-    __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));
-    return _mm256_blendv_ps(_mm256_mul_ps(e, r), r, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+    return _mm256_div_ps(_mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ)),
+                         _mm256_add_ps(one, e)); /* one rounded division */
 }
 
 CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int log_out) {
