@@ -54,6 +54,7 @@ cnp.import_array()
 cdef extern from "_simd.h" nogil:
     const cx_table_f* cx_table_f32()
     const cx_table_d* cx_table_f64()
+    void cx_exp_f32(const float* x, Py_ssize_t n, float* y)
 
 
 cdef extern from "_omp_shim.h":
@@ -114,6 +115,20 @@ def cache_stats():
 def simd_path():
     """The kernel table in use: "avx2_fma" or "portable" (the same for float32 and float64)."""
     return cx_table_f32().name.decode()
+
+
+def exp_values(x):
+    """``exp(x)`` of a contiguous 1-d float32 array of values <= 0 as the active kernel table
+    computes the exps it stores (softmax, gradients, sigmoid): for the accuracy tests."""
+    cdef cnp.ndarray a = x
+    if (cnp.PyArray_NDIM(a) != 1 or not cnp.PyArray_ISCARRAY_RO(a)
+            or cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32):
+        raise ValueError("exp_values: x must be a contiguous 1-d float32 array")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, 0)
+    cdef cnp.ndarray y = cnp.PyArray_EMPTY(1, [n], cnp.NPY_FLOAT32, 0)
+    with nogil:
+        cx_exp_f32(<const float*>cnp.PyArray_DATA(a), n, <float*>cnp.PyArray_DATA(y))
+    return y
 
 
 def softcap_values(x, double c):
