@@ -4,7 +4,7 @@ CI runs the suite once more with CXENT_SIMD=portable).
 Bounds are in ulps of the input dtype, against a long-double reference (``np.longdouble``, 64-bit
 mantissa on x86-64), on logits 3 N(0, 1) (rows) and 6 N(0, 1) (element-wise):
 
-* sigmoid <= 2.5 ulp (float64: 3), log_sigmoid <= 3 ulp (float64: 5) of the result (10^7
+* sigmoid <= 2.5 ulp (float64: 4), log_sigmoid <= 3 ulp (float64: 5) of the result (10^7
   float32 values, 2 10^6 float64);
 * softmax <= 40 ulp of the result: ``x - m`` is rounded to the input dtype before the exp;
 * log_softmax, logsumexp and cross_entropy(reduction='none') <= 8 ulp of max(|result|, |m|, L)
@@ -31,7 +31,7 @@ def _err(got, exact, scale, dtype):
     return float((np.abs(np.asarray(got, np.longdouble) - exact) / _ulp(scale, dtype)).max())
 
 
-@pytest.mark.parametrize("name, bounds", [("sigmoid", (2.5, 3.0)), ("log_sigmoid", (3.0, 5.0))])
+@pytest.mark.parametrize("name, bounds", [("sigmoid", (2.5, 4.0)), ("log_sigmoid", (3.0, 5.0))])
 def test_elementwise_bound(name, bounds, dtype):
     bound = bounds[dtype == np.float64]
     rng = np.random.default_rng(11)
