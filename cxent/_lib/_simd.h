@@ -10,8 +10,9 @@
  *    table of the same path (F).
  * C. exp: Cody-Waite reduction x = n ln2 + r and a degree-6 minimax polynomial (<= 1.03 ulp on
  *    [-103.9, 88.7], checked exhaustively: the note above CX_EXP_C2), 2^n applied in two steps
- *    so subnormal results are right; -inf -> 0, +inf -> inf, nan -> nan.  Sums of exp(x - max) use a variant that flushes
- *    results below FLT_MIN to 0 (they cannot change a sum that contains 1).
+ *    so subnormal results are right; -inf -> 0, +inf -> inf, nan -> nan.  Sums of exp(x - max)
+ *    use a variant that flushes results below FLT_MIN to 0 (they cannot change a sum that
+ *    contains 1).
  * D. Row sums: float partial sums over blocks (each lane adds at most 16 terms) accumulated in
  *    double, so the error does not grow with C.  The arg-max term is left out of the sum
  *    (_rows.pyx note E); a sum with the exps stored is the unstored sum bit for bit.  The order of
@@ -661,9 +662,9 @@ CX_V3 static inline __m256 cx_exp8_nonpos(__m256 d, int keep_subnormal) {
     /* c2 + ... + c6 r^4 by Estrin's scheme (a short chain), then 1 + r (1 + r (...)) (the note
        above CX_EXP_C2) */
     __m256 r2 = _mm256_mul_ps(r, r);
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C6), r2,
-                               _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C5), r, _mm256_set1_ps(CX_EXP_C4)));
-    p = _mm256_fmadd_ps(p, r2, _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C3), r, _mm256_set1_ps(CX_EXP_C2)));
+    __m256 c45 = _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C5), r, _mm256_set1_ps(CX_EXP_C4));
+    __m256 c23 = _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C3), r, _mm256_set1_ps(CX_EXP_C2));
+    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C6), r2, c45), r2, c23);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     const __m256i bias = _mm256_set1_epi32(127);
@@ -1487,7 +1488,7 @@ CX_V3 static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFF
         STOREU(mm + v * W, mh[v]);                                                             \
         STOREU(ai + v * W, ah[v]);                                                             \
     }                                                                                          \
-    cx_cols_finish_##SUFFIX##_portable(x, out, n, lanes, mm, ai, m, am);                                  \
+    cx_cols_finish_##SUFFIX##_portable(x, out, n, lanes, mm, ai, m, am);                       \
 }                                                                                              \
 CX_V3 static void cx_cols_copy_##SUFFIX##_avx2(const T *x, Py_ssize_t cs, Py_ssize_t n,       \
                                                int lanes, T *out, T *m, T *am) {               \
@@ -1500,8 +1501,10 @@ CX_V3 static void cx_cols_copy_##SUFFIX##_avx2(const T *x, Py_ssize_t cs, Py_ssi
 }
 #define CX_GT_PS(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define CX_GT_PD(a, b) _mm256_cmp_pd((a), (b), _CMP_GT_OQ)
-CX_DEFINE_COLS_COPY_AVX2(float, f, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, CX_GT_PS, _mm256_blendv_ps)
-CX_DEFINE_COLS_COPY_AVX2(double, d, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, CX_GT_PD, _mm256_blendv_pd)
+CX_DEFINE_COLS_COPY_AVX2(float, f, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+                         CX_GT_PS, _mm256_blendv_ps)
+CX_DEFINE_COLS_COPY_AVX2(double, d, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
+                         CX_GT_PD, _mm256_blendv_pd)
 #define CX_DEFINE_COLS_UNCOPY_AVX2(T, SUFFIX, VT, LOAD, STORE, STREAM, W)                       \
 CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,         \
                                           Py_ssize_t cs) {                                     \
@@ -1606,8 +1609,8 @@ CX_V3 static double cx_bce_logits_avx2(const float *x, const float *y, Py_ssize_
             __m256 wv = w ? CX_LD(w + i) : vwsc, gr = zero;
             if (w || wsc != 1.0f) v = _mm256_mul_ps(v, wv);
             if (g) { /* w [lw sigmoid(x) - pw y] gsc (gout) */
-                __m256 sg = _mm256_div_ps(_mm256_blendv_ps(e, one, _mm256_cmp_ps(a, zero, _CMP_GE_OQ)),
-                                          _mm256_add_ps(one, e)); /* sigmoid(x), as cx_sigmoid8 */
+                __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(a, zero, _CMP_GE_OQ));
+                __m256 sg = _mm256_div_ps(num, _mm256_add_ps(one, e)); /* sigmoid, as cx_sigmoid8 */
                 gr = has_pw ? _mm256_sub_ps(_mm256_mul_ps(lw, sg), py) : _mm256_sub_ps(sg, yv);
                 if (w || wsc != 1.0f) gr = _mm256_mul_ps(gr, wv);
                 gr = _mm256_mul_ps(gr, vgsc);
@@ -1686,7 +1689,8 @@ static const cx_table_d *cx_table_f64(void) {
 CX_V3 static void cx_exp_span_avx2(const float *x, Py_ssize_t n, float *y) {
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, cx_exp8_nonpos(_mm256_loadu_ps(x + i), 1));
-    for (; i < n; i++) _mm_store_ss(y + i, _mm256_castps256_ps128(cx_exp8_nonpos(_mm256_set1_ps(x[i]), 1)));
+    for (; i < n; i++)
+        _mm_store_ss(y + i, _mm256_castps256_ps128(cx_exp8_nonpos(_mm256_set1_ps(x[i]), 1)));
 }
 #endif
 
