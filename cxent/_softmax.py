@@ -45,10 +45,9 @@ def _map_rows(arrays, axis, out, kernel):
 def _normalize(x, axis, dim, dtype, out, log_out):
     axis = axis_or_dim(axis, dim)
     x = cast_to(x, dtype)
-    if out is None:
-        small = _k.rows_small(int(log_out), x, None, axis, PARALLEL_THRESHOLD)
-        if small is not None:  # the common small call, through its compiled gate
-            return small
+    small = _k.rows_small(int(log_out), x, None, axis, PARALLEL_THRESHOLD, out)
+    if small is not None:  # the common small call, through its compiled gate
+        return small
     return _map_rows([float_array(x, "x")], axis, out,
                      lambda a, res, threads: _k.softmax_rows(a, res, log_out, threads))
 
@@ -270,10 +269,9 @@ def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
 
 
 def _backward(grad_output, output, axis, out, log_out):
-    if out is None:
-        small = _k.rows_small(4 if log_out else 3, grad_output, output, axis, PARALLEL_THRESHOLD)
-        if small is not None:  # the common small call, through its compiled gate
-            return small
+    small = _k.rows_small(4 if log_out else 3, grad_output, output, axis, PARALLEL_THRESHOLD, out)
+    if small is not None:  # the common small call, through its compiled gate
+        return small
     y, g = backward_operands(grad_output, output)
     return _map_rows([y, g], axis, out, lambda yv, gv, res, threads:
                      _k.softmax_backward_rows(gv, yv, res, log_out, threads))

@@ -440,3 +440,63 @@ def test_bce_gate_declines_other_calls(variant, rng):
         np.testing.assert_allclose(cxent.binary_cross_entropy(x, t, reduction=reduction),
                                    ref.binary_cross_entropy(xa, ta, reduction=reduction),
                                    **tol(np.float32, 2))
+
+
+@pytest.mark.parametrize("fn", ROW_KINDS[:2] + ROW_KINDS[3:])
+def test_rows_gate_writes_out(fn, dtype, rng):
+    # out= through the gate: the buffer itself returned, the general path's bits (in place too)
+    from cxent._lib._softmax import rows_small
+    x, _ = _case(rng, (7, 10), dtype)
+    kind = ROW_KINDS.index(fn)
+    args = (x,)
+    if kind >= 3:
+        fwd = cxent.log_softmax if kind == 4 else cxent.softmax
+        args = (np.asarray(rng.standard_normal(x.shape), dtype), fwd(_case(rng, x.shape, dtype)[0]))
+    f = getattr(cxent, fn)
+    general = f(*args, axis=np.int64(1), out=np.empty_like(x))
+    out = np.full_like(x, np.nan)
+    assert rows_small(kind, args[0], args[1] if kind >= 3 else None, -1,
+                      cxent._config.PARALLEL_THRESHOLD, out) is out
+    np.testing.assert_array_equal(out, general)
+    out2 = np.empty_like(x)
+    assert f(*args, out=out2) is out2
+    np.testing.assert_array_equal(out2, general)
+    if kind <= 1:  # in place
+        xc = x.copy()
+        assert f(xc, out=xc) is xc
+        np.testing.assert_array_equal(xc, general)
+
+
+@pytest.mark.parametrize("variant", ["dtype", "shape", "F order", "read-only", "overlap x",
+                                     "overlap y", "logsumexp", "in place backward"])
+def test_rows_gate_declines_out(variant, rng):
+    from cxent._lib._softmax import rows_small
+    x, _ = _case(rng, (6, 5), np.float32)
+    y = cxent.softmax(x)
+    kind, a, b = 1, x, None
+    out = np.empty_like(x)
+    if variant == "dtype":
+        out = out.astype(np.float64)
+    elif variant == "shape":
+        out = np.empty((6, 4), np.float32)
+    elif variant == "F order":
+        out = np.asfortranarray(out)
+    elif variant == "read-only":
+        out.flags.writeable = False
+    elif variant == "overlap x":  # the same bytes, shifted by one row
+        big = np.concatenate([x, x[:1]])
+        a, out = big[:6], big[1:]
+    elif variant == "overlap y":
+        kind, a, b, out = 3, x, y, y
+    elif variant == "logsumexp":
+        kind, out = 2, np.empty(6, np.float32)
+    else:
+        kind, a, b, out = 4, x, cxent.log_softmax(x), x
+    assert rows_small(kind, a, b, -1, cxent._config.PARALLEL_THRESHOLD, out) is None
+    if variant == "overlap x":  # the Python layer takes it: refused or right, never wrong
+        expect = cxent.log_softmax(a.copy())
+        try:
+            res = cxent.log_softmax(a, out=out)
+        except ValueError:
+            return
+        np.testing.assert_array_equal(res, expect)

@@ -16,6 +16,7 @@ def rows_small(
     y: object,  # the backward functions' output; None otherwise
     axis: object,
     max_elements: int,  # Py_ssize_t
+    out: object = None,  # the caller's out= (kinds 0, 1, 3, 4), or None
 ) -> npt.NDArray[np.floating] | None: ...
 def logsumexp_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]

@@ -75,15 +75,24 @@ cdef inline bint _small_2d(object x, int tn, Py_ssize_t max_elements):
             and cnp.PyArray_ISNOTSWAPPED(a) and 0 < cnp.PyArray_SIZE(a) < max_elements)
 
 
-def rows_small(int kind, x, y, axis, Py_ssize_t max_elements):
+cdef inline bint _apart(cnp.ndarray a, cnp.ndarray b):
+    # the buffers of two C-contiguous arrays share no byte
+    cdef char* pa = <char*>cnp.PyArray_DATA(a)
+    cdef char* pb = <char*>cnp.PyArray_DATA(b)
+    return pa + cnp.PyArray_NBYTES(a) <= pb or pb + cnp.PyArray_NBYTES(b) <= pa
+
+
+def rows_small(int kind, x, y, axis, Py_ssize_t max_elements, out=None):
     """The gate of the common small call of the row functions along the last axis: ``kind`` 0
     softmax, 1 log_softmax (of ``x``), 2 logsumexp (of ``x``, no ``keepdims``), 3
     softmax_backward, 4 log_softmax_backward (``x`` = grad_output, ``y`` = output, of the same
     shape and type).  Each array a non-empty C-contiguous, aligned, native float32/float64
     ``(N, C)`` ``ndarray`` of fewer than ``max_elements`` elements, ``axis`` -1 or 1 (a Python
-    int), no ``out=``.  Runs the same tile routine as ``softmax_rows``, ``logsumexp_rows`` or
-    ``softmax_backward_rows``, serially, into a new array; None for any other call (the Python
-    layer then takes it)."""
+    int).  ``out``: None (a new array), or for kinds other than 2 a writeable array of the same
+    kind, shape and type that is ``x`` itself (kinds 0 and 1: in place) or shares no byte with the
+    inputs.  Runs the same tile routine as ``softmax_rows``, ``logsumexp_rows`` or
+    ``softmax_backward_rows``, serially; returns the result (``out`` when given), or None for any
+    other call (the Python layer then takes it)."""
     if type(x) is not cnp.ndarray or type(axis) is not int or not (axis == -1 or axis == 1):
         return None
     cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>x)
@@ -91,9 +100,19 @@ def rows_small(int kind, x, y, axis, Py_ssize_t max_elements):
             or (kind >= 3 and not (_small_2d(y, tn, max_elements)
                                    and cnp.PyArray_SAMESHAPE(<cnp.ndarray>x, <cnp.ndarray>y)))):
         return None
-    cdef cnp.ndarray a = x
+    cdef cnp.ndarray a = x, res
+    if out is not None:
+        if (kind == 2 or not _small_2d(out, tn, max_elements)
+                or not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)
+                or not cnp.PyArray_SAMESHAPE(a, <cnp.ndarray>out)):
+            return None
+        res = out
+        if not ((res is a and kind <= 1) or (_apart(res, a)
+                                            and (kind < 3 or _apart(res, <cnp.ndarray>y)))):
+            return None
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(a, 0), n = cnp.PyArray_DIM(a, 1)
-    cdef cnp.ndarray res = cnp.PyArray_EMPTY(1 if kind == 2 else 2, cnp.PyArray_DIMS(a), tn, 0)
+    if out is None:
+        res = cnp.PyArray_EMPTY(1 if kind == 2 else 2, cnp.PyArray_DIMS(a), tn, 0)
     cdef operand xo, yo, ro
     xo.p, xo.s0, xo.s1, xo.s2 = cnp.PyArray_DATA(a), n, 1, 0
     ro.p, ro.s0, ro.s1, ro.s2 = cnp.PyArray_DATA(res), 1 if kind == 2 else n, 1, 0
