@@ -75,7 +75,8 @@ def _simd_description() -> str:
     where = ("every kernel, float32 and float64, in every layout (strided rows are gathered into "
              "the same vector code)" if path != "portable" else
              "the portable C kernels (baseline x86-64, vectorised by the compiler), in every layout")
-    forced = " (forced by CXENT_SIMD=portable)" if os.environ.get("CXENT_SIMD") == "portable" else ""
+    env = os.environ.get("CXENT_SIMD")
+    forced = f" (forced by CXENT_SIMD={env})" if env in ("portable", "avx2") else ""
     return f"{path}{forced}: {where}"
 
 

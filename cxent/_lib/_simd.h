@@ -5,9 +5,10 @@
  *    with hardware FMA) and once for the baseline ISA the extension is compiled for (SSE2 on
  *    x86-64, NEON etc. elsewhere).  No -march=native, no -ffast-math: the loops vectorise because the
  *    math is branch-free plain C and the reductions carry `#pragma omp simd reduction`.
- * B. cx_kernels() picks the table once: AVX2+FMA when the CPU has both (__builtin_cpu_supports) and
- *    CXENT_SIMD is not "portable"; the portable table otherwise.  cx_kernels_d() is the float64
- *    table of the same path (F).
+ * B. cx_table_f32() picks the table once (cx_simd_level): AVX-512 (F, VL, DQ, BW) when the CPU
+ *    has it and CXENT_SIMD is neither "avx2" nor "portable" (G); AVX2+FMA when the CPU has both
+ *    (__builtin_cpu_supports) and CXENT_SIMD is not "portable"; the portable table otherwise.
+ *    cx_table_f64() is the float64 table of the same path (F).
  * C. exp: Cody-Waite reduction x = n ln2 + r and a degree-6 minimax polynomial (<= 1.03 ulp on
  *    [-103.9, 88.7], checked exhaustively: the note above CX_EXP_C2), 2^n applied in two steps
  *    so subnormal results are right; -inf -> 0, +inf -> inf, nan -> nan.  Sums of exp(x - max)
@@ -24,6 +25,13 @@
  *    ~2x longer on compare-and-blend sequences.
  * F. float64 (AVX2, 4 lanes): exp by its Taylor polynomial to r^13, log by the atanh series; the
  *    portable float64 table uses libm.
+ * G. AVX-512: the AVX2 table with its compute-bound members 16 (float64: 8) lanes wide (sum of
+ *    exp and arg-max of rows, the column kernels and the group copy, sigmoid, BCE-with-logits, the
+ *    element-wise output passes).  The vector code is written once for both widths (the
+ *    CX_*_PS / CX_*_PD macros, with per-width helpers for conditions and masks), so an element
+ *    takes the same operations on either path, and sums pair the wide lanes back into AVX2's
+ *    chains: both paths give the same bits (tests/test_simd_paths.py), so the column kernels'
+ *    repetition of the row order holds on both.
  */
 #ifndef CXENT_SIMD_H
 #define CXENT_SIMD_H
@@ -561,10 +569,12 @@ static void cx_rows_to_tile_##SUFFIX(const T *rows, Py_ssize_t n, int lanes, T *
    finds its first -inf in the copy.  Both halves of a class are read together (the
    adjacent-line prefetch fetches them as a pair), and CX_COPY_AHEAD classes ahead are
    prefetched: lines a power-of-two stride apart share a few cache sets, so a line fetched much
-   earlier would be evicted again.  Portable: plain C, vectorised by the compiler; AVX2: the same
+   earlier would be evicted again (F-ordered 4096x1000 cross_entropy on a 2-core Xeon with
+   AVX-512, 1 thread: 2.1-2.2 ms with 4 classes ahead, 2.5-2.7 with 16; 0 to 8 measured alike,
+   within the noise).  Portable: plain C, vectorised by the compiler; AVX2: the same
    loop with the max and arg-max in vector registers (compare, two blends). */
 #ifndef CX_COPY_AHEAD
-#define CX_COPY_AHEAD 16 /* classes */
+#define CX_COPY_AHEAD 4 /* classes */
 #endif
 #define CX_DEFINE_COLS_COPY(T, SUFFIX)                                                         \
 static void cx_cols_finish_##SUFFIX(const T *x, const T *out, Py_ssize_t n, int lanes,        \
@@ -647,40 +657,88 @@ CX_DEFINE_KERNELS(portable, CX_UNUSED, CX_FMA_SW)
 #define CX_HAVE_V3 1
 #include <immintrin.h>
 #define CX_V3 __attribute__((target("avx2,fma")))
+#define CX_V4 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")))
+/* Width-generic vector code (W = 256: AVX2, 512: AVX-512, note G): a condition is a vector on
+   AVX2 and a mask register on AVX-512, so comparisons, selections and masked memory go through
+   these per-width helpers; SEL(c, a, b) is b where c holds, else a.  Suffix D: float64. */
+#define CX_COND256 __m256
+#define CX_COND512 __mmask16
+#define CX_CONDD256 __m256d
+#define CX_CONDD512 __mmask8
+#define CX_CMP256(a, b, op) _mm256_cmp_ps((a), (b), (op))
+#define CX_CMP512(a, b, op) _mm512_cmp_ps_mask((a), (b), (op))
+#define CX_CMPD256(a, b, op) _mm256_cmp_pd((a), (b), (op))
+#define CX_CMPD512(a, b, op) _mm512_cmp_pd_mask((a), (b), (op))
+#define CX_SEL256(c, a, b) _mm256_blendv_ps((a), (b), (c))
+#define CX_SEL512(c, a, b) _mm512_mask_blend_ps((c), (a), (b))
+#define CX_SELD256(c, a, b) _mm256_blendv_pd((a), (b), (c))
+#define CX_SELD512(c, a, b) _mm512_mask_blend_pd((c), (a), (b))
+#define CX_SET64_256(v) _mm256_set1_epi64x(v)
+#define CX_SET64_512(v) _mm512_set1_epi64(v)
+/* e - 1 (int32 lanes) where c */
+#define CX_DEC256(e, c) _mm256_sub_epi32((e), _mm256_and_si256(_mm256_castps_si256(c), _mm256_set1_epi32(1)))
+#define CX_DEC512(e, c) _mm512_mask_sub_epi32((e), (c), (e), _mm512_set1_epi32(1))
+/* k + 1.0 where c (k + 0.0 elsewhere: k itself, k never -0) */
+#define CX_INCD256(k, c) _mm256_add_pd((k), _mm256_and_pd((c), _mm256_set1_pd(1.0)))
+#define CX_INCD512(k, c) _mm512_mask_add_pd((k), (c), (k), _mm512_set1_pd(1.0))
+/* the first k lanes (float32) of a span's last vector: a mask, masked loads and stores, v with
+   0 in the other lanes */
+#define CX_MASK256 __m256i
+#define CX_MASK512 __mmask16
+#define CX_TAIL256(k) cx_tail_mask(k)
+#define CX_TAIL512(k) ((__mmask16)((k) >= 16 ? 0xffffu : (1u << (k)) - 1u))
+#define CX_LOADM256(p, m) _mm256_maskload_ps((p), (m))
+#define CX_LOADM512(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define CX_STOREM256(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define CX_STOREM512(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define CX_ANDM256(v, m) _mm256_and_ps((v), _mm256_castsi256_ps(m))
+#define CX_ANDM512(v, m) _mm512_maskz_mov_ps((m), (v))
+/* b + v into an 8-lane float sum, 8 lanes at a time as AVX2 adds them (k: v's valid lanes) */
+#define CX_ADD8_256(b, v, k) _mm256_add_ps((b), (v))
+#define CX_ADD8_512(b, v, k)                                                                   \
+    ((k) > 8 ? _mm256_add_ps(_mm256_add_ps((b), _mm512_castps512_ps256(v)),                   \
+                             _mm512_extractf32x8_ps((v), 1))                                  \
+             : _mm256_add_ps((b), _mm512_castps512_ps256(v)))
 CX_DEFINE_KERNELS(avx2_fma, CX_V3 __attribute__((unused)), CX_FMA_HW)
 
 /* Hand-written AVX2+FMA versions of the hottest loops (E): the same polynomial as cx_expf, for
-   arguments d <= 0 (or nan), which is every exp in these kernels (x - max, -|x|). */
-CX_V3 static inline __m256 cx_exp8_nonpos(__m256 d, int keep_subnormal) {
-    const __m256 lo = _mm256_set1_ps(keep_subnormal ? -103.972084045410f : -87.3365478515625f);
-    const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23: t's low bits hold n */
-    __m256 xc = d; /* no clamp: below lo (and -inf) the garbage is masked to 0 at the end */
-    __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), magic);
-    __m256 n = _mm256_sub_ps(t, magic); /* round(xc / ln2), from one rounding of the FMA */
-    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), xc);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
-    /* c2 + ... + c6 r^4 by Estrin's scheme (a short chain), then 1 + r (1 + r (...)) (the note
-       above CX_EXP_C2) */
-    __m256 r2 = _mm256_mul_ps(r, r);
-    __m256 c45 = _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C5), r, _mm256_set1_ps(CX_EXP_C4));
-    __m256 c23 = _mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C3), r, _mm256_set1_ps(CX_EXP_C2));
-    __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(CX_EXP_C6), r2, c45), r2, c23);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i bias = _mm256_set1_epi32(127);
-    __m256 res;
-    if (keep_subnormal) { /* 2^n in two steps, so results below FLT_MIN round correctly */
-        __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
-        __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
-        __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-        __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-        res = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-    } else { /* (bits(t) + 127) << 23 = 2^n: the bits of 1.5 * 2^23 above n shift out */
-        res = _mm256_mul_ps(p, _mm256_castsi256_ps(
-                                   _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), bias), 23)));
-    }
-    return _mm256_andnot_ps(_mm256_cmp_ps(d, lo, _CMP_LT_OQ), res); /* below range (and -inf): 0 */
+   arguments d <= 0 (or nan), which is every exp in these kernels (x - max, -|x|).  One sequence
+   of operations for W-bit vectors (NAME: cx_exp8_nonpos, 256; cx_exp16_nonpos, 512 (G)), so an
+   element's exp has the same bits on either path; ZERO_LT(d, lo, v) is v with 0 where d < lo. */
+#define CX_EXP_NONPOS_PS(NAME, W, ATTR, ZERO_LT)                                               \
+ATTR static inline __m##W NAME(__m##W d, int keep_subnormal) {                                \
+    const __m##W lo = _mm##W##_set1_ps(keep_subnormal ? -103.972084045410f : -87.3365478515625f); \
+    const __m##W magic = _mm##W##_set1_ps(12582912.0f); /* 1.5 * 2^23: t's low bits hold n */ \
+    /* no clamp: below lo (and -inf) the garbage is masked to 0 at the end */                  \
+    __m##W t = _mm##W##_fmadd_ps(d, _mm##W##_set1_ps(1.44269504088896341f), magic);           \
+    __m##W n = _mm##W##_sub_ps(t, magic); /* round(d / ln2), from one rounding of the FMA */  \
+    __m##W r = _mm##W##_fmadd_ps(n, _mm##W##_set1_ps(-0.693359375f), d);                      \
+    r = _mm##W##_fmadd_ps(n, _mm##W##_set1_ps(2.12194440e-4f), r);                            \
+    /* c2 + ... + c6 r^4 by Estrin's scheme (a short chain), then 1 + r (1 + r (...)) (the    \
+       note above CX_EXP_C2) */                                                                \
+    __m##W r2 = _mm##W##_mul_ps(r, r);                                                        \
+    __m##W c45 = _mm##W##_fmadd_ps(_mm##W##_set1_ps(CX_EXP_C5), r, _mm##W##_set1_ps(CX_EXP_C4)); \
+    __m##W c23 = _mm##W##_fmadd_ps(_mm##W##_set1_ps(CX_EXP_C3), r, _mm##W##_set1_ps(CX_EXP_C2)); \
+    __m##W p = _mm##W##_fmadd_ps(_mm##W##_fmadd_ps(_mm##W##_set1_ps(CX_EXP_C6), r2, c45), r2, \
+                                 c23);                                                         \
+    p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.0f));                                      \
+    p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.0f));                                      \
+    const __m##W##i bias = _mm##W##_set1_epi32(127);                                          \
+    __m##W res;                                                                                \
+    if (keep_subnormal) { /* 2^n in two steps, so results below FLT_MIN round correctly */     \
+        __m##W##i ni = _mm##W##_sub_epi32(_mm##W##_castps_si##W(t), _mm##W##_castps_si##W(magic)); \
+        __m##W##i n1 = _mm##W##_srai_epi32(ni, 1), n2 = _mm##W##_sub_epi32(ni, n1);           \
+        __m##W s1 = _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(_mm##W##_add_epi32(n1, bias), 23)); \
+        __m##W s2 = _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(_mm##W##_add_epi32(n2, bias), 23)); \
+        res = _mm##W##_mul_ps(_mm##W##_mul_ps(p, s1), s2);                                    \
+    } else { /* (bits(t) + 127) << 23 = 2^n: the bits of 1.5 * 2^23 above n shift out */       \
+        res = _mm##W##_mul_ps(p, _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(                 \
+                                     _mm##W##_add_epi32(_mm##W##_castps_si##W(t), bias), 23))); \
+    }                                                                                          \
+    return ZERO_LT(d, lo, res); /* below range (and -inf): 0 */                               \
 }
+#define CX_ZERO_LT256(d, lo, v) _mm256_andnot_ps(_mm256_cmp_ps((d), (lo), _CMP_LT_OQ), (v))
+CX_EXP_NONPOS_PS(cx_exp8_nonpos, 256, CX_V3, CX_ZERO_LT256)
 
 CX_V3 static Py_ssize_t cx_argmax_avx2(const float *x, Py_ssize_t n) {
     /* cx_argmax: one max pass with four accumulators (max(v, a) returns a when v is nan), then
@@ -758,6 +816,24 @@ CX_V3 static inline double cx_hsum_pd(__m256d v) {
     e = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(                               \
             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(k)))), e)
 
+CX_V3 static inline double cx_sumexp_tail_avx2(const float *x, Py_ssize_t i, Py_ssize_t n,
+                                               float m, Py_ssize_t am, float *y, __m256d acc) {
+    /* cx_sumexp's tail from class i (past its blocks of 32), masked groups of 8 added to acc
+       (the lanes past n add 0); returns the row's sum */
+    const __m256 vm = _mm256_set1_ps(m);
+    for (; i < n; i += 8) {
+        __m256i mask = cx_tail_mask(n - i);
+        float yb[8];
+        float *yt = y ? yb : NULL; /* the stored exps, then only the first n - i of them */
+        __m256 e;
+        CX_TERM8(e, _mm256_maskload_ps(x + i, mask), vm, yt)
+        if (y) _mm256_maskstore_ps(y + i, mask, _mm256_loadu_ps(yb));
+        if ((size_t)(am - i) < 8) CX_SKIP_LANE(e, am - i);
+        acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
+    }
+    return cx_hsum_pd(acc);
+}
+
 CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, Py_ssize_t am,
                                    float *y) {
     /* The row arithmetic's sum (cx_rowsum): float partial sums in two chains over blocks of
@@ -786,63 +862,57 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, Py_ssi
         }
         acc = cx_add_pd8(acc, _mm256_add_ps(s0, s1));
     }
-    for (; i < n; i += 8) { /* masked tail: the lanes past n add 0 */
-        __m256i mask = cx_tail_mask(n - i);
-        float yb[8];
-        float *yt = y ? yb : NULL; /* the stored exps, then only the first n - i of them */
-        __m256 e;
-        CX_TERM8(e, _mm256_maskload_ps(x + i, mask), vm, yt)
-        if (y) _mm256_maskstore_ps(y + i, mask, _mm256_loadu_ps(yb));
-        if ((size_t)(am - i) < 8) CX_SKIP_LANE(e, am - i);
-        acc = cx_add_pd8(acc, _mm256_and_ps(e, _mm256_castsi256_ps(mask)));
-    }
-    return cx_hsum_pd(acc);
+    return cx_sumexp_tail_avx2(x, i, n, m, am, y, acc);
 }
 
-CX_V3 static inline __m256d cx_log4_pd(__m256d u) {
-    /* log(u) for normal u > 0 in double, to a few ulp: u = 2^k f with f in [sqrt(1/2), sqrt(2)),
-       log f = 2 atanh(z) with z = (f - 1) / (f + 1), |z| <= 0.172, by its series to z^21.  u = 0
-       (or subnormal) gives about -1023 ln 2: callers clamp far above that. */
-    const __m256d one = _mm256_set1_pd(1.0);
-    __m256i bits = _mm256_castpd_si256(u);
-    __m256i kb = _mm256_srli_epi64(bits, 52); /* biased exponent (u > 0: sign bit 0) */
-    __m256d f = _mm256_castsi256_pd(_mm256_or_si256(
-        _mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL)),
-        _mm256_set1_epi64x(0x3ff0000000000000LL)));
-    __m256d big = _mm256_cmp_pd(f, _mm256_set1_pd(1.4142135623730951), _CMP_GT_OQ);
-    f = _mm256_blendv_pd(f, _mm256_mul_pd(f, _mm256_set1_pd(0.5)), big);
-    /* k as a double: the exponent bits OR-ed into 2^52's mantissa, minus 2^52 + 1023 */
-    __m256d k = _mm256_sub_pd(
-        _mm256_castsi256_pd(_mm256_or_si256(kb, _mm256_set1_epi64x(0x4330000000000000LL))),
-        _mm256_set1_pd(4503599627370496.0 + 1023.0));
-    k = _mm256_add_pd(k, _mm256_and_pd(big, one));
-    __m256d z = _mm256_div_pd(_mm256_sub_pd(f, one), _mm256_add_pd(f, one));
-    __m256d w = _mm256_mul_pd(z, z);
-    __m256d p = _mm256_set1_pd(1.0 / 21);
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 19));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 17));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 15));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 13));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 11));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 9));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 7));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 5));
-    p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(1.0 / 3));
-    /* log f = 2z + 2z w p(w), the small part added first */
-    __m256d lz = _mm256_mul_pd(_mm256_add_pd(z, z), _mm256_mul_pd(w, p));
-    return _mm256_fmadd_pd(k, _mm256_set1_pd(0.6931471805599453),
-                           _mm256_add_pd(_mm256_add_pd(z, z), lz));
+/* log(u) for normal u > 0 in double, to a few ulp (NAME: cx_log4_pd, 256; cx_log8_pd, 512):
+   u = 2^k f with f in [sqrt(1/2), sqrt(2)), log f = 2 atanh(z) with z = (f - 1) / (f + 1),
+   |z| <= 0.172, by its series to z^21.  u = 0 (or subnormal) gives about -1023 ln 2: callers
+   clamp far above that. */
+#define CX_LOG_PD(NAME, W, ATTR)                                                               \
+ATTR static inline __m##W##d NAME(__m##W##d u) {                                              \
+    const __m##W##d one = _mm##W##_set1_pd(1.0);                                              \
+    __m##W##i bits = _mm##W##_castpd_si##W(u);                                                \
+    __m##W##i kb = _mm##W##_srli_epi64(bits, 52); /* biased exponent (u > 0: sign bit 0) */    \
+    __m##W##d f = _mm##W##_castsi##W##_pd(_mm##W##_or_si##W(                                  \
+        _mm##W##_and_si##W(bits, CX_SET64_##W(0x000fffffffffffffLL)),                          \
+        CX_SET64_##W(0x3ff0000000000000LL)));                                                  \
+    CX_CONDD##W big = CX_CMPD##W(f, _mm##W##_set1_pd(1.4142135623730951), _CMP_GT_OQ);        \
+    f = CX_SELD##W(big, f, _mm##W##_mul_pd(f, _mm##W##_set1_pd(0.5)));                        \
+    /* k as a double: the exponent bits OR-ed into 2^52's mantissa, minus 2^52 + 1023 */      \
+    __m##W##d k = _mm##W##_sub_pd(                                                            \
+        _mm##W##_castsi##W##_pd(_mm##W##_or_si##W(kb, CX_SET64_##W(0x4330000000000000LL))),    \
+        _mm##W##_set1_pd(4503599627370496.0 + 1023.0));                                       \
+    k = CX_INCD##W(k, big);                                                                    \
+    __m##W##d z = _mm##W##_div_pd(_mm##W##_sub_pd(f, one), _mm##W##_add_pd(f, one));          \
+    __m##W##d w = _mm##W##_mul_pd(z, z);                                                      \
+    __m##W##d p = _mm##W##_set1_pd(1.0 / 21);                                                 \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 19));                                  \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 17));                                  \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 15));                                  \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 13));                                  \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 11));                                  \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 9));                                   \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 7));                                   \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 5));                                   \
+    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 3));                                   \
+    /* log f = 2z + 2z w p(w), the small part added first */                                  \
+    __m##W##d lz = _mm##W##_mul_pd(_mm##W##_add_pd(z, z), _mm##W##_mul_pd(w, p));             \
+    return _mm##W##_fmadd_pd(k, _mm##W##_set1_pd(0.6931471805599453),                         \
+                             _mm##W##_add_pd(_mm##W##_add_pd(z, z), lz));                     \
 }
-
-CX_V3 static inline __m256d cx_log1p4_pd(__m256d t) {
-    /* log1p(t) for t > -1 (or nan): log(u) t / (u - 1) with u = 1 + t, exact t where u rounds
-       to 1 */
-    const __m256d one = _mm256_set1_pd(1.0);
-    __m256d u = _mm256_add_pd(one, t);
-    __m256d um1 = _mm256_sub_pd(u, one);
-    __m256d res = _mm256_mul_pd(cx_log4_pd(u), _mm256_div_pd(t, um1));
-    return _mm256_blendv_pd(res, t, _mm256_cmp_pd(um1, _mm256_setzero_pd(), _CMP_EQ_OQ));
+/* log1p(t) for t > -1 (or nan): log(u) t / (u - 1) with u = 1 + t, exact t where u rounds to 1
+   (NAME: cx_log1p4_pd / cx_log1p8_pd, LOG: that width's log) */
+#define CX_LOG1P_PD(NAME, W, ATTR, LOG)                                                        \
+ATTR static inline __m##W##d NAME(__m##W##d t) {                                              \
+    const __m##W##d one = _mm##W##_set1_pd(1.0);                                              \
+    __m##W##d u = _mm##W##_add_pd(one, t);                                                    \
+    __m##W##d um1 = _mm##W##_sub_pd(u, one);                                                  \
+    __m##W##d res = _mm##W##_mul_pd(LOG(u), _mm##W##_div_pd(t, um1));                         \
+    return CX_SELD##W(CX_CMPD##W(um1, _mm##W##_setzero_pd(), _CMP_EQ_OQ), res, t);            \
 }
+CX_LOG_PD(cx_log4_pd, 256, CX_V3)
+CX_LOG1P_PD(cx_log1p4_pd, 256, CX_V3, cx_log4_pd)
 
 CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
                                      double *resto, double *lno, float *y, Py_ssize_t ycs) {
@@ -1011,38 +1081,44 @@ CX_V3 static void cx_col_long_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, 
    Taylor polynomial to r^13 (truncation 4e-18 relative on |r| <= ln2/2), 2^n in two steps so
    subnormal results are right; below -745.2 (and -inf) 0, nan kept.  Argument d <= 0 or nan
    (or up to 710, where 2^n's two halves are still normal: above 709.78 the product is inf). */
-CX_V3 static inline __m256d cx_exp4_nonpos(__m256d d) {
-    const __m256d magic = _mm256_set1_pd(6755399441055744.0); /* 1.5 * 2^52 */
-    const __m256d lo = _mm256_set1_pd(-745.2);
-    __m256d t = _mm256_fmadd_pd(d, _mm256_set1_pd(1.4426950408889634), magic);
-    __m256d n = _mm256_sub_pd(t, magic);
-    __m256d r = _mm256_fmadd_pd(n, _mm256_set1_pd(-6.93147180369123816490e-01), d);
-    r = _mm256_fmadd_pd(n, _mm256_set1_pd(-1.90821492927058770002e-10), r);
-    __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 479001600.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 39916800.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 3628800.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 362880.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 40320.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 5040.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 720.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 120.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 24.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 6.0));
-    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
-    p = _mm256_fmadd_pd(_mm256_mul_pd(p, r), r, _mm256_add_pd(r, _mm256_set1_pd(1.0)));
-    /* n = n1 + n2, each >= -538: 2^k = (bits(k + magic) + 1023) << 52 */
-    __m256d n1 = _mm256_round_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5)),
-                                 _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m256d n2 = _mm256_sub_pd(n, n1);
-    const __m256i bias = _mm256_set1_epi64x(1023);
-    __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(
-        _mm256_add_epi64(_mm256_castpd_si256(_mm256_add_pd(n1, magic)), bias), 52));
-    __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(
-        _mm256_add_epi64(_mm256_castpd_si256(_mm256_add_pd(n2, magic)), bias), 52));
-    __m256d res = _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
-    return _mm256_andnot_pd(_mm256_cmp_pd(d, lo, _CMP_LT_OQ), res);
+/* The float64 exp of arguments <= 0 (or nan), for W-bit vectors (NAME: cx_exp4_nonpos, 256;
+   cx_exp8_nonpos_pd, 512 (G)): one sequence of operations, the same bits on either path;
+   FLOOR(v) rounds toward -inf. */
+#define CX_EXP_NONPOS_PD(NAME, W, ATTR, ZERO_LT, FLOOR)                                        \
+ATTR static inline __m##W##d NAME(__m##W##d d) {                                              \
+    const __m##W##d magic = _mm##W##_set1_pd(6755399441055744.0); /* 1.5 * 2^52 */            \
+    const __m##W##d lo = _mm##W##_set1_pd(-745.2);                                            \
+    __m##W##d t = _mm##W##_fmadd_pd(d, _mm##W##_set1_pd(1.4426950408889634), magic);          \
+    __m##W##d n = _mm##W##_sub_pd(t, magic);                                                  \
+    __m##W##d r = _mm##W##_fmadd_pd(n, _mm##W##_set1_pd(-6.93147180369123816490e-01), d);     \
+    r = _mm##W##_fmadd_pd(n, _mm##W##_set1_pd(-1.90821492927058770002e-10), r);               \
+    __m##W##d p = _mm##W##_set1_pd(1.0 / 6227020800.0);                                       \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 479001600.0));                         \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 39916800.0));                          \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 3628800.0));                           \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 362880.0));                            \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 40320.0));                             \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 5040.0));                              \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 720.0));                               \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 120.0));                               \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 24.0));                                \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 6.0));                                 \
+    p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(0.5));                                       \
+    p = _mm##W##_fmadd_pd(_mm##W##_mul_pd(p, r), r, _mm##W##_add_pd(r, _mm##W##_set1_pd(1.0))); \
+    /* n = n1 + n2, each >= -538: 2^k = (bits(k + magic) + 1023) << 52 */                     \
+    __m##W##d n1 = FLOOR(_mm##W##_mul_pd(n, _mm##W##_set1_pd(0.5)));                         \
+    __m##W##d n2 = _mm##W##_sub_pd(n, n1);                                                    \
+    const __m##W##i bias = CX_SET64_##W(1023);                                                \
+    __m##W##d s1 = _mm##W##_castsi##W##_pd(_mm##W##_slli_epi64(                               \
+        _mm##W##_add_epi64(_mm##W##_castpd_si##W(_mm##W##_add_pd(n1, magic)), bias), 52));    \
+    __m##W##d s2 = _mm##W##_castsi##W##_pd(_mm##W##_slli_epi64(                               \
+        _mm##W##_add_epi64(_mm##W##_castpd_si##W(_mm##W##_add_pd(n2, magic)), bias), 52));    \
+    __m##W##d res = _mm##W##_mul_pd(_mm##W##_mul_pd(p, s1), s2);                              \
+    return ZERO_LT(d, lo, res);                                                                \
 }
+#define CX_ZERO_LT256D(d, lo, v) _mm256_andnot_pd(_mm256_cmp_pd((d), (lo), _CMP_LT_OQ), (v))
+#define CX_FLOOR256D(v) _mm256_round_pd((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+CX_EXP_NONPOS_PD(cx_exp4_nonpos, 256, CX_V3, CX_ZERO_LT256D, CX_FLOOR256D)
 
 CX_V3 static void cx_softcap_f_avx2(const float *x, Py_ssize_t n, float c, float *y, float *t) {
     /* cx_softcap_f_portable's values, 4 lanes in double: tanh(a) = (1 - e) / (1 + e), a = |q|,
@@ -1115,6 +1191,22 @@ CX_V3 static Py_ssize_t cx_argmax_d_avx2(const double *x, Py_ssize_t n) {
     e = _mm256_andnot_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(                               \
             _mm256_setr_epi64x(0, 1, 2, 3), _mm256_set1_epi64x((long long)(k)))), e)
 
+CX_V3 static inline double cx_sumexp_d_tail_avx2(const double *x, Py_ssize_t i, Py_ssize_t n,
+                                                 double m, Py_ssize_t am, double *y, __m256d s0,
+                                                 __m256d s1, __m256d s2, __m256d s3) {
+    /* cx_sumexp_d's tail from class i (past its groups of 16), 4 at a time, masked, into the
+       first chain; returns the row's sum */
+    const __m256d vm = _mm256_set1_pd(m);
+    for (; i < n; i += 4) {
+        __m256i mask = cx_tail_mask_pd(n - i);
+        __m256d e = cx_exp4_nonpos(_mm256_sub_pd(_mm256_maskload_pd(x + i, mask), vm));
+        if (y) _mm256_maskstore_pd(y + i, mask, e);
+        if ((size_t)(am - i) < 4) CX_SKIP_LANE4(e, am - i);
+        s0 = _mm256_add_pd(s0, _mm256_and_pd(e, _mm256_castsi256_pd(mask)));
+    }
+    return cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
 CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m, Py_ssize_t am,
                                      double *y) {
     /* the float64 row arithmetic's sum: four double chains over groups of 16, the tail (4 at a
@@ -1145,14 +1237,7 @@ CX_V3 static double cx_sumexp_d_avx2(const double *x, Py_ssize_t n, double m, Py
         s2 = _mm256_add_pd(s2, e2);
         s3 = _mm256_add_pd(s3, e3);
     }
-    for (; i < n; i += 4) { /* masked tail */
-        __m256i mask = cx_tail_mask_pd(n - i);
-        __m256d e = cx_exp4_nonpos(_mm256_sub_pd(_mm256_maskload_pd(x + i, mask), vm));
-        if (y) _mm256_maskstore_pd(y + i, mask, e);
-        if ((size_t)(am - i) < 4) CX_SKIP_LANE4(e, am - i);
-        s0 = _mm256_add_pd(s0, _mm256_and_pd(e, _mm256_castsi256_pd(mask)));
-    }
-    return cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+    return cx_sumexp_d_tail_avx2(x, i, n, m, am, y, s0, s1, s2, s3);
 }
 
 CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, const double *w) {
@@ -1234,16 +1319,18 @@ CX_V3 static void cx_kl_logs_d_avx2(const double *t, Py_ssize_t n, int log_targe
     }
 }
 
-CX_V3 static inline __m256d cx_sigmoid4_pd(__m256d v, int log_out) {
-    /* as cx_sigmoid8: e = exp(-|x|); sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below;
-       log_sigmoid = min(x, 0) - log1p(e); nan propagates through e */
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    __m256d e = cx_exp4_nonpos(_mm256_or_pd(v, _mm256_set1_pd(-0.0))); /* -|v| */
-    if (log_out) return _mm256_sub_pd(_mm256_min_pd(v, zero), cx_log1p4_pd(e));
-    return _mm256_div_pd(_mm256_blendv_pd(e, one, _mm256_cmp_pd(v, zero, _CMP_GE_OQ)),
-                         _mm256_add_pd(one, e)); /* one rounded division */
+/* as cx_sigmoid8: e = exp(-|x|); sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below;
+   log_sigmoid = min(x, 0) - log1p(e); nan propagates through e (NAME: cx_sigmoid4_pd /
+   cx_sigmoid8_pd) */
+#define CX_SIGMOID_PD(NAME, W, ATTR, EXP, LOG1P)                                               \
+ATTR static inline __m##W##d NAME(__m##W##d v, int log_out) {                                 \
+    const __m##W##d zero = _mm##W##_setzero_pd(), one = _mm##W##_set1_pd(1.0);                \
+    __m##W##d e = EXP(_mm##W##_or_pd(v, _mm##W##_set1_pd(-0.0))); /* -|v| */                  \
+    if (log_out) return _mm##W##_sub_pd(_mm##W##_min_pd(v, zero), LOG1P(e));                  \
+    return _mm##W##_div_pd(CX_SELD##W(CX_CMPD##W(v, zero, _CMP_GE_OQ), e, one),               \
+                           _mm##W##_add_pd(one, e)); /* one rounded division */               \
 }
-
+CX_SIGMOID_PD(cx_sigmoid4_pd, 256, CX_V3, cx_exp4_nonpos, cx_log1p4_pd)
 CX_V3 static void cx_sigmoid_d_avx2(const double *x, Py_ssize_t n, double *y, int log_out) {
     Py_ssize_t i = 0; /* the tail through the same vector code (masked) */
     for (; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, cx_sigmoid4_pd(_mm256_loadu_pd(x + i), log_out));
@@ -1463,8 +1550,10 @@ CX_V3 static void cx_rows_to_tile_avx2(const float *rows, Py_ssize_t n, int lane
 
 /* cx_cols_copy on AVX2: the same pass, W lanes per vector, the max and arg-max of every lane
    in vectors (a block of lanes known at compile time, so they stay in registers). */
-#define CX_DEFINE_COLS_COPY_AVX2(T, SUFFIX, VT, W, LOADU, STOREU, SET1, CMPGT, BLENDV)          \
-CX_V3 static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFFIX(            \
+/* ISA: avx2 (ATTR CX_V3, VT a 256-bit vector, MT its compare result) or avx512 (G: CX_V4, MT a
+   mask register); BLENDV(a, b, take) is b where take, else a */
+#define CX_DEFINE_COLS_COPY_SIMD(T, SUFFIX, ISA, ATTR, VT, MT, W, LOADU, STOREU, SET1, CMPGT, BLENDV) \
+ATTR static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFFIX##_##ISA(   \
     const T *x, Py_ssize_t cs, Py_ssize_t n, const int lanes, T *out, T *m, T *am) {           \
     VT mh[CX_GROUP_LANES / W], ah[CX_GROUP_LANES / W];                                         \
     T mm[CX_GROUP_LANES], ai[CX_GROUP_LANES];                                                  \
@@ -1478,7 +1567,8 @@ CX_V3 static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFF
             _mm_prefetch((const char *)ahead + b, _MM_HINT_T0);                                \
         const VT fc = SET1((T)c);                                                              \
         for (int v = 0; v < lanes / W; v++) {                                                  \
-            VT e = LOADU(xc + v * W), take = CMPGT(e, mh[v]);                                  \
+            VT e = LOADU(xc + v * W);                                                          \
+            MT take = CMPGT(e, mh[v]);                                                         \
             STOREU(out + ((v * W / CX_LANES) * n + c) * CX_LANES + v * W % CX_LANES, e);       \
             ah[v] = BLENDV(ah[v], fc, take);                                                   \
             mh[v] = BLENDV(mh[v], e, take);                                                    \
@@ -1490,20 +1580,21 @@ CX_V3 static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFF
     }                                                                                          \
     cx_cols_finish_##SUFFIX##_portable(x, out, n, lanes, mm, ai, m, am);                       \
 }                                                                                              \
-CX_V3 static void cx_cols_copy_##SUFFIX##_avx2(const T *x, Py_ssize_t cs, Py_ssize_t n,       \
+ATTR static void cx_cols_copy_##SUFFIX##_##ISA(const T *x, Py_ssize_t cs, Py_ssize_t n,        \
                                                int lanes, T *out, T *m, T *am) {               \
     if (lanes == CX_GROUP_LANES)                                                               \
-        cx_cols_copy_impl_##SUFFIX(x, cs, n, CX_GROUP_LANES, out, m, am);                      \
+        cx_cols_copy_impl_##SUFFIX##_##ISA(x, cs, n, CX_GROUP_LANES, out, m, am);                      \
     else if (lanes == CX_LONG_TILE)                                                            \
-        cx_cols_copy_impl_##SUFFIX(x, cs, n, CX_LONG_TILE, out, m, am);                        \
+        cx_cols_copy_impl_##SUFFIX##_##ISA(x, cs, n, CX_LONG_TILE, out, m, am);                        \
     else                                                                                       \
         cx_cols_copy_##SUFFIX##_portable(x, cs, n, lanes, out, m, am);                         \
 }
 #define CX_GT_PS(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define CX_GT_PD(a, b) _mm256_cmp_pd((a), (b), _CMP_GT_OQ)
-CX_DEFINE_COLS_COPY_AVX2(float, f, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
-                         CX_GT_PS, _mm256_blendv_ps)
-CX_DEFINE_COLS_COPY_AVX2(double, d, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
+CX_DEFINE_COLS_COPY_SIMD(float, f, avx2, CX_V3, __m256, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+                         _mm256_set1_ps, CX_GT_PS, _mm256_blendv_ps)
+CX_DEFINE_COLS_COPY_SIMD(double, d, avx2, CX_V3, __m256d, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+                         _mm256_set1_pd,
                          CX_GT_PD, _mm256_blendv_pd)
 #define CX_DEFINE_COLS_UNCOPY_AVX2(T, SUFFIX, VT, LOAD, STORE, STREAM, W)                       \
 CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,         \
@@ -1523,48 +1614,55 @@ CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes,
 CX_DEFINE_COLS_UNCOPY_AVX2(float, f_avx2, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_stream_ps, 8)
 CX_DEFINE_COLS_UNCOPY_AVX2(double, d_avx2, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_stream_pd, 4)
 
-CX_V3 static inline __m256 cx_log1p8_ps(__m256 t) {
-    /* cx_log1pf, 8 wide: log1p(t) for t in [0, 1] (or nan) */
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 u = _mm256_add_ps(one, t);
-    __m256i bits = _mm256_castps_si256(u);
-    __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xff)),
-                                 _mm256_set1_epi32(126));
-    __m256 mant = _mm256_castsi256_ps(_mm256_or_si256(
-        _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
-    __m256 small = _mm256_cmp_ps(mant, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-    e = _mm256_sub_epi32(e, _mm256_and_si256(_mm256_castps_si256(small), _mm256_set1_epi32(1)));
-    __m256 x = _mm256_blendv_ps(_mm256_sub_ps(mant, one),
-                                _mm256_sub_ps(_mm256_add_ps(mant, mant), one), small);
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_set1_ps(7.0376836292E-2f);
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-1.1514610310E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.1676998740E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-1.2420140846E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.4249322787E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-1.6668057665E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(2.0000714765E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(-2.4999993993E-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(3.3333331174E-1f));
-    __m256 fe = _mm256_cvtepi32_ps(e);
-    __m256 r = _mm256_fmadd_ps(_mm256_mul_ps(p, x), z,
-                               _mm256_fmadd_ps(_mm256_set1_ps(-2.12194440e-4f), fe,
-                                               _mm256_mul_ps(_mm256_set1_ps(-0.5f), z)));
-    r = _mm256_fmadd_ps(_mm256_set1_ps(0.693359375f), fe, _mm256_add_ps(x, r));
-    __m256 um1 = _mm256_sub_ps(u, one);
-    __m256 res = _mm256_mul_ps(r, _mm256_div_ps(t, um1));
-    return _mm256_blendv_ps(res, t, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
+/* cx_log1pf, W / 32 wide (NAME: cx_log1p8_ps / cx_log1p16_ps): log1p(t) for t in [0, 1] (or
+   nan) */
+#define CX_LOG1P_PS(NAME, W, ATTR)                                                             \
+ATTR static inline __m##W NAME(__m##W t) {                                                    \
+    const __m##W one = _mm##W##_set1_ps(1.0f);                                                \
+    __m##W u = _mm##W##_add_ps(one, t);                                                       \
+    __m##W##i bits = _mm##W##_castps_si##W(u);                                                \
+    __m##W##i e = _mm##W##_sub_epi32(_mm##W##_and_si##W(_mm##W##_srli_epi32(bits, 23),        \
+                                                       _mm##W##_set1_epi32(0xff)),            \
+                                     _mm##W##_set1_epi32(126));                               \
+    __m##W mant = _mm##W##_castsi##W##_ps(_mm##W##_or_si##W(                                  \
+        _mm##W##_and_si##W(bits, _mm##W##_set1_epi32(0x007fffff)), _mm##W##_set1_epi32(0x3f000000))); \
+    CX_COND##W small = CX_CMP##W(mant, _mm##W##_set1_ps(0.707106781186547524f), _CMP_LT_OQ);   \
+    e = CX_DEC##W(e, small);                                                                   \
+    __m##W x = CX_SEL##W(small, _mm##W##_sub_ps(mant, one),                                   \
+                         _mm##W##_sub_ps(_mm##W##_add_ps(mant, mant), one));                  \
+    __m##W z = _mm##W##_mul_ps(x, x);                                                         \
+    __m##W p = _mm##W##_set1_ps(7.0376836292E-2f);                                            \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(-1.1514610310E-1f));                         \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(1.1676998740E-1f));                          \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(-1.2420140846E-1f));                         \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(1.4249322787E-1f));                          \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(-1.6668057665E-1f));                         \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(2.0000714765E-1f));                          \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(-2.4999993993E-1f));                         \
+    p = _mm##W##_fmadd_ps(p, x, _mm##W##_set1_ps(3.3333331174E-1f));                          \
+    __m##W fe = _mm##W##_cvtepi32_ps(e);                                                      \
+    __m##W r = _mm##W##_fmadd_ps(_mm##W##_mul_ps(p, x), z,                                    \
+                                 _mm##W##_fmadd_ps(_mm##W##_set1_ps(-2.12194440e-4f), fe,     \
+                                                   _mm##W##_mul_ps(_mm##W##_set1_ps(-0.5f), z))); \
+    r = _mm##W##_fmadd_ps(_mm##W##_set1_ps(0.693359375f), fe, _mm##W##_add_ps(x, r));         \
+    __m##W um1 = _mm##W##_sub_ps(u, one);                                                     \
+    __m##W res = _mm##W##_mul_ps(r, _mm##W##_div_ps(t, um1));                                 \
+    return CX_SEL##W(CX_CMP##W(um1, _mm##W##_setzero_ps(), _CMP_EQ_OQ), res, t);              \
 }
+CX_LOG1P_PS(cx_log1p8_ps, 256, CX_V3)
 
-CX_V3 static inline __m256 cx_sigmoid8(__m256 v, int log_out) {
-    /* e = exp(-|v|): sigmoid = 1 / (1 + e) for v >= 0, e / (1 + e) below (subnormals kept);
-       log_sigmoid = min(v, 0) - log1p(e); nan propagates through e */
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    __m256 e = cx_exp8_nonpos(_mm256_or_ps(v, _mm256_set1_ps(-0.0f)), 1);
-    if (log_out) return _mm256_sub_ps(_mm256_min_ps(v, zero), cx_log1p8_ps(e));
-    return _mm256_div_ps(_mm256_blendv_ps(e, one, _mm256_cmp_ps(v, zero, _CMP_GE_OQ)),
-                         _mm256_add_ps(one, e)); /* one rounded division */
+/* e = exp(-|v|): sigmoid = 1 / (1 + e) for v >= 0, e / (1 + e) below (subnormals kept);
+   log_sigmoid = min(v, 0) - log1p(e); nan propagates through e (NAME: cx_sigmoid8 /
+   cx_sigmoid16) */
+#define CX_SIGMOID_PS(NAME, W, ATTR, EXP, LOG1P)                                               \
+ATTR static inline __m##W NAME(__m##W v, int log_out) {                                       \
+    const __m##W one = _mm##W##_set1_ps(1.0f), zero = _mm##W##_setzero_ps();                  \
+    __m##W e = EXP(_mm##W##_or_ps(v, _mm##W##_set1_ps(-0.0f)), 1);                            \
+    if (log_out) return _mm##W##_sub_ps(_mm##W##_min_ps(v, zero), LOG1P(e));                  \
+    return _mm##W##_div_ps(CX_SEL##W(CX_CMP##W(v, zero, _CMP_GE_OQ), e, one),                 \
+                           _mm##W##_add_ps(one, e)); /* one rounded division */               \
 }
+CX_SIGMOID_PS(cx_sigmoid8, 256, CX_V3, cx_exp8_nonpos, cx_log1p8_ps)
 
 CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int log_out) {
     /* the tail through the same vector code (masked): an element's result does not depend on
@@ -1577,60 +1675,351 @@ CX_V3 static void cx_sigmoid_avx2(const float *x, Py_ssize_t n, float *y, int lo
     }
 }
 
-CX_V3 static double cx_bce_logits_avx2(const float *x, const float *y, Py_ssize_t n, const float *w,
-                                      float wsc, const float *pw, float pwsc, int has_pw,
-                                      float *out, float *g, const float *gout, float gsc) {
-    /* cx_bce_logits's contract and formulas, 8 wide in registers (the compiler's version of the
-       portable loops took 1.6x as long, measured at 4096x1000); each block of 256
-       elements summed in a float vector, then in double.  Tails: masked, the lanes past n add 0. */
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    const __m256 ninf = _mm256_set1_ps(-INFINITY), nan = _mm256_set1_ps(NAN);
-    const __m256 vwsc = _mm256_set1_ps(wsc), vpwsc = _mm256_set1_ps(pwsc), vgsc = _mm256_set1_ps(gsc);
-    double acc = 0.0;
-    for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {
-        Py_ssize_t stop = n - i0 < 256 ? n : i0 + 256;
-        __m256 b = zero;
-        for (Py_ssize_t i = i0; i < stop; i += 8) {
-            __m256i mask = cx_tail_mask(stop - i);
-            int full = stop - i >= 8;
-#define CX_LD(p) (full ? _mm256_loadu_ps(p) : _mm256_maskload_ps((p), mask))
-            __m256 a = CX_LD(x + i), yv = CX_LD(y + i);
-            __m256 e = cx_exp8_nonpos(_mm256_or_ps(a, _mm256_set1_ps(-0.0f)), 1);
-            __m256 ls = cx_log1p8_ps(e);
-            __m256 neg = _mm256_cmp_ps(a, zero, _CMP_LT_OQ);
-            __m256 pv = has_pw ? (pw ? CX_LD(pw + i) : vpwsc) : one;
-            __m256 py = _mm256_mul_ps(pv, yv); /* pw y (y without pos_weight) */
-            __m256 lw = has_pw ? _mm256_add_ps(one, _mm256_mul_ps(_mm256_sub_ps(pv, one), yv)) : one;
-            /* x < 0: -pw y x + lw ls;  x >= 0: (1 - y) x + lw ls;  x = -inf: nan */
-            __m256 t = _mm256_blendv_ps(_mm256_mul_ps(_mm256_sub_ps(one, yv), a),
-                                        _mm256_mul_ps(_mm256_sub_ps(zero, py), a), neg);
-            __m256 v = _mm256_add_ps(t, has_pw ? _mm256_mul_ps(lw, ls) : ls);
-            v = _mm256_blendv_ps(v, nan, _mm256_cmp_ps(a, ninf, _CMP_EQ_OQ));
-            __m256 wv = w ? CX_LD(w + i) : vwsc, gr = zero;
-            if (w || wsc != 1.0f) v = _mm256_mul_ps(v, wv);
-            if (g) { /* w [lw sigmoid(x) - pw y] gsc (gout) */
-                __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(a, zero, _CMP_GE_OQ));
-                __m256 sg = _mm256_div_ps(num, _mm256_add_ps(one, e)); /* sigmoid, as cx_sigmoid8 */
-                gr = has_pw ? _mm256_sub_ps(_mm256_mul_ps(lw, sg), py) : _mm256_sub_ps(sg, yv);
-                if (w || wsc != 1.0f) gr = _mm256_mul_ps(gr, wv);
-                gr = _mm256_mul_ps(gr, vgsc);
-                if (gout) gr = _mm256_mul_ps(gr, CX_LD(gout + i));
-            }
-#undef CX_LD
-            if (full) {
-                b = _mm256_add_ps(b, v);
-                if (out) _mm256_storeu_ps(out + i, v);
-                if (g) _mm256_storeu_ps(g + i, gr);
-            } else {
-                b = _mm256_add_ps(b, _mm256_and_ps(v, _mm256_castsi256_ps(mask)));
-                if (out) _mm256_maskstore_ps(out + i, mask, v);
-                if (g) _mm256_maskstore_ps(g + i, mask, gr);
-            }
-        }
-        acc = cx_hsum_pd(cx_add_pd8(_mm256_setzero_pd(), b)) + acc;
-    }
-    return acc;
+/* cx_bce_logits's contract and formulas, W / 32 wide in registers (NAME: cx_bce_logits_avx2 /
+   _avx512; the compiler's version of the portable loops took 1.6x as long, measured at
+   4096x1000); each block of 256 elements summed in an 8-lane float vector, 8 lanes at a time
+   (CX_ADD8), then in double.  Tails: masked, the lanes past n add 0. */
+#define CX_LDW(W, p) (full ? _mm##W##_loadu_ps(p) : CX_LOADM##W((p), mask))
+#define CX_BCE_LOGITS_PS(NAME, W, ATTR, EXP, LOG1P)                                            \
+ATTR static double NAME(const float *x, const float *y, Py_ssize_t n, const float *w, float wsc, \
+                       const float *pw, float pwsc, int has_pw, float *out, float *g,          \
+                       const float *gout, float gsc) {                                         \
+    const __m##W one = _mm##W##_set1_ps(1.0f), zero = _mm##W##_setzero_ps();                   \
+    const __m##W ninf = _mm##W##_set1_ps(-INFINITY), nan = _mm##W##_set1_ps(NAN);              \
+    const __m##W vwsc = _mm##W##_set1_ps(wsc), vpwsc = _mm##W##_set1_ps(pwsc), vgsc = _mm##W##_set1_ps(gsc); \
+    double acc = 0.0;                                                                          \
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                               \
+        Py_ssize_t stop = n - i0 < 256 ? n : i0 + 256;                                         \
+        __m256 b = _mm256_setzero_ps();                                                        \
+        for (Py_ssize_t i = i0; i < stop; i += W / 32) {                                       \
+            CX_MASK##W mask = CX_TAIL##W(stop - i);                                            \
+            int full = stop - i >= W / 32;                                                     \
+            __m##W a = CX_LDW(W, x + i), yv = CX_LDW(W, y + i);                                \
+            __m##W e = EXP(_mm##W##_or_ps(a, _mm##W##_set1_ps(-0.0f)), 1);                     \
+            __m##W ls = LOG1P(e);                                                              \
+            CX_COND##W neg = CX_CMP##W(a, zero, _CMP_LT_OQ);                                   \
+            __m##W pv = has_pw ? (pw ? CX_LDW(W, pw + i) : vpwsc) : one;                       \
+            __m##W py = _mm##W##_mul_ps(pv, yv); /* pw y (y without pos_weight) */             \
+            __m##W lw = has_pw ? _mm##W##_add_ps(one, _mm##W##_mul_ps(_mm##W##_sub_ps(pv, one), yv)) : one; \
+            /* x < 0: -pw y x + lw ls;  x >= 0: (1 - y) x + lw ls;  x = -inf: nan */           \
+            __m##W t = CX_SEL##W(neg, _mm##W##_mul_ps(_mm##W##_sub_ps(one, yv), a),            \
+                                 _mm##W##_mul_ps(_mm##W##_sub_ps(zero, py), a));               \
+            __m##W v = _mm##W##_add_ps(t, has_pw ? _mm##W##_mul_ps(lw, ls) : ls);              \
+            v = CX_SEL##W(CX_CMP##W(a, ninf, _CMP_EQ_OQ), v, nan);                             \
+            __m##W wv = w ? CX_LDW(W, w + i) : vwsc, gr = zero;                                \
+            if (w || wsc != 1.0f) v = _mm##W##_mul_ps(v, wv);                                  \
+            if (g) { /* w [lw sigmoid(x) - pw y] gsc (gout) */                                 \
+                __m##W num = CX_SEL##W(CX_CMP##W(a, zero, _CMP_GE_OQ), e, one);                \
+                __m##W sg = _mm##W##_div_ps(num, _mm##W##_add_ps(one, e)); /* sigmoid, as cx_sigmoid8 */ \
+                gr = has_pw ? _mm##W##_sub_ps(_mm##W##_mul_ps(lw, sg), py) : _mm##W##_sub_ps(sg, yv); \
+                if (w || wsc != 1.0f) gr = _mm##W##_mul_ps(gr, wv);                            \
+                gr = _mm##W##_mul_ps(gr, vgsc);                                                \
+                if (gout) gr = _mm##W##_mul_ps(gr, CX_LDW(W, gout + i));                       \
+            }                                                                                  \
+            if (full) {                                                                        \
+                b = CX_ADD8_##W(b, v, stop - i);                                               \
+                if (out) _mm##W##_storeu_ps(out + i, v);                                       \
+                if (g) _mm##W##_storeu_ps(g + i, gr);                                          \
+            } else {                                                                           \
+                b = CX_ADD8_##W(b, CX_ANDM##W(v, mask), stop - i);                             \
+                if (out) CX_STOREM##W(out + i, mask, v);                                       \
+                if (g) CX_STOREM##W(g + i, mask, gr);                                          \
+            }                                                                                  \
+        }                                                                                      \
+        acc = cx_hsum_pd(cx_add_pd8(_mm256_setzero_pd(), b)) + acc;                            \
+    }                                                                                          \
+    return acc;                                                                                \
 }
+CX_BCE_LOGITS_PS(cx_bce_logits_avx2, 256, CX_V3, cx_exp8_nonpos, cx_log1p8_ps)
+
+/* G. The AVX-512 path (x86-64-v4: AVX-512 F, VL, DQ, BW; note G above).  Every element goes
+   through the same operations as on AVX2 (cx_exp16_nonpos is cx_exp8_nonpos's sequence), and the
+   wide lanes are paired back into AVX2's chains before each addition, so both paths give the same
+   bits: the column kernels, which repeat the AVX2 row's order lane by lane, stay valid, and no
+   result depends on which of the two paths runs.  Members without a 512-bit version (wdot,
+   softmax_bwd, kl_logs, bce_logs, tile transposes, cols_uncopy, softcap; float64 argmax, affine,
+   col_lognorm, col_map, col_long) are AVX2's. */
+#define CX_ZERO_LT512(d, lo, v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((d), (lo), _CMP_NLT_UQ), (v))
+CX_EXP_NONPOS_PS(cx_exp16_nonpos, 512, CX_V4, CX_ZERO_LT512)
+
+CX_V4 static Py_ssize_t cx_argmax_avx512(const float *x, Py_ssize_t n) {
+    /* cx_argmax_avx2's result (the max does not depend on the order it is taken in), 64 classes
+       a step: a max pass, then a search for the first element equal to it */
+    if (n < 128) return cx_argmax_avx2(x, n);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
+    Py_ssize_t i = 0;
+    for (; i + 64 <= n; i += 64) { /* max(v, a) keeps a when v is nan */
+        a0 = _mm512_max_ps(_mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_max_ps(_mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_max_ps(_mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_max_ps(_mm512_loadu_ps(x + i + 48), a3);
+    }
+    float m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(a2, a3)));
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m512 vm = _mm512_set1_ps(m);
+    for (i = 0; i + 64 <= n; i += 64) {
+        __mmask16 e = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), vm, _CMP_EQ_OQ) |
+                      _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 16), vm, _CMP_EQ_OQ) |
+                      _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 32), vm, _CMP_EQ_OQ) |
+                      _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 48), vm, _CMP_EQ_OQ);
+        if (e) break;
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* every element nan */
+}
+
+CX_V4 static double cx_sumexp_avx512(const float *x, Py_ssize_t n, float m, Py_ssize_t am,
+                                     float *y) {
+    /* cx_sumexp_avx2's sum bit for bit: a step of 32 classes is two 16-lane exps, E0 (classes
+       0-15 of the step) and E1 (16-31); AVX2 adds classes 0-7 + 8-15 into chain s0 and 16-23 +
+       24-31 into s1, so [E0 lo, E1 lo] + [E0 hi, E1 hi] is added to [s0 | s1] */
+    const __m512 vm = _mm512_set1_ps(m), flo = _mm512_set1_ps(-87.3365478515625f);
+    __m256d acc = _mm256_setzero_pd();
+    Py_ssize_t i = 0;
+    while (i + 32 <= n) {
+        __m512 s = _mm512_setzero_ps();
+        Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;
+        for (; i < stop; i += 32) {
+            CX_PREFETCH_NEXT_ROW(x, n, i);
+            __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm);
+            __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm);
+            __m512 e0, e1;
+            if (y) { /* stored with subnormals, summed without (CX_TERM8) */
+                e0 = cx_exp16_nonpos(d0, 1);
+                e1 = cx_exp16_nonpos(d1, 1);
+                _mm512_storeu_ps(y + i, e0);
+                _mm512_storeu_ps(y + i + 16, e1);
+                e0 = CX_ZERO_LT512(d0, flo, e0);
+                e1 = CX_ZERO_LT512(d1, flo, e1);
+            } else {
+                e0 = cx_exp16_nonpos(d0, 0);
+                e1 = cx_exp16_nonpos(d1, 0);
+            }
+            if ((size_t)(am - i) < 32) { /* without the arg-max term */
+                uint32_t keep = ~((uint32_t)1 << (am - i));
+                e0 = _mm512_maskz_mov_ps((__mmask16)keep, e0);
+                e1 = _mm512_maskz_mov_ps((__mmask16)(keep >> 16), e1);
+            }
+            s = _mm512_add_ps(s, _mm512_add_ps(_mm512_shuffle_f32x4(e0, e1, 0x44),
+                                               _mm512_shuffle_f32x4(e0, e1, 0xEE)));
+        }
+        acc = cx_add_pd8(acc, _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1)));
+    }
+    return cx_sumexp_tail_avx2(x, i, n, m, am, y, acc);
+}
+
+#define CX_ZERO_LT512D(d, lo, v) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((d), (lo), _CMP_NLT_UQ), (v))
+#define CX_FLOOR512D(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+CX_EXP_NONPOS_PD(cx_exp8_nonpos_pd, 512, CX_V4, CX_ZERO_LT512D, CX_FLOOR512D)
+
+CX_V4 static double cx_sumexp_d_avx512(const double *x, Py_ssize_t n, double m, Py_ssize_t am,
+                                       double *y) {
+    /* cx_sumexp_d_avx2's sum bit for bit: its four 4-lane chains over groups of 16 are two
+       8-lane vectors, [s0 | s1] and [s2 | s3] */
+    const __m512d vm = _mm512_set1_pd(m);
+    __m512d s01 = _mm512_setzero_pd(), s23 = s01;
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512d e01 = cx_exp8_nonpos_pd(_mm512_sub_pd(_mm512_loadu_pd(x + i), vm));
+        __m512d e23 = cx_exp8_nonpos_pd(_mm512_sub_pd(_mm512_loadu_pd(x + i + 8), vm));
+        if (y) {
+            _mm512_storeu_pd(y + i, e01);
+            _mm512_storeu_pd(y + i + 8, e23);
+        }
+        if ((size_t)(am - i) < 16) { /* without the arg-max term */
+            uint32_t keep = ~((uint32_t)1 << (am - i));
+            e01 = _mm512_maskz_mov_pd((__mmask8)keep, e01);
+            e23 = _mm512_maskz_mov_pd((__mmask8)(keep >> 8), e23);
+        }
+        s01 = _mm512_add_pd(s01, e01);
+        s23 = _mm512_add_pd(s23, e23);
+    }
+    return cx_sumexp_d_tail_avx2(x, i, n, m, am, y, _mm512_castpd512_pd256(s01),
+                                 _mm512_extractf64x4_pd(s01, 1), _mm512_castpd512_pd256(s23),
+                                 _mm512_extractf64x4_pd(s23, 1));
+}
+
+
+CX_V4 static inline __attribute__((always_inline)) void cx_col_long_impl_avx512(
+    const float *x, Py_ssize_t cs, Py_ssize_t n, const float *mi, const float *ami, double *resto,
+    double *lno, float *y, Py_ssize_t ycs) {
+    /* cx_col_long_impl_avx2 with its two 8-row vectors per class as one 16-lane vector: each
+       lane (row) takes the same operations in the same order, so each row's sum is the same */
+    const __m512 m = _mm512_loadu_ps(mi), flo = _mm512_set1_ps(-87.3365478515625f);
+    const __m512i am = _mm512_cvttps_epi32(_mm512_loadu_ps(ami));
+    __m512 p[16], e0, e1;
+    __m512d acc[4][2]; /* [q][rows 0-7, 8-15] */
+    for (int q = 0; q < 4; q++) acc[q][0] = acc[q][1] = _mm512_setzero_pd();
+#define CX_LTERM16(e, c)                                                                       \
+    {                                                                                          \
+        __m512 d_ = _mm512_sub_ps(_mm512_loadu_ps(x + (c) * cs), m);                           \
+        if (y) {                                                                               \
+            e = cx_exp16_nonpos(d_, 1);                                                        \
+            _mm512_storeu_ps(y + (c) * ycs, e);                                                \
+            e = CX_ZERO_LT512(d_, flo, e);                                                     \
+        } else {                                                                               \
+            e = cx_exp16_nonpos(d_, 0);                                                        \
+        }                                                                                      \
+        e = _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(_mm512_set1_epi32((int)(c)), am), e); \
+    }
+#define CX_LACC16(q, a, b) /* acc[q] += (double)a + (double)b, per row */                     \
+    {                                                                                          \
+        acc[q][0] = _mm512_add_pd(acc[q][0], _mm512_add_pd(                                    \
+            _mm512_cvtps_pd(_mm512_castps512_ps256(a)), _mm512_cvtps_pd(_mm512_castps512_ps256(b)))); \
+        acc[q][1] = _mm512_add_pd(acc[q][1], _mm512_add_pd(                                    \
+            _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1)))); \
+    }
+    Py_ssize_t i = 0;
+    while (i + 32 <= n) {
+        Py_ssize_t stop = i + 256 <= n ? i + 256 : n - (n - i) % 32;
+        for (int l = 0; l < 8; l++) {
+            __m512 a = _mm512_setzero_ps(), b = a;
+            for (Py_ssize_t c = i + l; c < stop; c += 32) {
+                CX_LTERM16(e0, c)
+                CX_LTERM16(e1, c + 8)
+                a = _mm512_add_ps(a, _mm512_add_ps(e0, e1));
+                CX_LTERM16(e0, c + 16)
+                CX_LTERM16(e1, c + 24)
+                b = _mm512_add_ps(b, _mm512_add_ps(e0, e1));
+            }
+            p[l] = a;
+            p[l + 8] = b;
+        }
+        i = stop;
+        for (int q = 0; q < 4; q++) {
+            __m512 a = _mm512_add_ps(p[q], p[q + 8]), b = _mm512_add_ps(p[q + 4], p[q + 12]);
+            CX_LACC16(q, a, b)
+        }
+    }
+    for (; i < n; i += 8) /* the tail in groups of 8 classes, the missing ones 0 */
+        for (int q = 0; q < 4; q++) {
+            e0 = e1 = _mm512_setzero_ps();
+            if (i + q < n) { CX_LTERM16(e0, i + q) }
+            if (i + q + 4 < n) { CX_LTERM16(e1, i + q + 4) }
+            CX_LACC16(q, e0, e1)
+        }
+#undef CX_LTERM16
+#undef CX_LACC16
+    __m512 mm = _mm512_sub_ps(m, m); /* nan for an infinite max */
+    for (int h = 0; h < 2; h++) {
+        __m512d r = _mm512_add_pd(_mm512_add_pd(acc[0][h], acc[2][h]), _mm512_add_pd(acc[1][h], acc[3][h]));
+        r = _mm512_add_pd(r, _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(mm, 1) : _mm512_castps512_ps256(mm)));
+        _mm512_storeu_pd(resto + 8 * h, r);
+    }
+    for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
+}
+
+CX_V4 static void cx_col_long_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
+                                    const float *am, double *resto, double *lno, float *y,
+                                    Py_ssize_t ycs) {
+    if (y) /* two copies of the loops: with and without the store */
+        cx_col_long_impl_avx512(x, cs, n, m, am, resto, lno, y, ycs);
+    else
+        cx_col_long_impl_avx512(x, cs, n, m, am, resto, lno, NULL, 0);
+}
+
+#define CX_GT512_PS(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
+#define CX_GT512_PD(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
+#define CX_BLEND512_PS(a, b, k) _mm512_mask_blend_ps((k), (a), (b))
+#define CX_BLEND512_PD(a, b, k) _mm512_mask_blend_pd((k), (a), (b))
+CX_DEFINE_COLS_COPY_SIMD(float, f, avx512, CX_V4, __m512, __mmask16, 16, _mm512_loadu_ps,
+                         _mm512_storeu_ps, _mm512_set1_ps, CX_GT512_PS, CX_BLEND512_PS)
+CX_DEFINE_COLS_COPY_SIMD(double, d, avx512, CX_V4, __m512d, __mmask8, 8, _mm512_loadu_pd,
+                         _mm512_storeu_pd, _mm512_set1_pd, CX_GT512_PD, CX_BLEND512_PD)
+
+CX_LOG1P_PS(cx_log1p16_ps, 512, CX_V4)
+CX_SIGMOID_PS(cx_sigmoid16, 512, CX_V4, cx_exp16_nonpos, cx_log1p16_ps)
+CX_BCE_LOGITS_PS(cx_bce_logits_avx512, 512, CX_V4, cx_exp16_nonpos, cx_log1p16_ps)
+CX_LOG_PD(cx_log8_pd, 512, CX_V4)
+CX_LOG1P_PD(cx_log1p8_pd, 512, CX_V4, cx_log8_pd)
+CX_SIGMOID_PD(cx_sigmoid8_pd, 512, CX_V4, cx_exp8_nonpos_pd, cx_log1p8_pd)
+
+CX_V4 static void cx_sigmoid_avx512(const float *x, Py_ssize_t n, float *y, int log_out) {
+    Py_ssize_t i = 0; /* as cx_sigmoid_avx2: the tail through the same vector code (masked) */
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, cx_sigmoid16(_mm512_loadu_ps(x + i), log_out));
+    if (i < n) {
+        __mmask16 mask = CX_TAIL512(n - i);
+        _mm512_mask_storeu_ps(y + i, mask, cx_sigmoid16(_mm512_maskz_loadu_ps(mask, x + i), log_out));
+    }
+}
+
+CX_V4 static void cx_sigmoid_d_avx512(const double *x, Py_ssize_t n, double *y, int log_out) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm512_storeu_pd(y + i, cx_sigmoid8_pd(_mm512_loadu_pd(x + i), log_out));
+    if (i < n) {
+        __mmask8 mask = (__mmask8)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_pd(y + i, mask, cx_sigmoid8_pd(_mm512_maskz_loadu_pd(mask, x + i), log_out));
+    }
+}
+CX_DEFINE_BCE_LOGITS_D(avx512, cx_sigmoid_d_avx512)
+
+CX_V4 static void cx_col_lognorm_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
+                                       double *resto, double *lno, float *y, Py_ssize_t ycs) {
+    /* cx_col_lognorm_avx2 with its two 8-row vectors as one: the same operations per lane */
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    const __m512 lo = _mm512_set1_ps(-87.3365478515625f);
+    __m512 m = _mm512_loadu_ps(x);
+    for (Py_ssize_t c = 1; c < n; c++) m = _mm512_max_ps(_mm512_loadu_ps(x + c * cs), m);
+    __m512 r = zero, k = _mm512_set1_ps(-1.0f);
+    for (Py_ssize_t c = 0; c < n; c++) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + c * cs), m), e;
+        __mmask16 eq = _mm512_cmp_ps_mask(d, zero, _CMP_EQ_OQ);
+        if (y) { /* stored with subnormals; terms below FLT_MIN count 0 in the sum either way */
+            e = cx_exp16_nonpos(d, 1);
+            _mm512_storeu_ps(y + c * ycs, e);
+            e = CX_ZERO_LT512(d, lo, e);
+        } else {
+            e = cx_exp16_nonpos(d, 0);
+        }
+        r = _mm512_add_ps(r, _mm512_maskz_mov_ps((__mmask16)~eq, e));
+        k = _mm512_add_ps(k, _mm512_maskz_mov_ps(eq, one));
+    }
+    __m512 t = _mm512_add_ps(r, k);
+    for (int h = 0; h < 2; h++) {
+        __m512d td = _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(t, 1) : _mm512_castps512_ps256(t));
+        _mm512_storeu_pd(resto + 8 * h, td);
+        _mm512_storeu_pd(lno + 8 * h, cx_log1p8_pd(td));
+    }
+    _mm512_storeu_ps(mo, m);
+}
+
+CX_V4 static void cx_col_map_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
+                                   const float *a, const float *k, const float *w, float *y,
+                                   Py_ssize_t ycs, int mode) {
+    /* cx_col_map_avx2 with its two 8-row vectors as one: the same operations per lane */
+    __m512 va = _mm512_loadu_ps(a);
+    __m512 vm = mode == CX_MAP_AFFINE ? _mm512_setzero_ps() : _mm512_loadu_ps(m);
+    __m512 nk = k ? _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(k)) : _mm512_set1_ps(-0.0f);
+    for (Py_ssize_t c = 0; c < n; c++) {
+        __m512 v = _mm512_loadu_ps(x + c * cs), r;
+        if (mode == CX_MAP_LOG) {
+            r = _mm512_sub_ps(_mm512_sub_ps(v, vm), va);
+        } else {
+            __m512 e = mode == CX_MAP_EXP ? cx_exp16_nonpos(_mm512_sub_ps(v, vm), 1) : v;
+            __m512 nkw = w ? _mm512_mul_ps(nk, _mm512_set1_ps(w[c])) : nk;
+            r = _mm512_fmadd_ps(va, e, nkw);
+        }
+        _mm512_storeu_ps(y + c * ycs, r);
+    }
+}
+
+/* The template's element-wise members (logsoftmax_out, affine) vectorised 16 wide by the
+   compiler: one operation per element, the same bits at any width (the reductions, wdot and
+   softmax_bwd, stay AVX2's: their partial sums depend on the vector width) */
+CX_DEFINE_KERNELS(avx512_fma, CX_V4 __attribute__((unused)), CX_FMA_HW)
+
+static const cx_table_f cx_f32_avx512 = {
+    "avx512", cx_argmax_avx512, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512_fma,
+    cx_affine_avx512_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx512, cx_col_long_avx512, cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2,
+    cx_col_map_avx512, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx512,
+    cx_bce_logs_f_avx2, cx_bce_logits_avx512, cx_kl_logs_f_avx2, cx_softcap_f_avx2};
+static const cx_table_d cx_f64_avx512 = {
+    "avx512", cx_argmax_d_avx2, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
+    cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx2,
+    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx2,
+    cx_bce_logits_d_avx512, cx_kl_logs_d_avx2, cx_softcap_d};
 
 static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
@@ -1655,24 +2044,33 @@ static const cx_table_d cx_f64_portable = {
     cx_col_long_d_portable, cx_cols_copy_d_portable, cx_cols_uncopy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
     cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable, cx_softcap_d};
 
-static int cx_avx2 = -1; /* B: chosen once */
+static int cx_level = -1; /* B: chosen once; 0 portable, 1 AVX2+FMA, 2 AVX-512 */
 
-static int cx_use_avx2(void) {
-    if (cx_avx2 >= 0) return cx_avx2;
+static int cx_simd_level(void) {
+    if (cx_level >= 0) return cx_level;
     const char *env = getenv("CXENT_SIMD");
-    cx_avx2 = 0;
+    cx_level = 0;
 #ifdef CX_HAVE_V3
     __builtin_cpu_init();
-    cx_avx2 = !(env && strcmp(env, "portable") == 0) && __builtin_cpu_supports("avx2") &&
-              __builtin_cpu_supports("fma");
+    if (!(env && strcmp(env, "portable") == 0) && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma")) {
+        cx_level = 1;
+        if (!(env && strcmp(env, "avx2") == 0) && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512bw"))
+            cx_level = 2;
+    }
 #else
     (void)env;
 #endif
-    return cx_avx2;
+    return cx_level;
 }
+
+static int cx_use_avx2(void) { return cx_simd_level() >= 1; }
 
 static const cx_table_f *cx_table_f32(void) {
 #ifdef CX_HAVE_V3
+    if (cx_simd_level() == 2) return &cx_f32_avx512;
     if (cx_use_avx2()) return &cx_f32_avx2;
 #endif
     return &cx_f32_portable;
@@ -1680,6 +2078,7 @@ static const cx_table_f *cx_table_f32(void) {
 
 static const cx_table_d *cx_table_f64(void) {
 #ifdef CX_HAVE_V3
+    if (cx_simd_level() == 2) return &cx_f64_avx512;
     if (cx_use_avx2()) return &cx_f64_avx2;
 #endif
     return &cx_f64_portable;
@@ -1692,12 +2091,25 @@ CX_V3 static void cx_exp_span_avx2(const float *x, Py_ssize_t n, float *y) {
     for (; i < n; i++)
         _mm_store_ss(y + i, _mm256_castps256_ps128(cx_exp8_nonpos(_mm256_set1_ps(x[i]), 1)));
 }
+CX_V4 static void cx_exp_span_avx512(const float *x, Py_ssize_t n, float *y) {
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, cx_exp16_nonpos(_mm512_loadu_ps(x + i), 1));
+    if (i < n) {
+        __mmask16 mask = CX_TAIL512(n - i);
+        _mm512_mask_storeu_ps(y + i, mask, cx_exp16_nonpos(_mm512_maskz_loadu_ps(mask, x + i), 1));
+    }
+}
 #endif
 
 /* exp of float32 values <= 0 as the active path's kernels compute the exps they store (the AVX2
-   cx_exp8_nonpos, or the portable cx_expf): the accuracy tests' hook (_rows.exp_values). */
+   cx_exp8_nonpos, its 16-lane twin, or the portable cx_expf): the accuracy tests' hook
+   (_rows.exp_values). */
 static void cx_exp_f32(const float *x, Py_ssize_t n, float *y) {
 #ifdef CX_HAVE_V3
+    if (cx_simd_level() == 2) {
+        cx_exp_span_avx512(x, n, y);
+        return;
+    }
     if (cx_use_avx2()) {
         cx_exp_span_avx2(x, n, y);
         return;
