@@ -7,7 +7,7 @@ this process and in a child process with ``CXENT_SIMD=avx2``, compared with
 ``assert_array_equal``.  The battery covers every row length class (short rows, the 32-class
 steps and their tails, the blocks of 256), the column layouts (class axis not last, F order, the
 group copy), special values (inf, nan, ties, all -inf rows), element-wise spans of every tail
-length, and the BCE-with-logits options and gradients.
+length, BCE and BCE-with-logits with their options and gradients, and kl_div.
 """
 
 import os
@@ -79,6 +79,15 @@ def _battery():
             out["bcelg_" + k], out["bcelg_grad_" + k] = np.asarray(loss), grad
             loss, grad = cxent.binary_cross_entropy_with_logits_and_grad(v, yt, pos_weight=dt(3))
             out["bcelp_" + k], out["bcelp_grad_" + k] = np.asarray(loss), grad
+            pr = rng.random(n).astype(dt)
+            pr[: min(n, 3)] = [0.0, 1.0, 0.5][: min(n, 3)]
+            out["bce_none_" + k] = cxent.binary_cross_entropy(pr, yt, reduction="none")
+            loss, grad = cxent.binary_cross_entropy_and_grad(pr, yt, weight=w)
+            out["bceg_" + k], out["bceg_grad_" + k] = np.asarray(loss), grad
+            lq = np.log(rng.random(n) + 0.01).astype(dt)
+            out["kl_" + k] = cxent.kl_div(lq, pr, reduction="none")
+            out["kl_log_" + k] = cxent.kl_div(lq, np.log(pr + 0.01).astype(dt), reduction="none",
+                                            log_target=True)
         # sums of spans that end inside a 16-lane vector: the 8-lane partials' order shows in the
         # float32 result only now and then, so many of them
         sums = []

@@ -1251,14 +1251,22 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
     for (; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
 }
 
+/* log p and log1p(-p) for p in [0, 1] (p = 0 or 1: a log of 0 comes out near -709, below the
+   clamp; -0 is 0: its sign bit cleared first); nan input is rejected by the caller, its values
+   unused (NAME: cx_bce_logs4 / cx_bce_logs8) */
+#define CX_BCE_LOGS_PD(NAME, W, ATTR, LOG, LOG1P)                                              \
+ATTR static inline void NAME(__m##W##d p, __m##W##d *lp, __m##W##d *l1p) {                    \
+    const __m##W##d lim = _mm##W##_set1_pd(-100.0);                                           \
+    __m##W##d pa = _mm##W##_andnot_pd(_mm##W##_set1_pd(-0.0), p);                             \
+    *lp = _mm##W##_max_pd(LOG(pa), lim);                                                      \
+    *l1p = _mm##W##_max_pd(LOG1P(_mm##W##_sub_pd(_mm##W##_setzero_pd(), p)), lim);            \
+}
+CX_BCE_LOGS_PD(cx_bce_logs4_v, 256, CX_V3, cx_log4_pd, cx_log1p4_pd)
 CX_V3 static inline void cx_bce_logs4(__m256d p, double *lp, double *l1p) {
-    /* log p and log1p(-p) for p in [0, 1] (p = 0 or 1: a log of 0 comes out near -709, below
-       the clamp; -0 is 0: its sign bit cleared first); nan input is rejected by the caller, its
-       values unused */
-    const __m256d lim = _mm256_set1_pd(-100.0);
-    __m256d pa = _mm256_andnot_pd(_mm256_set1_pd(-0.0), p);
-    _mm256_storeu_pd(lp, _mm256_max_pd(cx_log4_pd(pa), lim));
-    _mm256_storeu_pd(l1p, _mm256_max_pd(cx_log1p4_pd(_mm256_sub_pd(_mm256_setzero_pd(), p)), lim));
+    __m256d a, b;
+    cx_bce_logs4_v(p, &a, &b);
+    _mm256_storeu_pd(lp, a);
+    _mm256_storeu_pd(l1p, b);
 }
 
 CX_V3 static void cx_bce_logs_f_avx2(const float *p, Py_ssize_t n, double *lp, double *l1p) {
@@ -1287,12 +1295,15 @@ CX_V3 static void cx_bce_logs_d_avx2(const double *p, Py_ssize_t n, double *lp, 
     }
 }
 
-CX_V3 static inline __m256d cx_kl_logs4(__m256d t, int log_target) {
-    /* exp(t) for t <= 700 (cx_exp4_nonpos is exact to about 2 ulp there), or log(t) for normal
-       t > 0; other lanes come out wrong and the caller recomputes them */
-    if (log_target) return cx_exp4_nonpos(_mm256_min_pd(t, _mm256_set1_pd(700.0)));
-    return cx_log4_pd(t);
+/* exp(t) for t <= 700 (the float64 exp is exact to about 2 ulp there), or log(t) for normal
+   t > 0; other lanes come out wrong and the caller recomputes them (NAME: cx_kl_logs4 /
+   cx_kl_logs8) */
+#define CX_KL_LOGS_PD(NAME, W, ATTR, EXP, LOG)                                                 \
+ATTR static inline __m##W##d NAME(__m##W##d t, int log_target) {                              \
+    if (log_target) return EXP(_mm##W##_min_pd(t, _mm##W##_set1_pd(700.0)));                  \
+    return LOG(t);                                                                             \
 }
+CX_KL_LOGS_PD(cx_kl_logs4, 256, CX_V3, cx_exp4_nonpos, cx_log4_pd)
 
 CX_V3 static void cx_kl_logs_f_avx2(const float *t, Py_ssize_t n, int log_target, double *out) {
     Py_ssize_t i = 0;
@@ -1736,9 +1747,9 @@ CX_BCE_LOGITS_PS(cx_bce_logits_avx2, 256, CX_V3, cx_exp8_nonpos, cx_log1p8_ps)
    through the same operations as on AVX2 (cx_exp16_nonpos is cx_exp8_nonpos's sequence), and the
    wide lanes are paired back into AVX2's chains before each addition, so both paths give the same
    bits: the column kernels, which repeat the AVX2 row's order lane by lane, stay valid, and no
-   result depends on which of the two paths runs.  Members without a 512-bit version (wdot,
-   softmax_bwd, kl_logs, bce_logs, tile transposes, cols_uncopy, softcap; float64 argmax, affine,
-   col_lognorm, col_map, col_long) are AVX2's. */
+   result depends on which of the two paths runs.  Members without a 512-bit version (the
+   reductions wdot and softmax_bwd, whose partial sums follow the vector width; the tile
+   transposes, cols_uncopy and softcap) are AVX2's. */
 #define CX_ZERO_LT512(d, lo, v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((d), (lo), _CMP_NLT_UQ), (v))
 CX_EXP_NONPOS_PS(cx_exp16_nonpos, 512, CX_V4, CX_ZERO_LT512)
 
@@ -2010,16 +2021,201 @@ CX_V4 static void cx_col_map_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n,
    softmax_bwd, stay AVX2's: their partial sums depend on the vector width) */
 CX_DEFINE_KERNELS(avx512_fma, CX_V4 __attribute__((unused)), CX_FMA_HW)
 
+CX_BCE_LOGS_PD(cx_bce_logs8, 512, CX_V4, cx_log8_pd, cx_log1p8_pd)
+CX_KL_LOGS_PD(cx_kl_logs8, 512, CX_V4, cx_exp8_nonpos_pd, cx_log8_pd)
+
+/* BCE's and kl_div's logs, 8 lanes; the tail through the same vector code, masked (the other
+   lanes' values are not stored) */
+CX_V4 static void cx_bce_logs_f_avx512(const float *p, Py_ssize_t n, double *lp, double *l1p) {
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
+        __m512d a, b;
+        cx_bce_logs8(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, p + i)), &a, &b);
+        _mm512_mask_storeu_pd(lp + i, k, a);
+        _mm512_mask_storeu_pd(l1p + i, k, b);
+    }
+}
+CX_V4 static void cx_bce_logs_d_avx512(const double *p, Py_ssize_t n, double *lp, double *l1p) {
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
+        __m512d a, b;
+        cx_bce_logs8(_mm512_maskz_loadu_pd(k, p + i), &a, &b);
+        _mm512_mask_storeu_pd(lp + i, k, a);
+        _mm512_mask_storeu_pd(l1p + i, k, b);
+    }
+}
+CX_V4 static void cx_kl_logs_f_avx512(const float *t, Py_ssize_t n, int log_target, double *out) {
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
+        _mm512_mask_storeu_pd(out + i, k, cx_kl_logs8(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, t + i)), log_target));
+    }
+}
+CX_V4 static void cx_kl_logs_d_avx512(const double *t, Py_ssize_t n, int log_target, double *out) {
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
+        _mm512_mask_storeu_pd(out + i, k, cx_kl_logs8(_mm512_maskz_loadu_pd(k, t + i), log_target));
+    }
+}
+
+CX_V4 static Py_ssize_t cx_argmax_d_avx512(const double *x, Py_ssize_t n) {
+    /* cx_argmax_d_avx2's result: a max pass (nan never wins), then the first index equal to it */
+    if (n < 64) return cx_argmax_d_avx2(x, n);
+    const __m512d ninf = _mm512_set1_pd(-INFINITY);
+    __m512d a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
+    Py_ssize_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_max_pd(_mm512_loadu_pd(x + i), a0);
+        a1 = _mm512_max_pd(_mm512_loadu_pd(x + i + 8), a1);
+        a2 = _mm512_max_pd(_mm512_loadu_pd(x + i + 16), a2);
+        a3 = _mm512_max_pd(_mm512_loadu_pd(x + i + 24), a3);
+    }
+    double m = _mm512_reduce_max_pd(_mm512_max_pd(_mm512_max_pd(a0, a1), _mm512_max_pd(a2, a3)));
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m512d vm = _mm512_set1_pd(m);
+    for (i = 0; i + 32 <= n; i += 32) {
+        __mmask8 e = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), vm, _CMP_EQ_OQ) |
+                     _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i + 8), vm, _CMP_EQ_OQ) |
+                     _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i + 16), vm, _CMP_EQ_OQ) |
+                     _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i + 24), vm, _CMP_EQ_OQ);
+        if (e) break;
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* every element nan */
+}
+
+CX_V4 static void cx_affine_d_avx512(double *g, Py_ssize_t n, double a, double k, const double *w) {
+    /* cx_affine_d_avx2's values: 8 at a time, the last n % 8 through cx_affine_d_avx2 itself, so
+       its scalar tail (the last n % 4) is the same */
+    const __m512d va = _mm512_set1_pd(a), vk = _mm512_set1_pd(k);
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512d kw = w ? _mm512_mul_pd(vk, _mm512_loadu_pd(w + i)) : vk;
+        _mm512_storeu_pd(g + i, _mm512_sub_pd(_mm512_mul_pd(va, _mm512_loadu_pd(g + i)), kw));
+    }
+    cx_affine_d_avx2(g + i, n - i, a, k, w ? w + i : NULL);
+}
+
+CX_V4 static void cx_logsoftmax_out_d_avx512(const double *x, Py_ssize_t n, double m, double lnorm,
+                                            double *y) {
+    /* cx_logsoftmax_out_d, 8 wide: one subtraction after another per element, y may be x */
+    const __m512d vm = _mm512_set1_pd(m), vl = _mm512_set1_pd(lnorm);
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
+        _mm512_mask_storeu_pd(y + i, k, _mm512_sub_pd(_mm512_sub_pd(_mm512_maskz_loadu_pd(k, x + i), vm), vl));
+    }
+}
+
+CX_V4 static void cx_col_lognorm_d_avx512(const double *x, Py_ssize_t cs, Py_ssize_t n,
+                                         double *mo, double *resto, double *lno, double *y,
+                                         Py_ssize_t ycs) {
+    /* cx_col_lognorm_d_avx2, lanes 8 at a time: the same operations per lane */
+    const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+    for (int h = 0; h < CX_LANES; h += 8) {
+        __m512d m = _mm512_loadu_pd(x + h);
+        for (Py_ssize_t c = 1; c < n; c++) m = _mm512_max_pd(_mm512_loadu_pd(x + c * cs + h), m);
+        __m512d rest = zero, cnt = _mm512_set1_pd(-1.0);
+        for (Py_ssize_t c = 0; c < n; c++) {
+            __m512d d = _mm512_sub_pd(_mm512_loadu_pd(x + c * cs + h), m), e = cx_exp8_nonpos_pd(d);
+            __mmask8 eq = _mm512_cmp_pd_mask(d, zero, _CMP_EQ_OQ);
+            if (y) _mm512_storeu_pd(y + c * ycs + h, e);
+            rest = _mm512_add_pd(rest, _mm512_maskz_mov_pd((__mmask8)~eq, e));
+            cnt = _mm512_add_pd(cnt, _mm512_maskz_mov_pd(eq, one));
+        }
+        __m512d t = _mm512_add_pd(rest, cnt);
+        _mm512_storeu_pd(resto + h, t);
+        _mm512_storeu_pd(lno + h, cx_log1p8_pd(t));
+        _mm512_storeu_pd(mo + h, m);
+    }
+}
+
+CX_V4 static void cx_col_map_d_avx512(const double *x, Py_ssize_t cs, Py_ssize_t n,
+                                     const double *m, const double *a, const double *k,
+                                     const double *w, double *y, Py_ssize_t ycs, int mode) {
+    /* cx_col_map_d_avx2 with the 16 lanes as two vectors: the same operations per lane */
+    __m512d va[2], vm[2], nk[2], r[2];
+    for (int h = 0; h < 2; h++) {
+        va[h] = _mm512_loadu_pd(a + 8 * h);
+        vm[h] = mode == CX_MAP_AFFINE ? _mm512_setzero_pd() : _mm512_loadu_pd(m + 8 * h);
+        nk[h] = k ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_loadu_pd(k + 8 * h)) : _mm512_set1_pd(-0.0);
+    }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        for (int h = 0; h < 2; h++) {
+            __m512d v = _mm512_loadu_pd(x + c * cs + 8 * h);
+            if (mode == CX_MAP_LOG) {
+                r[h] = _mm512_sub_pd(_mm512_sub_pd(v, vm[h]), va[h]);
+            } else {
+                __m512d nkw = w ? _mm512_mul_pd(nk[h], _mm512_set1_pd(w[c])) : nk[h];
+                __m512d e = mode == CX_MAP_EXP ? cx_exp8_nonpos_pd(_mm512_sub_pd(v, vm[h])) : v;
+                r[h] = _mm512_fmadd_pd(va[h], e, nkw);
+            }
+        }
+        for (int h = 0; h < 2; h++) _mm512_storeu_pd(y + c * ycs + 8 * h, r[h]);
+    }
+}
+
+CX_V4 static inline __attribute__((always_inline)) void cx_col_long_d_impl_avx512(
+    const double *x, Py_ssize_t cs, Py_ssize_t n, const double *mi, const double *ami,
+    double *resto, double *lno, double *y, Py_ssize_t ycs) {
+    /* cx_col_long_d_impl_avx2 with its four 4-row vectors per class as two 8-row vectors: the
+       same operations per lane (row), so the same sums */
+    __m512d m[2], p[16][2], am[2], e;
+    for (int g = 0; g < 2; g++) {
+        m[g] = _mm512_loadu_pd(mi + 8 * g);
+        am[g] = _mm512_loadu_pd(ami + 8 * g);
+    }
+    Py_ssize_t full = n - n % 16;
+#define CX_LTERM8D(c, g)                                                                       \
+    e = cx_exp8_nonpos_pd(_mm512_sub_pd(_mm512_loadu_pd(x + (c) * cs + 8 * (g)), m[g]));       \
+    if (y) _mm512_storeu_pd(y + (c) * ycs + 8 * (g), e);                                       \
+    e = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(_mm512_set1_pd((double)(c)), am[g], _CMP_NEQ_UQ), e);
+    for (int l = 0; l < 16; l++) {
+        __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        for (Py_ssize_t c = l; c < full; c += 16)
+            for (int g = 0; g < 2; g++) {
+                CX_LTERM8D(c, g)
+                a[g] = _mm512_add_pd(a[g], e);
+            }
+        for (int g = 0; g < 2; g++) p[l][g] = a[g];
+    }
+    for (Py_ssize_t c = full; c < n; c++) /* the tail goes to the first chain */
+        for (int g = 0; g < 2; g++) {
+            CX_LTERM8D(c, g)
+            p[c % 4][g] = _mm512_add_pd(p[c % 4][g], e);
+        }
+#undef CX_LTERM8D
+    for (int g = 0; g < 2; g++) {
+        __m512d v[4];
+        for (int l = 0; l < 4; l++)
+            v[l] = _mm512_add_pd(_mm512_add_pd(p[l][g], p[l + 4][g]),
+                                 _mm512_add_pd(p[l + 8][g], p[l + 12][g]));
+        __m512d r = _mm512_add_pd(_mm512_add_pd(v[0], v[2]), _mm512_add_pd(v[1], v[3]));
+        r = _mm512_add_pd(r, _mm512_sub_pd(m[g], m[g]));
+        _mm512_storeu_pd(resto + 8 * g, r);
+    }
+    for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
+}
+
+CX_V4 static void cx_col_long_d_avx512(const double *x, Py_ssize_t cs, Py_ssize_t n,
+                                      const double *m, const double *am, double *resto,
+                                      double *lno, double *y, Py_ssize_t ycs) {
+    if (y)
+        cx_col_long_d_impl_avx512(x, cs, n, m, am, resto, lno, y, ycs);
+    else
+        cx_col_long_d_impl_avx512(x, cs, n, m, am, resto, lno, NULL, 0);
+}
+
 static const cx_table_f cx_f32_avx512 = {
     "avx512", cx_argmax_avx512, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512_fma,
     cx_affine_avx512_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx512, cx_col_long_avx512, cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2,
     cx_col_map_avx512, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx512,
-    cx_bce_logs_f_avx2, cx_bce_logits_avx512, cx_kl_logs_f_avx2, cx_softcap_f_avx2};
+    cx_bce_logs_f_avx512, cx_bce_logits_avx512, cx_kl_logs_f_avx512, cx_softcap_f_avx2};
 static const cx_table_d cx_f64_avx512 = {
-    "avx512", cx_argmax_d_avx2, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
-    cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx2,
-    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx2,
-    cx_bce_logits_d_avx512, cx_kl_logs_d_avx2, cx_softcap_d};
+    "avx512", cx_argmax_d_avx512, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
+    cx_affine_d_avx512, cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
+    cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx512,
+    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx512,
+    cx_bce_logits_d_avx512, cx_kl_logs_d_avx512, cx_softcap_d};
 
 static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
