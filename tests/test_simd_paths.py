@@ -45,6 +45,10 @@ def _battery():
             out["ce_ls_" + k] = np.asarray(cxent.cross_entropy(x[7:], t[7:], label_smoothing=0.1))
             loss, grad = cxent.cross_entropy_and_grad(x[7:], t[7:])
             out["ceg_" + k], out["ceg_grad_" + k] = np.asarray(loss), grad
+            wc = rng.random(c).astype(dt) + 0.5
+            loss, grad = cxent.cross_entropy_and_grad(x[7:], t[7:], weight=wc, label_smoothing=0.1)
+            out["cegw_" + k], out["cegw_grad_" + k] = np.asarray(loss), grad
+            out["cew_none_" + k] = cxent.cross_entropy(x, t, weight=wc, reduction="none")
             g = rng.standard_normal(x.shape).astype(dt)
             y = cxent.softmax(x[7:], axis=1)
             out["smb_" + k] = cxent.softmax_backward(g[7:], y, axis=1)
