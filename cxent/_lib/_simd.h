@@ -676,7 +676,8 @@ CX_DEFINE_KERNELS(portable, CX_UNUSED, CX_FMA_SW)
 #define CX_SET64_256(v) _mm256_set1_epi64x(v)
 #define CX_SET64_512(v) _mm512_set1_epi64(v)
 /* e - 1 (int32 lanes) where c */
-#define CX_DEC256(e, c) _mm256_sub_epi32((e), _mm256_and_si256(_mm256_castps_si256(c), _mm256_set1_epi32(1)))
+#define CX_DEC256(e, c)                                                                        \
+    _mm256_sub_epi32((e), _mm256_and_si256(_mm256_castps_si256(c), _mm256_set1_epi32(1)))
 #define CX_DEC512(e, c) _mm512_mask_sub_epi32((e), (c), (e), _mm512_set1_epi32(1))
 /* k + 1.0 where c (k + 0.0 elsewhere: k itself, k never -0) */
 #define CX_INCD256(k, c) _mm256_add_pd((k), _mm256_and_pd((c), _mm256_set1_pd(1.0)))
@@ -728,8 +729,10 @@ ATTR static inline __m##W NAME(__m##W d, int keep_subnormal) {                  
     if (keep_subnormal) { /* 2^n in two steps, so results below FLT_MIN round correctly */     \
         __m##W##i ni = _mm##W##_sub_epi32(_mm##W##_castps_si##W(t), _mm##W##_castps_si##W(magic)); \
         __m##W##i n1 = _mm##W##_srai_epi32(ni, 1), n2 = _mm##W##_sub_epi32(ni, n1);           \
-        __m##W s1 = _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(_mm##W##_add_epi32(n1, bias), 23)); \
-        __m##W s2 = _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(_mm##W##_add_epi32(n2, bias), 23)); \
+        __m##W s1 = _mm##W##_castsi##W##_ps(                                                   \
+            _mm##W##_slli_epi32(_mm##W##_add_epi32(n1, bias), 23));                            \
+        __m##W s2 = _mm##W##_castsi##W##_ps(                                                   \
+            _mm##W##_slli_epi32(_mm##W##_add_epi32(n2, bias), 23));                            \
         res = _mm##W##_mul_ps(_mm##W##_mul_ps(p, s1), s2);                                    \
     } else { /* (bits(t) + 127) << 23 = 2^n: the bits of 1.5 * 2^23 above n shift out */       \
         res = _mm##W##_mul_ps(p, _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(                 \
@@ -1563,7 +1566,8 @@ CX_V3 static void cx_rows_to_tile_avx2(const float *rows, Py_ssize_t n, int lane
    in vectors (a block of lanes known at compile time, so they stay in registers). */
 /* ISA: avx2 (ATTR CX_V3, VT a 256-bit vector, MT its compare result) or avx512 (G: CX_V4, MT a
    mask register); BLENDV(a, b, take) is b where take, else a */
-#define CX_DEFINE_COLS_COPY_SIMD(T, SUFFIX, ISA, ATTR, VT, MT, W, LOADU, STOREU, SET1, CMPGT, BLENDV) \
+#define CX_DEFINE_COLS_COPY_SIMD(T, SUFFIX, ISA, ATTR, VT, MT, W, LOADU, STOREU, SET1, CMPGT,  \
+                                 BLENDV)                                                       \
 ATTR static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFFIX##_##ISA(   \
     const T *x, Py_ssize_t cs, Py_ssize_t n, const int lanes, T *out, T *m, T *am) {           \
     VT mh[CX_GROUP_LANES / W], ah[CX_GROUP_LANES / W];                                         \
@@ -1594,19 +1598,18 @@ ATTR static inline __attribute__((always_inline)) void cx_cols_copy_impl_##SUFFI
 ATTR static void cx_cols_copy_##SUFFIX##_##ISA(const T *x, Py_ssize_t cs, Py_ssize_t n,        \
                                                int lanes, T *out, T *m, T *am) {               \
     if (lanes == CX_GROUP_LANES)                                                               \
-        cx_cols_copy_impl_##SUFFIX##_##ISA(x, cs, n, CX_GROUP_LANES, out, m, am);                      \
+        cx_cols_copy_impl_##SUFFIX##_##ISA(x, cs, n, CX_GROUP_LANES, out, m, am);              \
     else if (lanes == CX_LONG_TILE)                                                            \
-        cx_cols_copy_impl_##SUFFIX##_##ISA(x, cs, n, CX_LONG_TILE, out, m, am);                        \
+        cx_cols_copy_impl_##SUFFIX##_##ISA(x, cs, n, CX_LONG_TILE, out, m, am);                \
     else                                                                                       \
         cx_cols_copy_##SUFFIX##_portable(x, cs, n, lanes, out, m, am);                         \
 }
 #define CX_GT_PS(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
 #define CX_GT_PD(a, b) _mm256_cmp_pd((a), (b), _CMP_GT_OQ)
-CX_DEFINE_COLS_COPY_SIMD(float, f, avx2, CX_V3, __m256, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
-                         _mm256_set1_ps, CX_GT_PS, _mm256_blendv_ps)
-CX_DEFINE_COLS_COPY_SIMD(double, d, avx2, CX_V3, __m256d, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
-                         _mm256_set1_pd,
-                         CX_GT_PD, _mm256_blendv_pd)
+CX_DEFINE_COLS_COPY_SIMD(float, f, avx2, CX_V3, __m256, __m256, 8, _mm256_loadu_ps,
+                         _mm256_storeu_ps, _mm256_set1_ps, CX_GT_PS, _mm256_blendv_ps)
+CX_DEFINE_COLS_COPY_SIMD(double, d, avx2, CX_V3, __m256d, __m256d, 4, _mm256_loadu_pd,
+                         _mm256_storeu_pd, _mm256_set1_pd, CX_GT_PD, _mm256_blendv_pd)
 #define CX_DEFINE_COLS_UNCOPY_AVX2(T, SUFFIX, VT, LOAD, STORE, STREAM, W)                       \
 CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes, T *x,         \
                                           Py_ssize_t cs) {                                     \
@@ -1636,7 +1639,8 @@ ATTR static inline __m##W NAME(__m##W t) {                                      
                                                        _mm##W##_set1_epi32(0xff)),            \
                                      _mm##W##_set1_epi32(126));                               \
     __m##W mant = _mm##W##_castsi##W##_ps(_mm##W##_or_si##W(                                  \
-        _mm##W##_and_si##W(bits, _mm##W##_set1_epi32(0x007fffff)), _mm##W##_set1_epi32(0x3f000000))); \
+        _mm##W##_and_si##W(bits, _mm##W##_set1_epi32(0x007fffff)),                             \
+        _mm##W##_set1_epi32(0x3f000000)));                                                     \
     CX_COND##W small = CX_CMP##W(mant, _mm##W##_set1_ps(0.707106781186547524f), _CMP_LT_OQ);   \
     e = CX_DEC##W(e, small);                                                                   \
     __m##W x = CX_SEL##W(small, _mm##W##_sub_ps(mant, one),                                   \
@@ -1697,7 +1701,8 @@ ATTR static double NAME(const float *x, const float *y, Py_ssize_t n, const floa
                        const float *gout, float gsc) {                                         \
     const __m##W one = _mm##W##_set1_ps(1.0f), zero = _mm##W##_setzero_ps();                   \
     const __m##W ninf = _mm##W##_set1_ps(-INFINITY), nan = _mm##W##_set1_ps(NAN);              \
-    const __m##W vwsc = _mm##W##_set1_ps(wsc), vpwsc = _mm##W##_set1_ps(pwsc), vgsc = _mm##W##_set1_ps(gsc); \
+    const __m##W vwsc = _mm##W##_set1_ps(wsc), vpwsc = _mm##W##_set1_ps(pwsc);                 \
+    const __m##W vgsc = _mm##W##_set1_ps(gsc);                                                 \
     double acc = 0.0;                                                                          \
     for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                               \
         Py_ssize_t stop = n - i0 < 256 ? n : i0 + 256;                                         \
@@ -1711,7 +1716,9 @@ ATTR static double NAME(const float *x, const float *y, Py_ssize_t n, const floa
             CX_COND##W neg = CX_CMP##W(a, zero, _CMP_LT_OQ);                                   \
             __m##W pv = has_pw ? (pw ? CX_LDW(W, pw + i) : vpwsc) : one;                       \
             __m##W py = _mm##W##_mul_ps(pv, yv); /* pw y (y without pos_weight) */             \
-            __m##W lw = has_pw ? _mm##W##_add_ps(one, _mm##W##_mul_ps(_mm##W##_sub_ps(pv, one), yv)) : one; \
+            __m##W lw = has_pw                                                                 \
+                ? _mm##W##_add_ps(one, _mm##W##_mul_ps(_mm##W##_sub_ps(pv, one), yv))          \
+                : one;                                                                         \
             /* x < 0: -pw y x + lw ls;  x >= 0: (1 - y) x + lw ls;  x = -inf: nan */           \
             __m##W t = CX_SEL##W(neg, _mm##W##_mul_ps(_mm##W##_sub_ps(one, yv), a),            \
                                  _mm##W##_mul_ps(_mm##W##_sub_ps(zero, py), a));               \
@@ -1721,8 +1728,10 @@ ATTR static double NAME(const float *x, const float *y, Py_ssize_t n, const floa
             if (w || wsc != 1.0f) v = _mm##W##_mul_ps(v, wv);                                  \
             if (g) { /* w [lw sigmoid(x) - pw y] gsc (gout) */                                 \
                 __m##W num = CX_SEL##W(CX_CMP##W(a, zero, _CMP_GE_OQ), e, one);                \
-                __m##W sg = _mm##W##_div_ps(num, _mm##W##_add_ps(one, e)); /* sigmoid, as cx_sigmoid8 */ \
-                gr = has_pw ? _mm##W##_sub_ps(_mm##W##_mul_ps(lw, sg), py) : _mm##W##_sub_ps(sg, yv); \
+                /* sigmoid, as cx_sigmoid8 */                                                  \
+                __m##W sg = _mm##W##_div_ps(num, _mm##W##_add_ps(one, e));                     \
+                gr = has_pw ? _mm##W##_sub_ps(_mm##W##_mul_ps(lw, sg), py)                     \
+                            : _mm##W##_sub_ps(sg, yv);                                         \
                 if (w || wsc != 1.0f) gr = _mm##W##_mul_ps(gr, wv);                            \
                 gr = _mm##W##_mul_ps(gr, vgsc);                                                \
                 if (gout) gr = _mm##W##_mul_ps(gr, CX_LDW(W, gout + i));                       \
@@ -1816,12 +1825,14 @@ CX_V4 static double cx_sumexp_avx512(const float *x, Py_ssize_t n, float m, Py_s
             s = _mm512_add_ps(s, _mm512_add_ps(_mm512_shuffle_f32x4(e0, e1, 0x44),
                                                _mm512_shuffle_f32x4(e0, e1, 0xEE)));
         }
-        acc = cx_add_pd8(acc, _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1)));
+        acc = cx_add_pd8(acc, _mm256_add_ps(_mm512_castps512_ps256(s),
+                                            _mm512_extractf32x8_ps(s, 1)));
     }
     return cx_sumexp_tail_avx2(x, i, n, m, am, y, acc);
 }
 
-#define CX_ZERO_LT512D(d, lo, v) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((d), (lo), _CMP_NLT_UQ), (v))
+#define CX_ZERO_LT512D(d, lo, v)                                                               \
+    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((d), (lo), _CMP_NLT_UQ), (v))
 #define CX_FLOOR512D(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 CX_EXP_NONPOS_PD(cx_exp8_nonpos_pd, 512, CX_V4, CX_ZERO_LT512D, CX_FLOOR512D)
 
@@ -1878,9 +1889,11 @@ CX_V4 static inline __attribute__((always_inline)) void cx_col_long_impl_avx512(
 #define CX_LACC16(q, a, b) /* acc[q] += (double)a + (double)b, per row */                     \
     {                                                                                          \
         acc[q][0] = _mm512_add_pd(acc[q][0], _mm512_add_pd(                                    \
-            _mm512_cvtps_pd(_mm512_castps512_ps256(a)), _mm512_cvtps_pd(_mm512_castps512_ps256(b)))); \
+            _mm512_cvtps_pd(_mm512_castps512_ps256(a)),                                        \
+            _mm512_cvtps_pd(_mm512_castps512_ps256(b))));                                      \
         acc[q][1] = _mm512_add_pd(acc[q][1], _mm512_add_pd(                                    \
-            _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1)))); \
+            _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)),                                     \
+            _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1))));                                   \
     }
     Py_ssize_t i = 0;
     while (i + 32 <= n) {
@@ -1915,8 +1928,10 @@ CX_V4 static inline __attribute__((always_inline)) void cx_col_long_impl_avx512(
 #undef CX_LACC16
     __m512 mm = _mm512_sub_ps(m, m); /* nan for an infinite max */
     for (int h = 0; h < 2; h++) {
-        __m512d r = _mm512_add_pd(_mm512_add_pd(acc[0][h], acc[2][h]), _mm512_add_pd(acc[1][h], acc[3][h]));
-        r = _mm512_add_pd(r, _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(mm, 1) : _mm512_castps512_ps256(mm)));
+        __m512d r = _mm512_add_pd(_mm512_add_pd(acc[0][h], acc[2][h]),
+                                  _mm512_add_pd(acc[1][h], acc[3][h]));
+        __m256 mh = h ? _mm512_extractf32x8_ps(mm, 1) : _mm512_castps512_ps256(mm);
+        r = _mm512_add_pd(r, _mm512_cvtps_pd(mh));
         _mm512_storeu_pd(resto + 8 * h, r);
     }
     for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
@@ -1949,19 +1964,23 @@ CX_SIGMOID_PD(cx_sigmoid8_pd, 512, CX_V4, cx_exp8_nonpos_pd, cx_log1p8_pd)
 
 CX_V4 static void cx_sigmoid_avx512(const float *x, Py_ssize_t n, float *y, int log_out) {
     Py_ssize_t i = 0; /* as cx_sigmoid_avx2: the tail through the same vector code (masked) */
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, cx_sigmoid16(_mm512_loadu_ps(x + i), log_out));
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, cx_sigmoid16(_mm512_loadu_ps(x + i), log_out));
     if (i < n) {
         __mmask16 mask = CX_TAIL512(n - i);
-        _mm512_mask_storeu_ps(y + i, mask, cx_sigmoid16(_mm512_maskz_loadu_ps(mask, x + i), log_out));
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        _mm512_mask_storeu_ps(y + i, mask, cx_sigmoid16(v, log_out));
     }
 }
 
 CX_V4 static void cx_sigmoid_d_avx512(const double *x, Py_ssize_t n, double *y, int log_out) {
     Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm512_storeu_pd(y + i, cx_sigmoid8_pd(_mm512_loadu_pd(x + i), log_out));
+    for (; i + 8 <= n; i += 8)
+        _mm512_storeu_pd(y + i, cx_sigmoid8_pd(_mm512_loadu_pd(x + i), log_out));
     if (i < n) {
         __mmask8 mask = (__mmask8)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(y + i, mask, cx_sigmoid8_pd(_mm512_maskz_loadu_pd(mask, x + i), log_out));
+        __m512d v = _mm512_maskz_loadu_pd(mask, x + i);
+        _mm512_mask_storeu_pd(y + i, mask, cx_sigmoid8_pd(v, log_out));
     }
 }
 CX_DEFINE_BCE_LOGITS_D(avx512, cx_sigmoid_d_avx512)
@@ -2043,7 +2062,8 @@ CX_V4 static void cx_bce_logs_d_avx512(const double *p, Py_ssize_t n, double *lp
 CX_V4 static void cx_kl_logs_f_avx512(const float *t, Py_ssize_t n, int log_target, double *out) {
     for (Py_ssize_t i = 0; i < n; i += 8) {
         __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(out + i, k, cx_kl_logs8(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, t + i)), log_target));
+        __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, t + i));
+        _mm512_mask_storeu_pd(out + i, k, cx_kl_logs8(v, log_target));
     }
 }
 CX_V4 static void cx_kl_logs_d_avx512(const double *t, Py_ssize_t n, int log_target, double *out) {
@@ -2098,7 +2118,8 @@ CX_V4 static void cx_logsoftmax_out_d_avx512(const double *x, Py_ssize_t n, doub
     const __m512d vm = _mm512_set1_pd(m), vl = _mm512_set1_pd(lnorm);
     for (Py_ssize_t i = 0; i < n; i += 8) {
         __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(y + i, k, _mm512_sub_pd(_mm512_sub_pd(_mm512_maskz_loadu_pd(k, x + i), vm), vl));
+        __m512d v = _mm512_maskz_loadu_pd(k, x + i);
+        _mm512_mask_storeu_pd(y + i, k, _mm512_sub_pd(_mm512_sub_pd(v, vm), vl));
     }
 }
 
@@ -2133,7 +2154,8 @@ CX_V4 static void cx_col_map_d_avx512(const double *x, Py_ssize_t cs, Py_ssize_t
     for (int h = 0; h < 2; h++) {
         va[h] = _mm512_loadu_pd(a + 8 * h);
         vm[h] = mode == CX_MAP_AFFINE ? _mm512_setzero_pd() : _mm512_loadu_pd(m + 8 * h);
-        nk[h] = k ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_loadu_pd(k + 8 * h)) : _mm512_set1_pd(-0.0);
+        nk[h] = k ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_loadu_pd(k + 8 * h))
+                  : _mm512_set1_pd(-0.0);
     }
     for (Py_ssize_t c = 0; c < n; c++) {
         for (int h = 0; h < 2; h++) {
@@ -2235,7 +2257,8 @@ CX_V4 static void cx_affine_avx512(float *g, Py_ssize_t n, float a, float k, con
     const __m512 va = _mm512_set1_ps(a), vnk = _mm512_set1_ps(-k);
 #define CX_G(m, i) _mm512_maskz_loadu_ps((m), g + (i))
 #define CX_MUL(m, i) _mm512_mul_ps(va, CX_G(m, i))
-#define CX_FMW(m, i) _mm512_fmadd_ps(va, CX_G(m, i), _mm512_mul_ps(vnk, _mm512_maskz_loadu_ps((m), w + (i))))
+#define CX_FMW(m, i)                                                                           \
+    _mm512_fmadd_ps(va, CX_G(m, i), _mm512_mul_ps(vnk, _mm512_maskz_loadu_ps((m), w + (i))))
 #define CX_FMK(m, i) _mm512_fmadd_ps(va, CX_G(m, i), vnk)
     if (k == 0.0f)
         CX_SPAN16(g, n, CX_MUL)
@@ -2251,9 +2274,10 @@ CX_V4 static void cx_affine_avx512(float *g, Py_ssize_t n, float a, float k, con
 
 static const cx_table_f cx_f32_avx512 = {
     "avx512", cx_argmax_avx512, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512,
-    cx_affine_avx512, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx512, cx_col_long_avx512, cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2,
-    cx_col_map_avx512, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx512,
-    cx_bce_logs_f_avx512, cx_bce_logits_avx512, cx_kl_logs_f_avx512, cx_softcap_f_avx2};
+    cx_affine_avx512, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx512, cx_col_long_avx512,
+    cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2, cx_col_map_avx512, cx_tile_to_rows_avx2,
+    cx_rows_to_tile_avx2, cx_sigmoid_avx512, cx_bce_logs_f_avx512, cx_bce_logits_avx512,
+    cx_kl_logs_f_avx512, cx_softcap_f_avx2};
 static const cx_table_d cx_f64_avx512 = {
     "avx512", cx_argmax_d_avx512, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
     cx_affine_d_avx512, cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
@@ -2333,10 +2357,12 @@ CX_V3 static void cx_exp_span_avx2(const float *x, Py_ssize_t n, float *y) {
 }
 CX_V4 static void cx_exp_span_avx512(const float *x, Py_ssize_t n, float *y) {
     Py_ssize_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, cx_exp16_nonpos(_mm512_loadu_ps(x + i), 1));
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, cx_exp16_nonpos(_mm512_loadu_ps(x + i), 1));
     if (i < n) {
         __mmask16 mask = CX_TAIL512(n - i);
-        _mm512_mask_storeu_ps(y + i, mask, cx_exp16_nonpos(_mm512_maskz_loadu_ps(mask, x + i), 1));
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        _mm512_mask_storeu_ps(y + i, mask, cx_exp16_nonpos(v, 1));
     }
 }
 #endif
