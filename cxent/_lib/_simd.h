@@ -321,10 +321,9 @@ ATTR static double cx_bce_logits_##SUFFIX(const float *x, const float *y, Py_ssi
     }                                                                                        \
     return acc;                                                                              \
 }                                                                                            \
-ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssize_t n,       \
-                                         float *out, int log_out) {                          \
-    /* softmax: y (g - sum g y); log_softmax: g - exp(y) sum g (sums: float blocks, double);  \
-       element-wise after the sum, so out may be g */                                        \
+ATTR static float cx_softmax_bwd_sum_##SUFFIX(const float *g, const float *y, Py_ssize_t n,  \
+                                            int log_out) {                                   \
+    /* softmax_bwd's sum: sum g y (softmax) or sum g (log_softmax), float blocks, double */  \
     double acc = 0.0;                                                                        \
     for (Py_ssize_t i = 0; i < n; i += CX_BLOCK) {                                           \
         Py_ssize_t e = i + CX_BLOCK < n ? i + CX_BLOCK : n;                                  \
@@ -338,7 +337,11 @@ ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssiz
         }                                                                                    \
         acc += b;                                                                            \
     }                                                                                        \
-    float s = (float)acc;                                                                    \
+    return (float)acc;                                                                       \
+}                                                                                            \
+ATTR static void cx_softmax_bwd_out_##SUFFIX(const float *g, const float *y, Py_ssize_t n,   \
+                                             float *out, int log_out, float s) {             \
+    /* softmax_bwd's element-wise pass, given the sum s (out may be g) */                    \
     if (log_out) {                                                                           \
         _Pragma("omp simd")                                                                  \
         for (Py_ssize_t j = 0; j < n; j++) out[j] = g[j] - cx_expf_##SUFFIX(y[j]) * s;       \
@@ -346,6 +349,12 @@ ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssiz
         _Pragma("omp simd")                                                                  \
         for (Py_ssize_t j = 0; j < n; j++) out[j] = y[j] * (g[j] - s);                       \
     }                                                                                        \
+}                                                                                            \
+ATTR static void cx_softmax_bwd_##SUFFIX(const float *g, const float *y, Py_ssize_t n,       \
+                                         float *out, int log_out) {                          \
+    /* softmax: y (g - sum g y); log_softmax: g - exp(y) sum g */                            \
+    float s = cx_softmax_bwd_sum_##SUFFIX(g, y, n, log_out);                                 \
+    cx_softmax_bwd_out_##SUFFIX(g, y, n, out, log_out, s);                                   \
 }                                                                                            \
 ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize_t n,       \
                                          float *mo, double *resto, double *lno, float *y,    \
@@ -1354,6 +1363,14 @@ CX_V3 static void cx_sigmoid_d_avx2(const double *x, Py_ssize_t n, double *y, in
     }
 }
 
+/* the sum's scalar tail of cx_softmax_bwd_d_avx2 / _avx512, one compiled copy for both (whether
+   g y + acc is contracted to an FMA is the compiler's choice; it must be the same one) */
+CX_V3 __attribute__((noinline)) static double cx_sum_tail_d(const double *g, const double *y,
+                                                            Py_ssize_t i, Py_ssize_t n,
+                                                            int log_out, double acc) {
+    for (; i < n; i++) acc += log_out ? g[i] : g[i] * y[i];
+    return acc;
+}
 CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssize_t n,
                                         double *out, int log_out) {
     /* cx_softmax_bwd_d_portable with four sum chains; exp over its whole range (y is a
@@ -1374,8 +1391,8 @@ CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssi
         a2 = _mm256_add_pd(a2, g2);
         a3 = _mm256_add_pd(a3, g3);
     }
-    double acc = cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
-    for (; i < n; i++) acc += log_out ? g[i] : g[i] * y[i];
+    double acc = cx_sum_tail_d(g, y, i, n, log_out,
+                               cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3))));
     const __m256d vs = _mm256_set1_pd(acc), top = _mm256_set1_pd(710.0);
     for (i = 0; i + 4 <= n; i += 4) {
         __m256d gv = _mm256_loadu_pd(g + i), yv = _mm256_loadu_pd(y + i);
@@ -2272,15 +2289,65 @@ CX_V4 static void cx_affine_avx512(float *g, Py_ssize_t n, float a, float k, con
 #undef CX_FMK
 }
 
+/* The template's element-wise passes vectorised 16 wide by the compiler (one operation sequence
+   per element: the same bits at any width); softmax_bwd's sum stays AVX2's (a reduction's
+   partial sums follow the vector width) */
+CX_DEFINE_KERNELS(avx512_fma, CX_V4 __attribute__((unused)), CX_FMA_HW)
+
+CX_V4 static void cx_softmax_bwd_avx512(const float *g, const float *y, Py_ssize_t n, float *out,
+                                       int log_out) {
+    cx_softmax_bwd_out_avx512_fma(g, y, n, out, log_out,
+                                  cx_softmax_bwd_sum_avx2_fma(g, y, n, log_out));
+}
+
+CX_V4 static void cx_softmax_bwd_d_avx512(const double *g, const double *y, Py_ssize_t n,
+                                         double *out, int log_out) {
+    /* cx_softmax_bwd_d_avx2's values: its four sum chains as two 8-lane vectors, the same scalar
+       tails (the sum's past the groups of 16, libm's exp on the last n % 4 outputs) */
+    __m512d a01 = _mm512_setzero_pd(), a23 = a01;
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512d g01 = _mm512_loadu_pd(g + i), g23 = _mm512_loadu_pd(g + i + 8);
+        if (!log_out) {
+            g01 = _mm512_mul_pd(g01, _mm512_loadu_pd(y + i));
+            g23 = _mm512_mul_pd(g23, _mm512_loadu_pd(y + i + 8));
+        }
+        a01 = _mm512_add_pd(a01, g01);
+        a23 = _mm512_add_pd(a23, g23);
+    }
+    double acc = cx_sum_tail_d(g, y, i, n, log_out, cx_hsum_pd(_mm256_add_pd(
+        _mm256_add_pd(_mm512_castpd512_pd256(a01), _mm512_extractf64x4_pd(a01, 1)),
+        _mm256_add_pd(_mm512_castpd512_pd256(a23), _mm512_extractf64x4_pd(a23, 1)))));
+    const __m512d vs = _mm512_set1_pd(acc), top = _mm512_set1_pd(710.0);
+    Py_ssize_t n4 = n - n % 4;
+    for (i = 0; i + 8 <= n4; i += 8) {
+        __m512d gv = _mm512_loadu_pd(g + i), yv = _mm512_loadu_pd(y + i);
+        __m512d r = log_out
+            ? _mm512_sub_pd(gv, _mm512_mul_pd(cx_exp8_nonpos_pd(_mm512_min_pd(top, yv)), vs))
+            : _mm512_mul_pd(yv, _mm512_sub_pd(gv, vs));
+        _mm512_storeu_pd(out + i, r);
+    }
+    if (i < n4) { /* one group of 4 left */
+        __m256d gv = _mm256_loadu_pd(g + i), yv = _mm256_loadu_pd(y + i);
+        __m256d v4 = _mm256_set1_pd(acc);
+        __m256d r = log_out
+            ? _mm256_sub_pd(gv, _mm256_mul_pd(
+                  cx_exp4_nonpos(_mm256_min_pd(_mm256_set1_pd(710.0), yv)), v4))
+            : _mm256_mul_pd(yv, _mm256_sub_pd(gv, v4));
+        _mm256_storeu_pd(out + i, r);
+    }
+    for (i = n4; i < n; i++) out[i] = log_out ? g[i] - exp(y[i]) * acc : y[i] * (g[i] - acc);
+}
+
 static const cx_table_f cx_f32_avx512 = {
     "avx512", cx_argmax_avx512, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512,
-    cx_affine_avx512, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx512, cx_col_long_avx512,
+    cx_affine_avx512, cx_softmax_bwd_avx512, cx_col_lognorm_avx512, cx_col_long_avx512,
     cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2, cx_col_map_avx512, cx_tile_to_rows_avx2,
     cx_rows_to_tile_avx2, cx_sigmoid_avx512, cx_bce_logs_f_avx512, cx_bce_logits_avx512,
     cx_kl_logs_f_avx512, cx_softcap_f_avx2};
 static const cx_table_d cx_f64_avx512 = {
     "avx512", cx_argmax_d_avx512, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
-    cx_affine_d_avx512, cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
+    cx_affine_d_avx512, cx_softmax_bwd_d_avx512, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
     cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx512,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx512,
     cx_bce_logits_d_avx512, cx_kl_logs_d_avx512, cx_softcap_d};
