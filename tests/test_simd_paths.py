@@ -7,7 +7,7 @@ this process and in a child process with ``CXENT_SIMD=avx2``, compared with
 ``assert_array_equal``.  The battery covers every row length class (short rows, the 32-class
 steps and their tails, the blocks of 256), the column layouts (class axis not last, F order, the
 group copy), special values (inf, nan, ties, all -inf rows), element-wise spans of every tail
-length, BCE and BCE-with-logits with their options and gradients, and kl_div.
+length, probability targets, BCE and BCE-with-logits with their options and gradients, and kl_div.
 """
 
 import os
@@ -49,6 +49,13 @@ def _battery():
             loss, grad = cxent.cross_entropy_and_grad(x[7:], t[7:], weight=wc, label_smoothing=0.1)
             out["cegw_" + k], out["cegw_grad_" + k] = np.asarray(loss), grad
             out["cew_none_" + k] = cxent.cross_entropy(x, t, weight=wc, reduction="none")
+            pt = cxent.softmax((rng.standard_normal((19, c)) * 2).astype(dt), axis=1)
+            out["cep_none_" + k] = cxent.cross_entropy(x, pt, reduction="none")
+            loss, grad = cxent.cross_entropy_and_grad(x[7:], pt[7:], weight=wc, label_smoothing=0.2)
+            out["cepg_" + k], out["cepg_grad_" + k] = np.asarray(loss), grad
+            wi = wc.copy()
+            wi[0] = np.inf  # an infinite w q: the maximum's term exactly 0
+            out["cep_inf_" + k] = cxent.cross_entropy(x[7:], pt[7:], weight=wi, reduction="none")
             g = rng.standard_normal(x.shape).astype(dt)
             y = cxent.softmax(x[7:], axis=1)
             out["smb_" + k] = cxent.softmax_backward(g[7:], y, axis=1)
@@ -68,6 +75,8 @@ def _battery():
             out["nc_softmax_" + k] = cxent.softmax(x, axis=1)
             loss, grad = cxent.cross_entropy_and_grad(x, t, label_smoothing=0.05)
             out["nc_ceg_" + k], out["nc_ceg_grad_" + k] = np.asarray(loss), grad
+            pt = cxent.softmax(rng.standard_normal(shape).astype(dt), axis=1)
+            out["nc_cep_none_" + k] = cxent.cross_entropy(x, pt, reduction="none", label_smoothing=0.1)
         for n in list(range(0, 40)) + [255, 256, 257, 1000, 4097]:
             v = (rng.standard_normal(n) * 12).astype(dt)
             s = min(n // 7, 7)  # special values in the first lanes

@@ -809,29 +809,14 @@ cdef void _prob_tile(operand x, operand tg, const floating* w, double eps, doubl
 cdef inline void _wq_sums(const floating* x, const floating* t, const floating* w, Py_ssize_t n,
                           floating m, double eps, double* pd, double* pq,
                           bint exact_zero) noexcept nogil:
-    # pd[c % 8] += w_c q_c (x_c - m), pq[c % 8] += w_c q_c (q smoothed), from 0.  With finite w q
-    # the maximum's term is q * 0 = 0 as it stands; ``exact_zero`` makes it 0 also for an infinite
-    # w q (which then enters only as -inf L w q): the same sums otherwise, bit for bit.
-    cdef Py_ssize_t c, c0
-    cdef double q
-    cdef floating d
-    cdef int k
-    for k in range(8):
-        pd[k] = 0.0
-        pq[k] = 0.0
-    for c0 in range(0, n, 8):
-        for k in range(min(8, n - c0)):
-            c = c0 + k
-            q = t[c]
-            if eps > 0.0:
-                q = q * (1.0 - eps) + eps / n
-            q = _wc(w, c) * q
-            d = x[c] - m
-            if exact_zero:
-                pd[k] += q * <double>d if d != 0.0 else 0.0
-            else:
-                pd[k] += q * <double>d
-            pq[k] += q
+    # pd[c % 8] += w_c q_c (x_c - m), pq[c % 8] += w_c q_c (q smoothed), from 0 (the kernel table's
+    # wq_sums, _simd_api.h).  With finite w q the maximum's term is q * 0 = 0 as it stands;
+    # ``exact_zero`` makes it 0 also for an infinite w q (which then enters only as -inf L w q):
+    # the same sums otherwise, bit for bit.
+    if floating is float:
+        table_f().wq_sums(x, t, w, n, m, eps, pd, pq, exact_zero)
+    else:
+        table_d().wq_sums(x, t, w, n, m, eps, pd, pq, exact_zero)
 
 
 cdef double _prob_row(const floating* x, Py_ssize_t n, const floating* t, const floating* w,

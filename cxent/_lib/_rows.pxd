@@ -54,6 +54,8 @@ cdef extern from "_simd_api.h" nogil:
                              float* g, const float* gout, float gsc) noexcept nogil
         void (*kl_logs)(const float* t, Py_ssize_t n, int log_target, double* out) noexcept nogil
         void (*softcap)(const float* x, Py_ssize_t n, float c, float* y, float* t) noexcept nogil
+        void (*wq_sums)(const float* x, const float* t, const float* w, Py_ssize_t n, float m,
+                        double eps, double* pd, double* pq, int exact_zero) noexcept nogil
     ctypedef struct cx_table_d:
         const char* name
         Py_ssize_t (*argmax)(const double* x, Py_ssize_t n) noexcept nogil
@@ -87,6 +89,8 @@ cdef extern from "_simd_api.h" nogil:
                              double* g, const double* gout, double gsc) noexcept nogil
         void (*kl_logs)(const double* t, Py_ssize_t n, int log_target, double* out) noexcept nogil
         void (*softcap)(const double* x, Py_ssize_t n, double c, double* y, double* t) noexcept nogil
+        void (*wq_sums)(const double* x, const double* t, const double* w, Py_ssize_t n, double m,
+                        double eps, double* pd, double* pq, int exact_zero) noexcept nogil
 
 ctypedef struct operand:
     void* p  # NULL: absent (an optional operand)

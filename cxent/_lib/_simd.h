@@ -657,6 +657,51 @@ static void cx_softcap_d(const double *x, Py_ssize_t n, double c, double *y, dou
     }
 }
 
+/* wq_sums (_simd_api.h), as _losses.pyx's loop did before it became a table member (the same
+   bits).  No FMA on the AVX paths: there a product passes through CX_OPAQUE (an empty asm
+   statement that the compiler must assume changes it) before it is added, so the two roundings
+   are not contracted into one; the portable build (CX_KEEP) compiles the loop as the Cython one
+   was, for the baseline ISA (no FMA on x86-64), and the compiler vectorises it. */
+#define CX_KEEP(v) ((void)0)
+#if defined(__GNUC__) || defined(__clang__)
+#define CX_OPAQUE(v) __asm__("" : "+x"(v))
+#define CX_OPAQUE_V(v) __asm__("" : "+v"(v))
+#else
+#define CX_OPAQUE(v) ((void)0) /* MSVC does not contract by default */
+#define CX_OPAQUE_V(v) ((void)0)
+#endif
+#define CX_WQ_TERM(T, x, t, w, n, m, eps, c, k, pd, pq, exact_zero, OPAQUE)                    \
+    {                                                                                          \
+        double q = (t)[c];                                                                     \
+        if ((eps) > 0.0) {                                                                     \
+            double qa = q * (1.0 - (eps));                                                     \
+            OPAQUE(qa);                                                                        \
+            q = qa + (eps) / (double)(n);                                                      \
+        }                                                                                      \
+        q = ((w) ? (double)(w)[c] : 1.0) * q;                                                  \
+        OPAQUE(q);                                                                             \
+        T d_ = (x)[c] - (m);                                                                   \
+        double qd = q * (double)d_;                                                            \
+        OPAQUE(qd);                                                                            \
+        (pd)[k] += (exact_zero) && d_ == 0 ? 0.0 : qd;                                         \
+        (pq)[k] += q;                                                                          \
+    }
+#define CX_DEFINE_WQ_SUMS(T, SUFFIX, ATTR)                                                     \
+ATTR static void cx_wq_sums_##SUFFIX(const T *x, const T *t, const T *w, Py_ssize_t n, T m,    \
+                                     double eps, double *pd, double *pq, int exact_zero) {     \
+    double a[8] = {0.0}, b[8] = {0.0}; /* class c into partial c % 8 */                        \
+    for (Py_ssize_t c0 = 0; c0 < n; c0 += 8) {                                                 \
+        int kn = n - c0 < 8 ? (int)(n - c0) : 8;                                               \
+        for (int k = 0; k < kn; k++)                                                           \
+            CX_WQ_TERM(T, x, t, w, n, m, eps, c0 + k, k, a, b, exact_zero, CX_KEEP)            \
+    }                                                                                          \
+    memcpy(pd, a, sizeof a);                                                                   \
+    memcpy(pq, b, sizeof b);                                                                   \
+}
+CX_DEFINE_WQ_SUMS(float, f_portable, CX_UNUSED)
+CX_DEFINE_WQ_SUMS(double, d_portable, CX_UNUSED)
+
+
 #define CX_FMA_HW(a, b, c) __builtin_fmaf((a), (b), (c))
 #define CX_FMA_SW(a, b, c) ((a) * (b) + (c))
 
@@ -1391,8 +1436,8 @@ CX_V3 static void cx_softmax_bwd_d_avx2(const double *g, const double *y, Py_ssi
         a2 = _mm256_add_pd(a2, g2);
         a3 = _mm256_add_pd(a3, g3);
     }
-    double acc = cx_sum_tail_d(g, y, i, n, log_out,
-                               cx_hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3))));
+    __m256d a = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
+    double acc = cx_sum_tail_d(g, y, i, n, log_out, cx_hsum_pd(a));
     const __m256d vs = _mm256_set1_pd(acc), top = _mm256_set1_pd(710.0);
     for (i = 0; i + 4 <= n; i += 4) {
         __m256d gv = _mm256_loadu_pd(g + i), yv = _mm256_loadu_pd(y + i);
@@ -1768,6 +1813,47 @@ ATTR static double NAME(const float *x, const float *y, Py_ssize_t n, const floa
     return acc;                                                                                \
 }
 CX_BCE_LOGITS_PS(cx_bce_logits_avx2, 256, CX_V3, cx_exp8_nonpos, cx_log1p8_ps)
+
+/* wq_sums on AVX2: 8 classes a step as two 4-lane halves, class c in lane c % 8 of the pair,
+   products and sums rounded separately (CX_OPAQUE_V); the last n % 8 classes through the
+   class-by-class loop's term. */
+#define CX_DEFINE_WQ_SUMS_AVX2(T, SUFFIX, LOAD4)                                               \
+CX_V3 static void cx_wq_sums_##SUFFIX##_avx2(const T *x, const T *t, const T *w, Py_ssize_t n, \
+                                            T m, double eps, double *pd, double *pq,           \
+                                            int exact_zero) {                                  \
+    __m256d vd[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, vq[2] = {vd[0], vd[1]};        \
+    const __m256d a = _mm256_set1_pd(1.0 - eps), b = _mm256_set1_pd(eps / (double)n);          \
+    Py_ssize_t c = 0;                                                                          \
+    for (; c + 8 <= n; c += 8)                                                                 \
+        for (int h = 0; h < 2; h++) {                                                          \
+            __m256d q = LOAD4(t + c + 4 * h);                                                  \
+            if (eps > 0.0) {                                                                   \
+                __m256d qa = _mm256_mul_pd(q, a);                                              \
+                CX_OPAQUE_V(qa);                                                               \
+                q = _mm256_add_pd(qa, b);                                                      \
+            }                                                                                  \
+            if (w) q = _mm256_mul_pd(LOAD4(w + c + 4 * h), q);                                 \
+            CX_OPAQUE_V(q);                                                                    \
+            T dt[4];                                                                           \
+            for (int k = 0; k < 4; k++) dt[k] = x[c + 4 * h + k] - m; /* in T */               \
+            __m256d d = LOAD4(dt);                                                             \
+            __m256d qd = _mm256_mul_pd(q, d);                                                  \
+            CX_OPAQUE_V(qd);                                                                   \
+            if (exact_zero)                                                                    \
+                qd = _mm256_andnot_pd(_mm256_cmp_pd(d, _mm256_setzero_pd(), _CMP_EQ_OQ), qd);  \
+            vd[h] = _mm256_add_pd(vd[h], qd);                                                  \
+            vq[h] = _mm256_add_pd(vq[h], q);                                                   \
+        }                                                                                      \
+    for (int h = 0; h < 2; h++) {                                                              \
+        _mm256_storeu_pd(pd + 4 * h, vd[h]);                                                   \
+        _mm256_storeu_pd(pq + 4 * h, vq[h]);                                                   \
+    }                                                                                          \
+    for (; c < n; c++)                                                                         \
+        CX_WQ_TERM(T, x, t, w, n, m, eps, c, c % 8, pd, pq, exact_zero, CX_OPAQUE)             \
+}
+#define CX_LOAD4_F(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+CX_DEFINE_WQ_SUMS_AVX2(float, f, CX_LOAD4_F)
+CX_DEFINE_WQ_SUMS_AVX2(double, d, _mm256_loadu_pd)
 
 /* G. The AVX-512 path (x86-64-v4: AVX-512 F, VL, DQ, BW; note G above).  Every element goes
    through the same operations as on AVX2 (cx_exp16_nonpos is cx_exp8_nonpos's sequence), and the
@@ -2339,41 +2425,83 @@ CX_V4 static void cx_softmax_bwd_d_avx512(const double *g, const double *y, Py_s
     for (i = n4; i < n; i++) out[i] = log_out ? g[i] - exp(y[i]) * acc : y[i] * (g[i] - acc);
 }
 
+/* wq_sums, 8 classes a vector, class c in lane c % 8 (the partial it goes to), products and sums
+   rounded separately (CX_OPAQUE_V) as in the class-by-class loop; the last n % 8 classes through
+   that loop's term. */
+#define CX_DEFINE_WQ_SUMS_AVX512(T, SUFFIX, LOAD8)                                             \
+CX_V4 static void cx_wq_sums_##SUFFIX##_avx512(const T *x, const T *t, const T *w, Py_ssize_t n,\
+                                              T m, double eps, double *pd, double *pq,         \
+                                              int exact_zero) {                                \
+    __m512d vd = _mm512_setzero_pd(), vq = vd;                                                 \
+    const __m512d a = _mm512_set1_pd(1.0 - eps), b = _mm512_set1_pd(eps / (double)n);          \
+    Py_ssize_t c = 0;                                                                          \
+    for (; c + 8 <= n; c += 8) {                                                               \
+        __m512d q = LOAD8(t + c);                                                              \
+        if (eps > 0.0) {                                                                       \
+            __m512d qa = _mm512_mul_pd(q, a);                                                  \
+            CX_OPAQUE_V(qa);                                                                   \
+            q = _mm512_add_pd(qa, b);                                                          \
+        }                                                                                      \
+        if (w) q = _mm512_mul_pd(LOAD8(w + c), q);                                             \
+        CX_OPAQUE_V(q);                                                                        \
+        T dt[8];                                                                               \
+        for (int k = 0; k < 8; k++) dt[k] = x[c + k] - m; /* in T */                           \
+        __m512d d = LOAD8(dt);                                                                 \
+        __m512d qd = _mm512_mul_pd(q, d);                                                      \
+        CX_OPAQUE_V(qd);                                                                       \
+        if (exact_zero)                                                                        \
+            qd = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_NEQ_UQ), qd);\
+        vd = _mm512_add_pd(vd, qd);                                                            \
+        vq = _mm512_add_pd(vq, q);                                                             \
+    }                                                                                          \
+    _mm512_storeu_pd(pd, vd);                                                                  \
+    _mm512_storeu_pd(pq, vq);                                                                  \
+    for (; c < n; c++)                                                                         \
+        CX_WQ_TERM(T, x, t, w, n, m, eps, c, c % 8, pd, pq, exact_zero, CX_OPAQUE)             \
+}
+
+#define CX_LOAD8_F(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+CX_DEFINE_WQ_SUMS_AVX512(float, f, CX_LOAD8_F)
+CX_DEFINE_WQ_SUMS_AVX512(double, d, _mm512_loadu_pd)
+
 static const cx_table_f cx_f32_avx512 = {
     "avx512", cx_argmax_avx512, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512,
     cx_affine_avx512, cx_softmax_bwd_avx512, cx_col_lognorm_avx512, cx_col_long_avx512,
     cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2, cx_col_map_avx512, cx_tile_to_rows_avx2,
     cx_rows_to_tile_avx2, cx_sigmoid_avx512, cx_bce_logs_f_avx512, cx_bce_logits_avx512,
-    cx_kl_logs_f_avx512, cx_softcap_f_avx2};
+    cx_kl_logs_f_avx512, cx_softcap_f_avx2, cx_wq_sums_f_avx512};
 static const cx_table_d cx_f64_avx512 = {
     "avx512", cx_argmax_d_avx512, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
     cx_affine_d_avx512, cx_softmax_bwd_d_avx512, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
     cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx512,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx512,
-    cx_bce_logits_d_avx512, cx_kl_logs_d_avx512, cx_softcap_d};
+    cx_bce_logits_d_avx512, cx_kl_logs_d_avx512, cx_softcap_d, cx_wq_sums_d_avx512};
 
 static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
     cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2, cx_cols_uncopy_f_avx2,
     cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logits_avx2, cx_kl_logs_f_avx2, cx_softcap_f_avx2};
+    cx_bce_logs_f_avx2, cx_bce_logits_avx2, cx_kl_logs_f_avx2, cx_softcap_f_avx2,
+    cx_wq_sums_f_avx2};
 static const cx_table_d cx_f64_avx2 = {
     "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
     cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_cols_uncopy_d_avx2, cx_col_map_d_avx2,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
-    cx_bce_logits_d_avx2, cx_kl_logs_d_avx2, cx_softcap_d};
+    cx_bce_logits_d_avx2, cx_kl_logs_d_avx2, cx_softcap_d, cx_wq_sums_d_avx2};
 #endif
 
 static const cx_table_f cx_f32_portable = {
     "portable", cx_argmax_row_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
     cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable, cx_cols_uncopy_f_portable,
     cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f, cx_sigmoid_portable,
-    cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable, cx_softcap_f_portable};
+    cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable, cx_softcap_f_portable,
+    cx_wq_sums_f_portable};
 static const cx_table_d cx_f64_portable = {
     "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
     cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
     cx_col_long_d_portable, cx_cols_copy_d_portable, cx_cols_uncopy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
-    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable, cx_softcap_d};
+    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable,
+    cx_softcap_d, cx_wq_sums_d_portable};
 
 static int cx_level = -1; /* B: chosen once; 0 portable, 1 AVX2+FMA, 2 AVX-512 */
 

@@ -25,7 +25,11 @@
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span), kl_logs (kl_div's
  *     log(t) in double, or exp(t) with log targets: valid for DBL_MIN < t < inf, resp. t <= 700;
  *     the caller recomputes other elements with libm), softcap (t = tanh(x / c) with x / c rounded
- *     to T, then y = c t in T: float32 tanh in double and rounded once, float64 libm's tanh).
+ *     to T, then y = c t in T: float32 tanh in double and rounded once, float64 libm's tanh);
+ *   probability targets: wq_sums (a row's sums pd[c % 8] += q (x_c - m), pq[c % 8] += q with
+ *     q = w_c t_c, or w_c (t_c (1 - eps) + eps / n) when eps > 0; x_c - m in T, the rest in
+ *     double, each product and sum rounded on its own (no FMA), from 0; exact_zero: the terms
+ *     with x_c == m add 0).
  */
 #ifndef CXENT_SIMD_API_H
 #define CXENT_SIMD_API_H
@@ -66,6 +70,8 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
                              T gsc);                                                          \
         void (*kl_logs)(const T *t, Py_ssize_t n, int log_target, double *out);               \
         void (*softcap)(const T *x, Py_ssize_t n, T c, T *y, T *t);                           \
+        void (*wq_sums)(const T *x, const T *t, const T *w, Py_ssize_t n, T m, double eps,    \
+                        double *pd, double *pq, int exact_zero);                              \
     } NAME;
 
 CX_TABLE(float, cx_table_f)
