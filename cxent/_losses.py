@@ -62,7 +62,9 @@ def _index_rows(op, opts, logits, grad, others):
     else:
         x = _layout.merged_or_copy(a, groups)
         t2 = _layout.merged_or_copy(op.target, tgroups).reshape(rows)
-        threads = use_threads(a.size)
+        # nll_loss without a gradient reads one element per row: its work is the row count (8192
+        # rows of a 8192x32000 input: 0.04 ms on 1 thread, 0.27 ms with the 2-thread region)
+        threads = use_threads(a.size if logits or grad is not None else math.prod(rows))
         if grad is not None:  # check targets and find the mean's denominator before any write
             bad, denom = _k.target_weights(t2, op.weight, op.n_classes, op.has_ignore, op.ignore,
                                            threads)
