@@ -1498,59 +1498,63 @@ CX_V3 static void cx_col_map_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n
     }
 }
 
-CX_V3 static inline __attribute__((always_inline)) void cx_col_long_d_impl_avx2(
-    const double *x, Py_ssize_t cs, Py_ssize_t n, const double *mi, const double *ami,
-    double *resto, double *lno, double *y, Py_ssize_t ycs) {
-    /* the sums of cx_sumexp_d_avx2 for 16 rows side by side (four vectors per class), given
-       each row's arg-max and max: p[l] holds every row's partial of chain l / 4, lane l % 4
-       (classes l, l + 16, ...), taken one at a time in registers; the tail's classes go to
-       p[c % 4], after them */
-    __m256d m[4], p[16][4], am[4], e;
-    for (int g = 0; g < 4; g++) {
-        m[g] = _mm256_loadu_pd(mi + 4 * g);
-        am[g] = _mm256_loadu_pd(ami + 4 * g);
-    }
-    Py_ssize_t full = n - n % 16;
-#define CX_LTERM4(c, g)                                                                        \
-    e = cx_exp4_nonpos(_mm256_sub_pd(_mm256_loadu_pd(x + (c) * cs + 4 * (g)), m[g]));          \
-    if (y) _mm256_storeu_pd(y + (c) * ycs + 4 * (g), e);                                       \
-    e = _mm256_andnot_pd(_mm256_cmp_pd(_mm256_set1_pd((double)(c)), am[g], _CMP_EQ_OQ), e);
-    for (int l = 0; l < 16; l++) {
-        __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
-                        _mm256_setzero_pd()};
-        for (Py_ssize_t c = l; c < full; c += 16)
-            for (int g = 0; g < 4; g++) {
-                CX_LTERM4(c, g)
-                a[g] = _mm256_add_pd(a[g], e);
-            }
-        for (int g = 0; g < 4; g++) p[l][g] = a[g];
-    }
-    for (Py_ssize_t c = full; c < n; c++) /* the tail goes to the first chain */
-        for (int g = 0; g < 4; g++) {
-            CX_LTERM4(c, g)
-            p[c % 4][g] = _mm256_add_pd(p[c % 4][g], e);
-        }
-#undef CX_LTERM4
-    for (int g = 0; g < 4; g++) {
-        __m256d v[4];
-        for (int l = 0; l < 4; l++)
-            v[l] = _mm256_add_pd(_mm256_add_pd(p[l][g], p[l + 4][g]),
-                                 _mm256_add_pd(p[l + 8][g], p[l + 12][g]));
-        __m256d r = _mm256_add_pd(_mm256_add_pd(v[0], v[2]), _mm256_add_pd(v[1], v[3]));
-        r = _mm256_add_pd(r, _mm256_sub_pd(m[g], m[g]));
-        _mm256_storeu_pd(resto + 4 * g, r);
-    }
-    for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
+/* The sums of cx_sumexp_d for 16 rows side by side (CX_LANES / (W / 64) vectors per class: NAME
+   cx_col_long_d_avx2, four of 4 rows; cx_col_long_d_avx512, two of 8), given each row's arg-max
+   and max: p[l] holds every row's partial of chain l / 4, lane l % 4 (classes l, l + 16, ...),
+   taken one at a time in registers; the tail's classes go to p[c % 4], after them.  Each lane
+   (row) takes the same operations at either width.  SKIP(c, am, e): e with 0 where c == am. */
+#define CX_LTERM_D(W, EXP, SKIP, c, g)                                                         \
+    e = EXP(_mm##W##_sub_pd(_mm##W##_loadu_pd(x + (c) * cs + (W / 64) * (g)), m[g]));          \
+    if (y) _mm##W##_storeu_pd(y + (c) * ycs + (W / 64) * (g), e);                              \
+    e = SKIP(_mm##W##_set1_pd((double)(c)), am[g], e);
+#define CX_COL_LONG_D(NAME, W, ATTR, EXP, SKIP)                                                \
+ATTR static inline __attribute__((always_inline)) void NAME##_impl(                            \
+    const double *x, Py_ssize_t cs, Py_ssize_t n, const double *mi, const double *ami,         \
+    double *resto, double *lno, double *y, Py_ssize_t ycs) {                                   \
+    enum { G = CX_LANES / (W / 64) };                                                          \
+    __m##W##d m[G], p[16][G], am[G], e;                                                        \
+    for (int g = 0; g < G; g++) {                                                              \
+        m[g] = _mm##W##_loadu_pd(mi + (W / 64) * g);                                           \
+        am[g] = _mm##W##_loadu_pd(ami + (W / 64) * g);                                         \
+    }                                                                                          \
+    Py_ssize_t full = n - n % 16;                                                              \
+    for (int l = 0; l < 16; l++) {                                                             \
+        __m##W##d a[G];                                                                        \
+        for (int g = 0; g < G; g++) a[g] = _mm##W##_setzero_pd();                              \
+        for (Py_ssize_t c = l; c < full; c += 16)                                              \
+            for (int g = 0; g < G; g++) {                                                      \
+                CX_LTERM_D(W, EXP, SKIP, c, g)                                                 \
+                a[g] = _mm##W##_add_pd(a[g], e);                                               \
+            }                                                                                  \
+        for (int g = 0; g < G; g++) p[l][g] = a[g];                                            \
+    }                                                                                          \
+    for (Py_ssize_t c = full; c < n; c++) /* the tail goes to the first chain */               \
+        for (int g = 0; g < G; g++) {                                                          \
+            CX_LTERM_D(W, EXP, SKIP, c, g)                                                     \
+            p[c % 4][g] = _mm##W##_add_pd(p[c % 4][g], e);                                     \
+        }                                                                                      \
+    for (int g = 0; g < G; g++) {                                                              \
+        __m##W##d v[4];                                                                        \
+        for (int l = 0; l < 4; l++)                                                            \
+            v[l] = _mm##W##_add_pd(_mm##W##_add_pd(p[l][g], p[l + 4][g]),                      \
+                                   _mm##W##_add_pd(p[l + 8][g], p[l + 12][g]));                \
+        __m##W##d r = _mm##W##_add_pd(_mm##W##_add_pd(v[0], v[2]),                             \
+                                      _mm##W##_add_pd(v[1], v[3]));                            \
+        r = _mm##W##_add_pd(r, _mm##W##_sub_pd(m[g], m[g]));                                   \
+        _mm##W##_storeu_pd(resto + (W / 64) * g, r);                                           \
+    }                                                                                          \
+    for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);                               \
+}                                                                                              \
+ATTR static void NAME(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,           \
+                     const double *am, double *resto, double *lno, double *y, Py_ssize_t ycs) {\
+    if (y) /* two copies of the loops: with and without the store */                           \
+        NAME##_impl(x, cs, n, m, am, resto, lno, y, ycs);                                      \
+    else                                                                                       \
+        NAME##_impl(x, cs, n, m, am, resto, lno, NULL, 0);                                     \
 }
+#define CX_SKIP_EQ256D(c, a, e) _mm256_andnot_pd(_mm256_cmp_pd((c), (a), _CMP_EQ_OQ), (e))
+CX_COL_LONG_D(cx_col_long_d_avx2, 256, CX_V3, cx_exp4_nonpos, CX_SKIP_EQ256D)
 
-CX_V3 static void cx_col_long_d_avx2(const double *x, Py_ssize_t cs, Py_ssize_t n,
-                                    const double *m, const double *am, double *resto, double *lno,
-                                    double *y, Py_ssize_t ycs) {
-    if (y)
-        cx_col_long_d_impl_avx2(x, cs, n, m, am, resto, lno, y, ycs);
-    else
-        cx_col_long_d_impl_avx2(x, cs, n, m, am, resto, lno, NULL, 0);
-}
 
 CX_DEFINE_BCE_LOGITS_D(avx2, cx_sigmoid_d_avx2)
 
@@ -1865,33 +1869,37 @@ CX_DEFINE_WQ_SUMS_AVX2(double, d, _mm256_loadu_pd)
 #define CX_ZERO_LT512(d, lo, v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((d), (lo), _CMP_NLT_UQ), (v))
 CX_EXP_NONPOS_PS(cx_exp16_nonpos, 512, CX_V4, CX_ZERO_LT512)
 
-CX_V4 static Py_ssize_t cx_argmax_avx512(const float *x, Py_ssize_t n) {
-    /* cx_argmax_avx2's result (the max does not depend on the order it is taken in), 64 classes
-       a step: a max pass, then a search for the first element equal to it */
-    if (n < 128) return cx_argmax_avx2(x, n);
-    const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    __m512 a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
-    Py_ssize_t i = 0;
-    for (; i + 64 <= n; i += 64) { /* max(v, a) keeps a when v is nan */
-        a0 = _mm512_max_ps(_mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_max_ps(_mm512_loadu_ps(x + i + 16), a1);
-        a2 = _mm512_max_ps(_mm512_loadu_ps(x + i + 32), a2);
-        a3 = _mm512_max_ps(_mm512_loadu_ps(x + i + 48), a3);
-    }
-    float m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(a2, a3)));
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    const __m512 vm = _mm512_set1_ps(m);
-    for (i = 0; i + 64 <= n; i += 64) {
-        __mmask16 e = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), vm, _CMP_EQ_OQ) |
-                      _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 16), vm, _CMP_EQ_OQ) |
-                      _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 32), vm, _CMP_EQ_OQ) |
-                      _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 48), vm, _CMP_EQ_OQ);
-        if (e) break;
-    }
-    for (; i < n; i++)
-        if (x[i] == m) return i;
-    return 0; /* every element nan */
+/* cx_argmax_avx2's result (the max does not depend on the order it is taken in), 4 vectors of
+   L lanes a step (VT, its suffix S ps/pd, MT its compare mask): a max pass, then a search for
+   the first element equal to it; rows under 8 steps' length take the AVX2 member (FALLBACK) */
+#define CX_ARGMAX_512(NAME, T, VT, S, MT, L, FALLBACK)                                         \
+CX_V4 static Py_ssize_t NAME(const T *x, Py_ssize_t n) {                                       \
+    if (n < 8 * (L)) return FALLBACK(x, n);                                                    \
+    const VT ninf = _mm512_set1_##S(-INFINITY);                                                \
+    VT a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;                                             \
+    Py_ssize_t i = 0;                                                                          \
+    for (; i + 4 * (L) <= n; i += 4 * (L)) { /* max(v, a) keeps a when v is nan */             \
+        a0 = _mm512_max_##S(_mm512_loadu_##S(x + i), a0);                                      \
+        a1 = _mm512_max_##S(_mm512_loadu_##S(x + i + (L)), a1);                                \
+        a2 = _mm512_max_##S(_mm512_loadu_##S(x + i + 2 * (L)), a2);                            \
+        a3 = _mm512_max_##S(_mm512_loadu_##S(x + i + 3 * (L)), a3);                            \
+    }                                                                                          \
+    T m = _mm512_reduce_max_##S(_mm512_max_##S(_mm512_max_##S(a0, a1), _mm512_max_##S(a2, a3)));\
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;                                                \
+    const VT vm = _mm512_set1_##S(m);                                                          \
+    for (i = 0; i + 4 * (L) <= n; i += 4 * (L)) {                                              \
+        MT e = _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i), vm, _CMP_EQ_OQ) |                \
+               _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i + (L)), vm, _CMP_EQ_OQ) |          \
+               _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i + 2 * (L)), vm, _CMP_EQ_OQ) |      \
+               _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i + 3 * (L)), vm, _CMP_EQ_OQ);       \
+        if (e) break;                                                                          \
+    }                                                                                          \
+    for (; i < n; i++)                                                                         \
+        if (x[i] == m) return i;                                                               \
+    return 0; /* every element nan */                                                          \
 }
+CX_ARGMAX_512(cx_argmax_avx512, float, __m512, ps, __mmask16, 16, cx_argmax_avx2)
+
 
 CX_V4 static double cx_sumexp_avx512(const float *x, Py_ssize_t n, float m, Py_ssize_t am,
                                      float *y) {
@@ -2176,32 +2184,7 @@ CX_V4 static void cx_kl_logs_d_avx512(const double *t, Py_ssize_t n, int log_tar
     }
 }
 
-CX_V4 static Py_ssize_t cx_argmax_d_avx512(const double *x, Py_ssize_t n) {
-    /* cx_argmax_d_avx2's result: a max pass (nan never wins), then the first index equal to it */
-    if (n < 64) return cx_argmax_d_avx2(x, n);
-    const __m512d ninf = _mm512_set1_pd(-INFINITY);
-    __m512d a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
-    Py_ssize_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm512_max_pd(_mm512_loadu_pd(x + i), a0);
-        a1 = _mm512_max_pd(_mm512_loadu_pd(x + i + 8), a1);
-        a2 = _mm512_max_pd(_mm512_loadu_pd(x + i + 16), a2);
-        a3 = _mm512_max_pd(_mm512_loadu_pd(x + i + 24), a3);
-    }
-    double m = _mm512_reduce_max_pd(_mm512_max_pd(_mm512_max_pd(a0, a1), _mm512_max_pd(a2, a3)));
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    const __m512d vm = _mm512_set1_pd(m);
-    for (i = 0; i + 32 <= n; i += 32) {
-        __mmask8 e = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), vm, _CMP_EQ_OQ) |
-                     _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i + 8), vm, _CMP_EQ_OQ) |
-                     _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i + 16), vm, _CMP_EQ_OQ) |
-                     _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i + 24), vm, _CMP_EQ_OQ);
-        if (e) break;
-    }
-    for (; i < n; i++)
-        if (x[i] == m) return i;
-    return 0; /* every element nan */
-}
+CX_ARGMAX_512(cx_argmax_d_avx512, double, __m512d, pd, __mmask8, 8, cx_argmax_d_avx2)
 
 CX_V4 static void cx_affine_d_avx512(double *g, Py_ssize_t n, double a, double k, const double *w) {
     /* cx_affine_d_avx2's values: 8 at a time, the last n % 8 through cx_affine_d_avx2 itself, so
@@ -2275,56 +2258,9 @@ CX_V4 static void cx_col_map_d_avx512(const double *x, Py_ssize_t cs, Py_ssize_t
     }
 }
 
-CX_V4 static inline __attribute__((always_inline)) void cx_col_long_d_impl_avx512(
-    const double *x, Py_ssize_t cs, Py_ssize_t n, const double *mi, const double *ami,
-    double *resto, double *lno, double *y, Py_ssize_t ycs) {
-    /* cx_col_long_d_impl_avx2 with its four 4-row vectors per class as two 8-row vectors: the
-       same operations per lane (row), so the same sums */
-    __m512d m[2], p[16][2], am[2], e;
-    for (int g = 0; g < 2; g++) {
-        m[g] = _mm512_loadu_pd(mi + 8 * g);
-        am[g] = _mm512_loadu_pd(ami + 8 * g);
-    }
-    Py_ssize_t full = n - n % 16;
-#define CX_LTERM8D(c, g)                                                                       \
-    e = cx_exp8_nonpos_pd(_mm512_sub_pd(_mm512_loadu_pd(x + (c) * cs + 8 * (g)), m[g]));       \
-    if (y) _mm512_storeu_pd(y + (c) * ycs + 8 * (g), e);                                       \
-    e = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(_mm512_set1_pd((double)(c)), am[g], _CMP_NEQ_UQ), e);
-    for (int l = 0; l < 16; l++) {
-        __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-        for (Py_ssize_t c = l; c < full; c += 16)
-            for (int g = 0; g < 2; g++) {
-                CX_LTERM8D(c, g)
-                a[g] = _mm512_add_pd(a[g], e);
-            }
-        for (int g = 0; g < 2; g++) p[l][g] = a[g];
-    }
-    for (Py_ssize_t c = full; c < n; c++) /* the tail goes to the first chain */
-        for (int g = 0; g < 2; g++) {
-            CX_LTERM8D(c, g)
-            p[c % 4][g] = _mm512_add_pd(p[c % 4][g], e);
-        }
-#undef CX_LTERM8D
-    for (int g = 0; g < 2; g++) {
-        __m512d v[4];
-        for (int l = 0; l < 4; l++)
-            v[l] = _mm512_add_pd(_mm512_add_pd(p[l][g], p[l + 4][g]),
-                                 _mm512_add_pd(p[l + 8][g], p[l + 12][g]));
-        __m512d r = _mm512_add_pd(_mm512_add_pd(v[0], v[2]), _mm512_add_pd(v[1], v[3]));
-        r = _mm512_add_pd(r, _mm512_sub_pd(m[g], m[g]));
-        _mm512_storeu_pd(resto + 8 * g, r);
-    }
-    for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
-}
-
-CX_V4 static void cx_col_long_d_avx512(const double *x, Py_ssize_t cs, Py_ssize_t n,
-                                      const double *m, const double *am, double *resto,
-                                      double *lno, double *y, Py_ssize_t ycs) {
-    if (y)
-        cx_col_long_d_impl_avx512(x, cs, n, m, am, resto, lno, y, ycs);
-    else
-        cx_col_long_d_impl_avx512(x, cs, n, m, am, resto, lno, NULL, 0);
-}
+#define CX_SKIP_EQ512D(c, a, e)                                                                \
+    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((c), (a), _CMP_NEQ_UQ), (e))
+CX_COL_LONG_D(cx_col_long_d_avx512, 512, CX_V4, cx_exp8_nonpos_pd, CX_SKIP_EQ512D)
 
 /* An element-wise pass over a float32 span y[0:n], 16 wide: OP(k, i) computes the 16 results of
    elements i.. (masked loads with k), stored under k.  A masked head first, so that the stores
