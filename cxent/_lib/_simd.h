@@ -26,7 +26,7 @@
  * F. float64 (AVX2, 4 lanes): exp by its Taylor polynomial to r^13, log by the atanh series; the
  *    portable float64 table uses libm.
  * G. AVX-512: the AVX2 table with its compute-bound members 16 (float64: 8) lanes wide (sum of
- *    exp and arg-max of rows, the column kernels and the group copy, sigmoid, BCE-with-logits, the
+ *    exp of rows, the column kernels and the group copy, sigmoid, BCE-with-logits, the
  *    element-wise output passes).  The vector code is written once for both widths (the
  *    CX_*_PS / CX_*_PD macros, with per-width helpers for conditions and masks), so an element
  *    takes the same operations on either path, and sums pair the wide lanes back into AVX2's
@@ -1044,7 +1044,18 @@ CX_V3 static void cx_col_map_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, c
     }
 }
 
-CX_V3 static inline __attribute__((always_inline)) void cx_col_long_impl_avx2(
+/* A col_long member from its always-inline body NAME##_impl: two copies of the loops, with and
+   without the store of y */
+#define CX_COL_LONG_ENTRY(NAME, ATTR, T)                                                       \
+ATTR static void NAME(const T *x, Py_ssize_t cs, Py_ssize_t n, const T *m, const T *am,        \
+                     double *resto, double *lno, T *y, Py_ssize_t ycs) {                       \
+    if (y)                                                                                     \
+        NAME##_impl(x, cs, n, m, am, resto, lno, y, ycs);                                      \
+    else                                                                                       \
+        NAME##_impl(x, cs, n, m, am, resto, lno, NULL, 0);                                     \
+}
+
+CX_V3 static inline __attribute__((always_inline)) void cx_col_long_avx2_impl(
     const float *x, Py_ssize_t cs, Py_ssize_t n, const float *mi, const float *ami, double *resto,
     double *lno, float *y, Py_ssize_t ycs) {
     /* cx_col_long: the sums of cx_sumexp_avx2 for 16 rows side by side (two vectors per class),
@@ -1125,14 +1136,7 @@ CX_V3 static inline __attribute__((always_inline)) void cx_col_long_impl_avx2(
     for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
 }
 
-CX_V3 static void cx_col_long_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
-                                  const float *am, double *resto, double *lno, float *y,
-                                  Py_ssize_t ycs) {
-    if (y) /* two copies of the loops: with and without the store */
-        cx_col_long_impl_avx2(x, cs, n, m, am, resto, lno, y, ycs);
-    else
-        cx_col_long_impl_avx2(x, cs, n, m, am, resto, lno, NULL, 0);
-}
+CX_COL_LONG_ENTRY(cx_col_long_avx2, CX_V3, float)
 
 /* F. float64 on AVX2+FMA, 4 lanes.  exp: x = n ln2 + r (fdlibm's two-part ln2), exp(r) by its
    Taylor polynomial to r^13 (truncation 4e-18 relative on |r| <= ln2/2), 2^n in two steps so
@@ -1545,13 +1549,7 @@ ATTR static inline __attribute__((always_inline)) void NAME##_impl(             
     }                                                                                          \
     for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);                               \
 }                                                                                              \
-ATTR static void NAME(const double *x, Py_ssize_t cs, Py_ssize_t n, const double *m,           \
-                     const double *am, double *resto, double *lno, double *y, Py_ssize_t ycs) {\
-    if (y) /* two copies of the loops: with and without the store */                           \
-        NAME##_impl(x, cs, n, m, am, resto, lno, y, ycs);                                      \
-    else                                                                                       \
-        NAME##_impl(x, cs, n, m, am, resto, lno, NULL, 0);                                     \
-}
+CX_COL_LONG_ENTRY(NAME, ATTR, double)
 #define CX_SKIP_EQ256D(c, a, e) _mm256_andnot_pd(_mm256_cmp_pd((c), (a), _CMP_EQ_OQ), (e))
 CX_COL_LONG_D(cx_col_long_d_avx2, 256, CX_V3, cx_exp4_nonpos, CX_SKIP_EQ256D)
 
@@ -1865,40 +1863,11 @@ CX_DEFINE_WQ_SUMS_AVX2(double, d, _mm256_loadu_pd)
    bits: the column kernels, which repeat the AVX2 row's order lane by lane, stay valid, and no
    result depends on which of the two paths runs.  Members without a 512-bit version (the
    reductions wdot and softmax_bwd, whose partial sums follow the vector width; the tile
-   transposes, cols_uncopy and softcap) are AVX2's. */
+   transposes, cols_uncopy and softcap; the arg-max, whose 16-lane version measured no faster:
+   its first pass waits on the row's loads) are AVX2's. */
 #define CX_ZERO_LT512(d, lo, v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((d), (lo), _CMP_NLT_UQ), (v))
 CX_EXP_NONPOS_PS(cx_exp16_nonpos, 512, CX_V4, CX_ZERO_LT512)
 
-/* cx_argmax_avx2's result (the max does not depend on the order it is taken in), 4 vectors of
-   L lanes a step (VT, its suffix S ps/pd, MT its compare mask): a max pass, then a search for
-   the first element equal to it; rows under 8 steps' length take the AVX2 member (FALLBACK) */
-#define CX_ARGMAX_512(NAME, T, VT, S, MT, L, FALLBACK)                                         \
-CX_V4 static Py_ssize_t NAME(const T *x, Py_ssize_t n) {                                       \
-    if (n < 8 * (L)) return FALLBACK(x, n);                                                    \
-    const VT ninf = _mm512_set1_##S(-INFINITY);                                                \
-    VT a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;                                             \
-    Py_ssize_t i = 0;                                                                          \
-    for (; i + 4 * (L) <= n; i += 4 * (L)) { /* max(v, a) keeps a when v is nan */             \
-        a0 = _mm512_max_##S(_mm512_loadu_##S(x + i), a0);                                      \
-        a1 = _mm512_max_##S(_mm512_loadu_##S(x + i + (L)), a1);                                \
-        a2 = _mm512_max_##S(_mm512_loadu_##S(x + i + 2 * (L)), a2);                            \
-        a3 = _mm512_max_##S(_mm512_loadu_##S(x + i + 3 * (L)), a3);                            \
-    }                                                                                          \
-    T m = _mm512_reduce_max_##S(_mm512_max_##S(_mm512_max_##S(a0, a1), _mm512_max_##S(a2, a3)));\
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;                                                \
-    const VT vm = _mm512_set1_##S(m);                                                          \
-    for (i = 0; i + 4 * (L) <= n; i += 4 * (L)) {                                              \
-        MT e = _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i), vm, _CMP_EQ_OQ) |                \
-               _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i + (L)), vm, _CMP_EQ_OQ) |          \
-               _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i + 2 * (L)), vm, _CMP_EQ_OQ) |      \
-               _mm512_cmp_##S##_mask(_mm512_loadu_##S(x + i + 3 * (L)), vm, _CMP_EQ_OQ);       \
-        if (e) break;                                                                          \
-    }                                                                                          \
-    for (; i < n; i++)                                                                         \
-        if (x[i] == m) return i;                                                               \
-    return 0; /* every element nan */                                                          \
-}
-CX_ARGMAX_512(cx_argmax_avx512, float, __m512, ps, __mmask16, 16, cx_argmax_avx2)
 
 
 CX_V4 static double cx_sumexp_avx512(const float *x, Py_ssize_t n, float m, Py_ssize_t am,
@@ -1975,10 +1944,10 @@ CX_V4 static double cx_sumexp_d_avx512(const double *x, Py_ssize_t n, double m, 
 }
 
 
-CX_V4 static inline __attribute__((always_inline)) void cx_col_long_impl_avx512(
+CX_V4 static inline __attribute__((always_inline)) void cx_col_long_avx512_impl(
     const float *x, Py_ssize_t cs, Py_ssize_t n, const float *mi, const float *ami, double *resto,
     double *lno, float *y, Py_ssize_t ycs) {
-    /* cx_col_long_impl_avx2 with its two 8-row vectors per class as one 16-lane vector: each
+    /* cx_col_long_avx2_impl with its two 8-row vectors per class as one 16-lane vector: each
        lane (row) takes the same operations in the same order, so each row's sum is the same */
     const __m512 m = _mm512_loadu_ps(mi), flo = _mm512_set1_ps(-87.3365478515625f);
     const __m512i am = _mm512_cvttps_epi32(_mm512_loadu_ps(ami));
@@ -2048,14 +2017,7 @@ CX_V4 static inline __attribute__((always_inline)) void cx_col_long_impl_avx512(
     for (int j = 0; j < CX_LANES; j++) lno[j] = log1p(resto[j]);
 }
 
-CX_V4 static void cx_col_long_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n, const float *m,
-                                    const float *am, double *resto, double *lno, float *y,
-                                    Py_ssize_t ycs) {
-    if (y) /* two copies of the loops: with and without the store */
-        cx_col_long_impl_avx512(x, cs, n, m, am, resto, lno, y, ycs);
-    else
-        cx_col_long_impl_avx512(x, cs, n, m, am, resto, lno, NULL, 0);
-}
+CX_COL_LONG_ENTRY(cx_col_long_avx512, CX_V4, float)
 
 #define CX_GT512_PS(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #define CX_GT512_PD(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
@@ -2184,7 +2146,6 @@ CX_V4 static void cx_kl_logs_d_avx512(const double *t, Py_ssize_t n, int log_tar
     }
 }
 
-CX_ARGMAX_512(cx_argmax_d_avx512, double, __m512d, pd, __mmask8, 8, cx_argmax_d_avx2)
 
 CX_V4 static void cx_affine_d_avx512(double *g, Py_ssize_t n, double a, double k, const double *w) {
     /* cx_affine_d_avx2's values: 8 at a time, the last n % 8 through cx_affine_d_avx2 itself, so
@@ -2401,13 +2362,13 @@ CX_DEFINE_WQ_SUMS_AVX512(float, f, CX_LOAD8_F)
 CX_DEFINE_WQ_SUMS_AVX512(double, d, _mm512_loadu_pd)
 
 static const cx_table_f cx_f32_avx512 = {
-    "avx512", cx_argmax_avx512, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512,
+    "avx512", cx_argmax_avx2, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512,
     cx_affine_avx512, cx_softmax_bwd_avx512, cx_col_lognorm_avx512, cx_col_long_avx512,
     cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2, cx_col_map_avx512, cx_tile_to_rows_avx2,
     cx_rows_to_tile_avx2, cx_sigmoid_avx512, cx_bce_logs_f_avx512, cx_bce_logits_avx512,
     cx_kl_logs_f_avx512, cx_softcap_f_avx2, cx_wq_sums_f_avx512};
 static const cx_table_d cx_f64_avx512 = {
-    "avx512", cx_argmax_d_avx512, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
+    "avx512", cx_argmax_d_avx2, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
     cx_affine_d_avx512, cx_softmax_bwd_d_avx512, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
     cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx512,
     cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx512,
