@@ -93,7 +93,8 @@ def _battery():
             loss, grad = cxent.binary_cross_entropy_with_logits_and_grad(v, yt, pos_weight=dt(3))
             out["bcelp_" + k], out["bcelp_grad_" + k] = np.asarray(loss), grad
             pr = rng.random(n).astype(dt)
-            pr[: min(n, 3)] = [0.0, 1.0, 0.5][: min(n, 3)]
+            # 0, 1 and small p (below 2^-29 log1p(-p) takes its factor t / (u - 1))
+            pr[: min(n, 6)] = [0.0, 1.0, 0.5, 1e-10, 1e-30, 1 - 2.0**-20][: min(n, 6)]
             out["bce_none_" + k] = cxent.binary_cross_entropy(pr, yt, reduction="none")
             loss, grad = cxent.binary_cross_entropy_and_grad(pr, yt, weight=w)
             out["bceg_" + k], out["bceg_grad_" + k] = np.asarray(loss), grad

@@ -12,7 +12,8 @@ B. The walk is over the logical flat index k = row * cols + col, whatever the la
    and every span sum goes through the same vectorised kernels either way, and Python adds the
    partials in a fixed order: results are bitwise identical for any layout and thread count.
 C. Numerics: BCE's two logs in double, each clamped at -100 before multiplying, so 0 * (-inf)
-   never occurs (torch's BCELoss); BCE-with-logits is torch's
+   never occurs (torch's BCELoss), the whole span in the table's ``bce_probs`` (``_simd.h``:
+   vectorised, the sum in eight partials by element index); BCE-with-logits is torch's
    ``(1 - y) x - (1 + (pw - 1) y) logsigmoid(x)`` (float32: evaluated in float32 lanes, rearranged
    to avoid torch's cancellation for x << 0, ``_simd.h``; float64: in double).
 D. Gradients (torch-semantics section 5), written in the same sweep, times ``scale`` (and ``gout``):
@@ -29,7 +30,7 @@ E. BCE's range checks (input and target in [0, 1], nan rejected) run inside the 
 
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport fmax, exp, log, INFINITY
+from libc.math cimport exp, log, INFINITY
 from libc.float cimport DBL_MIN
 from libc.string cimport memset
 import numpy as np
@@ -48,9 +49,6 @@ cdef enum:  # bin_args.kind
 cdef enum:
     CHUNK = 8192  # elements of the flat index per task (= _binary.py's _CHUNK)
     SPAN = 512  # elements per kernel call
-
-# torch's BCE gradient epsilon: the float 1e-12, also for float64 (torch-semantics section 5)
-cdef double BCE_EPS = <float>1e-12
 
 ctypedef struct flat2:  # a (rows, cols) operand; p NULL: absent
     void* p
@@ -316,8 +314,10 @@ cdef double _span(const bin_args* A, Py_ssize_t k0, Py_ssize_t n, floating* kind
         else:
             acc = table_d().bce_logits(px, py, n, pw, wsc, ppw, pwsc, A.pw.p != NULL, po, pgr, pg,
                                        A.scale)
+    elif floating is float:  # BCE: note C
+        acc = table_f().bce_probs(px, py, n, pw, wsc, po, pgr, pg, A.scale, bad)
     else:
-        acc = _bce_probs(px, py, n, pw, wsc, po, pgr, pg, A.scale, bad)
+        acc = table_d().bce_probs(px, py, n, pw, wsc, po, pgr, pg, A.scale, bad)
     if not direct:
         if A.out.p != NULL:
             _scatter(A.out, r, c, A.cols, n, ob)
@@ -353,37 +353,6 @@ cdef double _kl(const floating* x, const floating* t, Py_ssize_t n, floating* ou
         if grad != NULL:
             gs = scale * gout[j] if gout != NULL else scale
             grad[j] = <floating>(-(gs * e))
-        if out != NULL:
-            out[j] = <floating>v
-        acc = acc + v
-    return acc
-
-
-cdef double _bce_probs(const floating* p, const floating* y, Py_ssize_t n, const floating* w,
-                       floating wsc, floating* out, floating* grad, const floating* gout,
-                       double scale, Py_ssize_t* bad) noexcept nogil:
-    # BCE over a contiguous span (note C): both logs from the vectorised kernel, then the element
-    # loop in double; counts out-of-range values into bad[0] (input) and bad[1] (target)
-    cdef double lp[SPAN]
-    cdef double l1p[SPAN]
-    cdef Py_ssize_t j
-    cdef double pv, yv, v, wv, gs, acc = 0.0
-    if floating is float:
-        table_f().bce_logs(p, n, lp, l1p)
-    else:
-        table_d().bce_logs(p, n, lp, l1p)
-    for j in range(n):
-        pv = p[j]
-        yv = y[j]
-        wv = w[j] if w != NULL else wsc
-        if not (pv >= 0.0 and pv <= 1.0):
-            bad[0] += 1
-        if not (yv >= 0.0 and yv <= 1.0):
-            bad[1] += 1
-        v = ((yv - 1.0) * l1p[j] - yv * lp[j]) * wv
-        if grad != NULL:
-            gs = scale * gout[j] if gout != NULL else scale
-            grad[j] = <floating>(gs * wv * (pv - yv) / fmax(pv * (1.0 - pv), BCE_EPS))
         if out != NULL:
             out[j] = <floating>v
         acc = acc + v

@@ -48,7 +48,9 @@ cdef extern from "_simd_api.h" nogil:
         void (*rows_to_tile)(const float* rows, Py_ssize_t n, int lanes, float* x,
                              Py_ssize_t cs) noexcept nogil
         void (*sigmoid)(const float* x, Py_ssize_t n, float* y, int log_out) noexcept nogil
-        void (*bce_logs)(const float* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
+        double (*bce_probs)(const float* p, const float* y, Py_ssize_t n, const float* w, float wsc,
+                            float* out, float* g, const float* gout, double gsc,
+                            Py_ssize_t* bad) noexcept nogil
         double (*bce_logits)(const float* x, const float* y, Py_ssize_t n, const float* w,
                              float wsc, const float* pw, float pwsc, int has_pw, float* out,
                              float* g, const float* gout, float gsc) noexcept nogil
@@ -83,7 +85,9 @@ cdef extern from "_simd_api.h" nogil:
         void (*rows_to_tile)(const double* rows, Py_ssize_t n, int lanes, double* x,
                              Py_ssize_t cs) noexcept nogil
         void (*sigmoid)(const double* x, Py_ssize_t n, double* y, int log_out) noexcept nogil
-        void (*bce_logs)(const double* p, Py_ssize_t n, double* lp, double* l1p) noexcept nogil
+        double (*bce_probs)(const double* p, const double* y, Py_ssize_t n, const double* w, double wsc,
+                            double* out, double* g, const double* gout, double gsc,
+                            Py_ssize_t* bad) noexcept nogil
         double (*bce_logits)(const double* x, const double* y, Py_ssize_t n, const double* w,
                              double wsc, const double* pw, double pwsc, int has_pw, double* out,
                              double* g, const double* gout, double gsc) noexcept nogil

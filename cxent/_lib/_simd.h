@@ -458,18 +458,35 @@ static void cx_col_long_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n,
 static void cx_affine_d_portable(double *g, Py_ssize_t n, double a, double k, const double *w) {
     for (Py_ssize_t i = 0; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
 }
-static void cx_bce_logs_f_portable(const float *p, Py_ssize_t n, double *lp, double *l1p) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        lp[i] = fmax(log((double)p[i]), -100.0);
-        l1p[i] = fmax(log1p(-(double)p[i]), -100.0);
-    }
+/* BCE over a span (bce_probs, _simd_api.h), torch's BCELoss: the loss ((y - 1) l1 - y l) w with
+   l = log p and l1 = log1p(-p) in double, each clamped at -100 (0 * -inf never occurs); the
+   gradient ((gs w) (p - y)) / max(p (1 - p), eps), gs = gsc (times gout), torch's eps = float
+   1e-12 for both types; element i's loss into partial i % 8, the partials added by cx_sum8. */
+#define CX_BCE_EPS ((double)1e-12f)
+static inline double cx_sum8(const double *a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
-static void cx_bce_logs_d_portable(const double *p, Py_ssize_t n, double *lp, double *l1p) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        lp[i] = fmax(log(p[i]), -100.0);
-        l1p[i] = fmax(log1p(-p[i]), -100.0);
-    }
+#define CX_DEFINE_BCE_PROBS_PORTABLE(T, NAME)                                                  \
+static double NAME(const T *p, const T *y, Py_ssize_t n, const T *w, T wsc, T *out, T *g,     \
+                   const T *gout, double gsc, Py_ssize_t *bad) {                              \
+    double a[8] = {0.0};                                                                       \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                       \
+        double pv = p[i], yv = y[i], wv = w ? w[i] : wsc;                                      \
+        bad[0] += !(pv >= 0.0 && pv <= 1.0);                                                   \
+        bad[1] += !(yv >= 0.0 && yv <= 1.0);                                                   \
+        double l = fmax(log(pv), -100.0), l1 = fmax(log1p(-pv), -100.0);                       \
+        double v = ((yv - 1.0) * l1 - yv * l) * wv;                                            \
+        if (g) {                                                                               \
+            double gs = gout ? gsc * gout[i] : gsc;                                            \
+            g[i] = (T)(gs * wv * (pv - yv) / fmax(pv * (1.0 - pv), CX_BCE_EPS));               \
+        }                                                                                      \
+        if (out) out[i] = (T)v;                                                                \
+        a[i % 8] += v;                                                                         \
+    }                                                                                          \
+    return cx_sum8(a);                                                                         \
 }
+CX_DEFINE_BCE_PROBS_PORTABLE(float, cx_bce_probs_f_portable)
+CX_DEFINE_BCE_PROBS_PORTABLE(double, cx_bce_probs_d_portable)
 #define CX_KL_LOGS_PORTABLE(T, NAME)                                                          \
     static void NAME(const T *t, Py_ssize_t n, int log_target, double *out) {                 \
         for (Py_ssize_t i = 0; i < n; i++)                                                     \
@@ -526,12 +543,13 @@ static void cx_col_map_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, 
 }
 
 /* BCE-with-logits in double over a span (the float32 kernel's contract): log_sigmoid and sigmoid
-   from the table's sigmoid kernel 256 at a time, then torch's formula element by element. */
+   from the table's sigmoid kernel 256 at a time, then torch's formula element by element, the
+   loss of element i into partial i % 8 (added by cx_sum8; the AVX paths' order). */
 #define CX_DEFINE_BCE_LOGITS_D(SUFFIX, SIGMOID)                                                \
 static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssize_t n,        \
         const double *w, double wsc, const double *pw, double pwsc, int has_pw, double *out,   \
         double *g, const double *gout, double gsc) {                                           \
-    double ls[256], sg[256], acc = 0.0;                                                        \
+    double ls[256], sg[256], a[8] = {0.0};                                                     \
     for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                               \
         Py_ssize_t m = n - i0 < 256 ? n - i0 : 256;                                            \
         SIGMOID(x + i0, m, ls, 1);                                                             \
@@ -548,10 +566,10 @@ static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssiz
                 g[i0 + j] = gs * wv * gr;                                                      \
             }                                                                                  \
             if (out) out[i0 + j] = v;                                                          \
-            acc = acc + v;                                                                     \
+            a[(i0 + j) % 8] += v;                                                              \
         }                                                                                      \
     }                                                                                          \
-    return acc;                                                                                \
+    return cx_sum8(a);                                                                         \
 }
 CX_DEFINE_BCE_LOGITS_D(portable, cx_sigmoid_d_portable)
 
@@ -1312,49 +1330,88 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
     for (; i < n; i++) g[i] = a * g[i] - k * (w ? w[i] : 1.0);
 }
 
-/* log p and log1p(-p) for p in [0, 1] (p = 0 or 1: a log of 0 comes out near -709, below the
-   clamp; -0 is 0: its sign bit cleared first); nan input is rejected by the caller, its values
-   unused (NAME: cx_bce_logs4 / cx_bce_logs8) */
-#define CX_BCE_LOGS_PD(NAME, W, ATTR, LOG, LOG1P)                                              \
-ATTR static inline void NAME(__m##W##d p, __m##W##d *lp, __m##W##d *l1p) {                    \
-    const __m##W##d lim = _mm##W##_set1_pd(-100.0);                                           \
-    __m##W##d pa = _mm##W##_andnot_pd(_mm##W##_set1_pd(-0.0), p);                             \
-    *lp = _mm##W##_max_pd(LOG(pa), lim);                                                      \
-    *l1p = _mm##W##_max_pd(LOG1P(_mm##W##_sub_pd(_mm##W##_setzero_pd(), p)), lim);            \
+/* BCE over a span (bce_probs, _simd_api.h), W / 64 lanes of double at a time: cx_bce_probs_
+   portable's operations and sum order (element i into partial i % 8: on AVX2 two vectors of
+   partials, on AVX-512 one), each product rounded on its own (CX_OPAQUE_V: no FMA contraction).
+   log1p(-p) is CX_LOG1P_PD's value, its factor t / (u - 1) computed only when some lane needs it:
+   it is exactly 1 where u - 1 = t, which float32 input always has above 2^-29.  The tail runs
+   the same code on padded copies (p = y = 0.5, w = 0: a +0 loss that leaves the sums as they are).
+   NAME: cx_bce_probs_{f,d}_{avx2,avx512}; LD / ST: T to and from W-bit double vectors. */
+#define CX_BITSD256(c) ((unsigned)_mm256_movemask_pd(c))
+#define CX_BITSD512(c) ((unsigned)(c))
+#define CX_ORD256(a, b) _mm256_or_pd((a), (b))
+#define CX_ORD512(a, b) ((__mmask8)((a) | (b)))
+#define CX_LDF256(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define CX_STF256(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
+#define CX_LDF512(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define CX_STF512(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
+#define CX_STD256(p, v) _mm256_storeu_pd((p), (v))
+#define CX_STD512(p, v) _mm512_storeu_pd((p), (v))
+#define CX_BCE_PROBS(NAME, W, ATTR, T, LD, ST, LOG)                                             \
+ATTR static inline void NAME##_block(const T *p, const T *y, const T *w, T wsc, const T *gout,  \
+        double gsc, T *out, T *g, __m##W##d *acc, unsigned *bad) {                             \
+    const __m##W##d zero = _mm##W##_setzero_pd(), one = _mm##W##_set1_pd(1.0);                 \
+    const __m##W##d lim = _mm##W##_set1_pd(-100.0);                                            \
+    for (int h = 0; h < 8; h += W / 64) {                                                      \
+        __m##W##d pv = LD(p + h), yv = LD(y + h);                                              \
+        __m##W##d wv = w ? LD(w + h) : _mm##W##_set1_pd((double)wsc);                          \
+        bad[0] += (unsigned)__builtin_popcount(CX_BITSD##W(CX_ORD##W(                          \
+            CX_CMPD##W(pv, zero, _CMP_NGE_UQ), CX_CMPD##W(pv, one, _CMP_NLE_UQ))));            \
+        bad[1] += (unsigned)__builtin_popcount(CX_BITSD##W(CX_ORD##W(                          \
+            CX_CMPD##W(yv, zero, _CMP_NGE_UQ), CX_CMPD##W(yv, one, _CMP_NLE_UQ))));            \
+        __m##W##d lp = _mm##W##_max_pd(LOG(_mm##W##_andnot_pd(_mm##W##_set1_pd(-0.0), pv)), lim); \
+        __m##W##d t = _mm##W##_sub_pd(zero, pv), u = _mm##W##_add_pd(one, t);                  \
+        __m##W##d um1 = _mm##W##_sub_pd(u, one), l1 = LOG(u);                                  \
+        if (CX_BITSD##W(CX_CMPD##W(um1, t, _CMP_NEQ_UQ)))                                       \
+            l1 = _mm##W##_mul_pd(l1, _mm##W##_div_pd(t, um1));                                 \
+        l1 = _mm##W##_max_pd(CX_SELD##W(CX_CMPD##W(um1, zero, _CMP_EQ_OQ), l1, t), lim);        \
+        __m##W##d a = _mm##W##_mul_pd(_mm##W##_sub_pd(yv, one), l1), b = _mm##W##_mul_pd(yv, lp); \
+        CX_OPAQUE_V(a);                                                                        \
+        CX_OPAQUE_V(b);                                                                        \
+        __m##W##d v = _mm##W##_mul_pd(_mm##W##_sub_pd(a, b), wv);                              \
+        CX_OPAQUE_V(v);                                                                        \
+        if (g) { /* ((gs w) (p - y)) / max(p (1 - p), eps); each operand read before g is written */ \
+            __m##W##d gs = _mm##W##_set1_pd(gsc);                                              \
+            if (gout) gs = _mm##W##_mul_pd(gs, LD(gout + h));                                  \
+            __m##W##d q = _mm##W##_mul_pd(pv, _mm##W##_sub_pd(one, pv));                       \
+            ST(g + h, _mm##W##_div_pd(_mm##W##_mul_pd(_mm##W##_mul_pd(gs, wv),                 \
+                                                      _mm##W##_sub_pd(pv, yv)),                \
+                                      _mm##W##_max_pd(q, _mm##W##_set1_pd(CX_BCE_EPS))));       \
+        }                                                                                      \
+        if (out) ST(out + h, v);                                                               \
+        acc[h / (W / 64)] = _mm##W##_add_pd(acc[h / (W / 64)], v);                             \
+    }                                                                                          \
+}                                                                                              \
+ATTR static double NAME(const T *p, const T *y, Py_ssize_t n, const T *w, T wsc, T *out, T *g,  \
+                        const T *gout, double gsc, Py_ssize_t *bad) {                          \
+    __m##W##d acc[8 / (W / 64)];                                                               \
+    double a[8];                                                                               \
+    unsigned nb[2] = {0, 0};                                                                   \
+    for (int k = 0; k < 8 / (W / 64); k++) acc[k] = _mm##W##_setzero_pd();                     \
+    Py_ssize_t i = 0;                                                                          \
+    for (; i + 8 <= n; i += 8)                                                                 \
+        NAME##_block(p + i, y + i, w ? w + i : NULL, wsc, gout ? gout + i : NULL, gsc,         \
+                     out ? out + i : NULL, g ? g + i : NULL, acc, nb);                         \
+    if (i < n) {                                                                               \
+        T pb[8], yb[8], wb[8], ub[8], ob[8], gb[8];                                            \
+        int r = (int)(n - i);                                                                  \
+        for (int k = 0; k < 8; k++) {                                                          \
+            pb[k] = k < r ? p[i + k] : (T)0.5;                                                 \
+            yb[k] = k < r ? y[i + k] : (T)0.5;                                                 \
+            wb[k] = k < r ? (w ? w[i + k] : wsc) : (T)0;                                       \
+            ub[k] = k < r && gout ? gout[i + k] : (T)1;                                        \
+        }                                                                                      \
+        NAME##_block(pb, yb, wb, wsc, gout ? ub : NULL, gsc, ob, gb, acc, nb);                 \
+        if (out) memcpy(out + i, ob, (size_t)r * sizeof(T));                                   \
+        if (g) memcpy(g + i, gb, (size_t)r * sizeof(T));                                       \
+    }                                                                                          \
+    for (int k = 0; k < 8 / (W / 64); k++) _mm##W##_storeu_pd(a + k * (W / 64), acc[k]);       \
+    bad[0] += nb[0];                                                                           \
+    bad[1] += nb[1];                                                                           \
+    return cx_sum8(a);                                                                         \
 }
-CX_BCE_LOGS_PD(cx_bce_logs4_v, 256, CX_V3, cx_log4_pd, cx_log1p4_pd)
-CX_V3 static inline void cx_bce_logs4(__m256d p, double *lp, double *l1p) {
-    __m256d a, b;
-    cx_bce_logs4_v(p, &a, &b);
-    _mm256_storeu_pd(lp, a);
-    _mm256_storeu_pd(l1p, b);
-}
-
-CX_V3 static void cx_bce_logs_f_avx2(const float *p, Py_ssize_t n, double *lp, double *l1p) {
-    Py_ssize_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        cx_bce_logs4(_mm256_cvtps_pd(_mm_loadu_ps(p + i)), lp + i, l1p + i);
-    if (i < n) { /* the tail through the same vector code, on a padded copy */
-        float pb[4] = {0.5f, 0.5f, 0.5f, 0.5f};
-        double lb[4], l1b[4];
-        memcpy(pb, p + i, (size_t)(n - i) * sizeof(float));
-        cx_bce_logs4(_mm256_cvtps_pd(_mm_loadu_ps(pb)), lb, l1b);
-        memcpy(lp + i, lb, (size_t)(n - i) * sizeof(double));
-        memcpy(l1p + i, l1b, (size_t)(n - i) * sizeof(double));
-    }
-}
-
-CX_V3 static void cx_bce_logs_d_avx2(const double *p, Py_ssize_t n, double *lp, double *l1p) {
-    Py_ssize_t i = 0;
-    for (; i + 4 <= n; i += 4) cx_bce_logs4(_mm256_loadu_pd(p + i), lp + i, l1p + i);
-    if (i < n) { /* the tail through the same vector code, on a padded copy */
-        double pb[4] = {0.5, 0.5, 0.5, 0.5}, lb[4], l1b[4];
-        memcpy(pb, p + i, (size_t)(n - i) * sizeof(double));
-        cx_bce_logs4(_mm256_loadu_pd(pb), lb, l1b);
-        memcpy(lp + i, lb, (size_t)(n - i) * sizeof(double));
-        memcpy(l1p + i, l1b, (size_t)(n - i) * sizeof(double));
-    }
-}
+CX_BCE_PROBS(cx_bce_probs_f_avx2, 256, CX_V3, float, CX_LDF256, CX_STF256, cx_log4_pd)
+CX_BCE_PROBS(cx_bce_probs_d_avx2, 256, CX_V3, double, _mm256_loadu_pd, CX_STD256, cx_log4_pd)
 
 /* exp(t) for t <= 700 (the float64 exp is exact to about 2 ulp there), or log(t) for normal
    t > 0; other lanes come out wrong and the caller recomputes them (NAME: cx_kl_logs4 /
@@ -1554,7 +1611,81 @@ CX_COL_LONG_ENTRY(NAME, ATTR, double)
 CX_COL_LONG_D(cx_col_long_d_avx2, 256, CX_V3, cx_exp4_nonpos, CX_SKIP_EQ256D)
 
 
-CX_DEFINE_BCE_LOGITS_D(avx2, cx_sigmoid_d_avx2)
+/* BCE-with-logits in double (bce_logits, float64; cx_bce_logits_d_portable's contract and sum
+   order: element i into partial i % 8), W / 64 lanes at a time: one exp per element serves
+   log_sigmoid (as CX_SIGMOID_PD's) and sigmoid; each product rounded on its own (CX_OPAQUE_V).
+   The tail on padded copies (x = y = w = 0, pos_weight 1: a +0 loss).
+   NAME: cx_bce_logits_d_{avx2,avx512}; EXP / LOG1P: that width's. */
+#define CX_BCE_LOGITS_PD(NAME, W, ATTR, EXP, LOG1P)                                            \
+ATTR static inline void NAME##_block(const double *x, const double *y, const double *w,         \
+        double wsc, const double *pw, double pwsc, int has_pw, const double *gout, double gsc,  \
+        double *out, double *g, __m##W##d *acc) {                                              \
+    const __m##W##d zero = _mm##W##_setzero_pd(), one = _mm##W##_set1_pd(1.0);                 \
+    for (int h = 0; h < 8; h += W / 64) {                                                      \
+        __m##W##d xv = _mm##W##_loadu_pd(x + h), yv = _mm##W##_loadu_pd(y + h);                \
+        __m##W##d wv = w ? _mm##W##_loadu_pd(w + h) : _mm##W##_set1_pd(wsc);                   \
+        __m##W##d pv = one, lw = one;                                                          \
+        __m##W##d e = EXP(_mm##W##_or_pd(xv, _mm##W##_set1_pd(-0.0))); /* exp(-|x|) */        \
+        __m##W##d ls = _mm##W##_sub_pd(_mm##W##_min_pd(xv, zero), LOG1P(e));                   \
+        __m##W##d a = _mm##W##_mul_pd(_mm##W##_sub_pd(one, yv), xv), b = ls;                   \
+        CX_OPAQUE_V(a);                                                                        \
+        if (has_pw) { /* lw = 1 + (pw - 1) y */                                                \
+            pv = pw ? _mm##W##_loadu_pd(pw + h) : _mm##W##_set1_pd(pwsc);                      \
+            __m##W##d q = _mm##W##_mul_pd(_mm##W##_sub_pd(pv, one), yv);                       \
+            CX_OPAQUE_V(q);                                                                    \
+            lw = _mm##W##_add_pd(one, q);                                                      \
+            b = _mm##W##_mul_pd(lw, ls);                                                       \
+            CX_OPAQUE_V(b);                                                                    \
+        }                                                                                      \
+        __m##W##d v = _mm##W##_mul_pd(_mm##W##_sub_pd(a, b), wv);                              \
+        CX_OPAQUE_V(v);                                                                        \
+        if (g) { /* w [lw sigmoid(x) - pw y] times gsc (and gout); y = inf: -inf */             \
+            __m##W##d gs = _mm##W##_set1_pd(gsc);                                              \
+            if (gout) gs = _mm##W##_mul_pd(gs, _mm##W##_loadu_pd(gout + h));                   \
+            __m##W##d sg = _mm##W##_div_pd(CX_SELD##W(CX_CMPD##W(xv, zero, _CMP_GE_OQ), e, one), \
+                                           _mm##W##_add_pd(one, e));                           \
+            __m##W##d gr = _mm##W##_sub_pd(sg, yv);                                            \
+            if (has_pw) {                                                                      \
+                __m##W##d c = _mm##W##_mul_pd(lw, sg), d = _mm##W##_mul_pd(pv, yv);            \
+                CX_OPAQUE_V(c);                                                                \
+                CX_OPAQUE_V(d);                                                                \
+                gr = _mm##W##_sub_pd(c, d);                                                    \
+            }                                                                                  \
+            _mm##W##_storeu_pd(g + h, _mm##W##_mul_pd(_mm##W##_mul_pd(gs, wv), gr));           \
+        }                                                                                      \
+        if (out) _mm##W##_storeu_pd(out + h, v);                                               \
+        acc[h / (W / 64)] = _mm##W##_add_pd(acc[h / (W / 64)], v);                             \
+    }                                                                                          \
+}                                                                                              \
+ATTR static double NAME(const double *x, const double *y, Py_ssize_t n, const double *w,       \
+        double wsc, const double *pw, double pwsc, int has_pw, double *out, double *g,         \
+        const double *gout, double gsc) {                                                      \
+    __m##W##d acc[8 / (W / 64)];                                                               \
+    double a[8];                                                                               \
+    for (int k = 0; k < 8 / (W / 64); k++) acc[k] = _mm##W##_setzero_pd();                     \
+    Py_ssize_t i = 0;                                                                          \
+    for (; i + 8 <= n; i += 8)                                                                 \
+        NAME##_block(x + i, y + i, w ? w + i : NULL, wsc, pw ? pw + i : NULL, pwsc, has_pw,    \
+                     gout ? gout + i : NULL, gsc, out ? out + i : NULL, g ? g + i : NULL, acc); \
+    if (i < n) {                                                                               \
+        double xb[8], yb[8], wb[8], pb[8], ub[8], ob[8], gb[8];                                \
+        int r = (int)(n - i);                                                                  \
+        for (int k = 0; k < 8; k++) {                                                          \
+            xb[k] = k < r ? x[i + k] : 0.0;                                                    \
+            yb[k] = k < r ? y[i + k] : 0.0;                                                    \
+            wb[k] = k < r ? (w ? w[i + k] : wsc) : 0.0;                                        \
+            pb[k] = k < r && pw ? pw[i + k] : 1.0;                                             \
+            ub[k] = k < r && gout ? gout[i + k] : 1.0;                                         \
+        }                                                                                      \
+        NAME##_block(xb, yb, wb, wsc, pw ? pb : NULL, pwsc, has_pw, gout ? ub : NULL, gsc, ob,  \
+                     gb, acc);                                                                 \
+        if (out) memcpy(out + i, ob, (size_t)r * sizeof(double));                              \
+        if (g) memcpy(g + i, gb, (size_t)r * sizeof(double));                                  \
+    }                                                                                          \
+    for (int k = 0; k < 8 / (W / 64); k++) _mm##W##_storeu_pd(a + k * (W / 64), acc[k]);       \
+    return cx_sum8(a);                                                                         \
+}
+CX_BCE_LOGITS_PD(cx_bce_logits_d_avx2, 256, CX_V3, cx_exp4_nonpos, cx_log1p4_pd)
 
 CX_V3 static inline void cx_tr8x8(__m256 *r) {
     /* r[k] = (a_k0 .. a_k7) -> r[j] = (a_0j .. a_7j) */
@@ -2056,7 +2187,7 @@ CX_V4 static void cx_sigmoid_d_avx512(const double *x, Py_ssize_t n, double *y, 
         _mm512_mask_storeu_pd(y + i, mask, cx_sigmoid8_pd(v, log_out));
     }
 }
-CX_DEFINE_BCE_LOGITS_D(avx512, cx_sigmoid_d_avx512)
+CX_BCE_LOGITS_PD(cx_bce_logits_d_avx512, 512, CX_V4, cx_exp8_nonpos_pd, cx_log1p8_pd)
 
 CX_V4 static void cx_col_lognorm_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
                                        double *resto, double *lno, float *y, Py_ssize_t ycs) {
@@ -2109,29 +2240,13 @@ CX_V4 static void cx_col_map_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n,
 }
 
 
-CX_BCE_LOGS_PD(cx_bce_logs8, 512, CX_V4, cx_log8_pd, cx_log1p8_pd)
 CX_KL_LOGS_PD(cx_kl_logs8, 512, CX_V4, cx_exp8_nonpos_pd, cx_log8_pd)
 
-/* BCE's and kl_div's logs, 8 lanes; the tail through the same vector code, masked (the other
-   lanes' values are not stored) */
-CX_V4 static void cx_bce_logs_f_avx512(const float *p, Py_ssize_t n, double *lp, double *l1p) {
-    for (Py_ssize_t i = 0; i < n; i += 8) {
-        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
-        __m512d a, b;
-        cx_bce_logs8(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, p + i)), &a, &b);
-        _mm512_mask_storeu_pd(lp + i, k, a);
-        _mm512_mask_storeu_pd(l1p + i, k, b);
-    }
-}
-CX_V4 static void cx_bce_logs_d_avx512(const double *p, Py_ssize_t n, double *lp, double *l1p) {
-    for (Py_ssize_t i = 0; i < n; i += 8) {
-        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
-        __m512d a, b;
-        cx_bce_logs8(_mm512_maskz_loadu_pd(k, p + i), &a, &b);
-        _mm512_mask_storeu_pd(lp + i, k, a);
-        _mm512_mask_storeu_pd(l1p + i, k, b);
-    }
-}
+CX_BCE_PROBS(cx_bce_probs_f_avx512, 512, CX_V4, float, CX_LDF512, CX_STF512, cx_log8_pd)
+CX_BCE_PROBS(cx_bce_probs_d_avx512, 512, CX_V4, double, _mm512_loadu_pd, CX_STD512, cx_log8_pd)
+
+/* kl_div's logs, 8 lanes; the tail through the same vector code, masked (the other lanes'
+   values are not stored) */
 CX_V4 static void cx_kl_logs_f_avx512(const float *t, Py_ssize_t n, int log_target, double *out) {
     for (Py_ssize_t i = 0; i < n; i += 8) {
         __mmask8 k = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1u);
@@ -2365,25 +2480,25 @@ static const cx_table_f cx_f32_avx512 = {
     "avx512", cx_argmax_avx2, cx_sumexp_avx512, cx_wdot_avx2_fma, cx_logsoftmax_out_avx512,
     cx_affine_avx512, cx_softmax_bwd_avx512, cx_col_lognorm_avx512, cx_col_long_avx512,
     cx_cols_copy_f_avx512, cx_cols_uncopy_f_avx2, cx_col_map_avx512, cx_tile_to_rows_avx2,
-    cx_rows_to_tile_avx2, cx_sigmoid_avx512, cx_bce_logs_f_avx512, cx_bce_logits_avx512,
+    cx_rows_to_tile_avx2, cx_sigmoid_avx512, cx_bce_probs_f_avx512, cx_bce_logits_avx512,
     cx_kl_logs_f_avx512, cx_softcap_f_avx2, cx_wq_sums_f_avx512};
 static const cx_table_d cx_f64_avx512 = {
     "avx512", cx_argmax_d_avx2, cx_sumexp_d_avx512, cx_wdot_d, cx_logsoftmax_out_d_avx512,
     cx_affine_d_avx512, cx_softmax_bwd_d_avx512, cx_col_lognorm_d_avx512, cx_col_long_d_avx512,
     cx_cols_copy_d_avx512, cx_cols_uncopy_d_avx2, cx_col_map_d_avx512,
-    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_logs_d_avx512,
+    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx512, cx_bce_probs_d_avx512,
     cx_bce_logits_d_avx512, cx_kl_logs_d_avx512, cx_softcap_d, cx_wq_sums_d_avx512};
 
 static const cx_table_f cx_f32_avx2 = {
     "avx2_fma", cx_argmax_avx2, cx_sumexp_avx2, cx_wdot_avx2_fma, cx_logsoftmax_out_avx2_fma,
     cx_affine_avx2_fma, cx_softmax_bwd_avx2_fma, cx_col_lognorm_avx2, cx_col_long_avx2, cx_cols_copy_f_avx2, cx_cols_uncopy_f_avx2,
     cx_col_map_avx2, cx_tile_to_rows_avx2, cx_rows_to_tile_avx2, cx_sigmoid_avx2,
-    cx_bce_logs_f_avx2, cx_bce_logits_avx2, cx_kl_logs_f_avx2, cx_softcap_f_avx2,
+    cx_bce_probs_f_avx2, cx_bce_logits_avx2, cx_kl_logs_f_avx2, cx_softcap_f_avx2,
     cx_wq_sums_f_avx2};
 static const cx_table_d cx_f64_avx2 = {
     "avx2_fma", cx_argmax_d_avx2, cx_sumexp_d_avx2, cx_wdot_d, cx_logsoftmax_out_d, cx_affine_d_avx2,
     cx_softmax_bwd_d_avx2, cx_col_lognorm_d_avx2, cx_col_long_d_avx2, cx_cols_copy_d_avx2, cx_cols_uncopy_d_avx2, cx_col_map_d_avx2,
-    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_logs_d_avx2,
+    cx_tile_to_rows_d, cx_rows_to_tile_d, cx_sigmoid_d_avx2, cx_bce_probs_d_avx2,
     cx_bce_logits_d_avx2, cx_kl_logs_d_avx2, cx_softcap_d, cx_wq_sums_d_avx2};
 #endif
 
@@ -2391,13 +2506,13 @@ static const cx_table_f cx_f32_portable = {
     "portable", cx_argmax_row_portable, cx_sumexp_portable, cx_wdot_portable, cx_logsoftmax_out_portable,
     cx_affine_portable, cx_softmax_bwd_portable, cx_col_lognorm_portable, cx_col_long_portable, cx_cols_copy_f_portable, cx_cols_uncopy_f_portable,
     cx_col_map_portable, cx_tile_to_rows_f, cx_rows_to_tile_f, cx_sigmoid_portable,
-    cx_bce_logs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable, cx_softcap_f_portable,
+    cx_bce_probs_f_portable, cx_bce_logits_portable, cx_kl_logs_f_portable, cx_softcap_f_portable,
     cx_wq_sums_f_portable};
 static const cx_table_d cx_f64_portable = {
     "portable", cx_argmax_d_portable, cx_sumexp_d_portable, cx_wdot_d, cx_logsoftmax_out_d,
     cx_affine_d_portable, cx_softmax_bwd_d_portable, cx_col_lognorm_d_portable,
     cx_col_long_d_portable, cx_cols_copy_d_portable, cx_cols_uncopy_d_portable, cx_col_map_d_portable, cx_tile_to_rows_d, cx_rows_to_tile_d,
-    cx_sigmoid_d_portable, cx_bce_logs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable,
+    cx_sigmoid_d_portable, cx_bce_probs_d_portable, cx_bce_logits_d_portable, cx_kl_logs_d_portable,
     cx_softcap_d, cx_wq_sums_d_portable};
 
 static int cx_level = -1; /* B: chosen once; 0 portable, 1 AVX2+FMA, 2 AVX-512 */

@@ -21,7 +21,8 @@
  *   (CX_MAP_EXP: a exp(x - m) - k w; CX_MAP_LOG: (x - m) - a; CX_MAP_AFFINE: a x - k w);
  *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (a multiple of 8) adjacent rows, x[c * cs + j],
  *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
- *   element-wise: sigmoid / log_sigmoid, bce_logs (BCE's two clamped logs, in double),
+ *   element-wise: sigmoid / log_sigmoid, bce_probs (BCE's losses, their sum and gradient over
+ *     a span, in double, with counts of inputs and targets outside [0, 1]),
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span), kl_logs (kl_div's
  *     log(t) in double, or exp(t) with log targets: valid for DBL_MIN < t < inf, resp. t <= 700;
  *     the caller recomputes other elements with libm), softcap (t = tanh(x / c) with x / c rounded
@@ -64,7 +65,8 @@ enum { CX_MAP_EXP = 0, CX_MAP_LOG = 1, CX_MAP_AFFINE = 2 };
         void (*tile_to_rows)(const T *x, Py_ssize_t cs, Py_ssize_t n, int lanes, T *rows);    \
         void (*rows_to_tile)(const T *rows, Py_ssize_t n, int lanes, T *x, Py_ssize_t cs);    \
         void (*sigmoid)(const T *x, Py_ssize_t n, T *y, int log_out);                         \
-        void (*bce_logs)(const T *p, Py_ssize_t n, double *lp, double *l1p);                  \
+        double (*bce_probs)(const T *p, const T *y, Py_ssize_t n, const T *w, T wsc, T *out,  \
+                            T *g, const T *gout, double gsc, Py_ssize_t *bad);                \
         double (*bce_logits)(const T *x, const T *y, Py_ssize_t n, const T *w, T wsc,         \
                              const T *pw, T pwsc, int has_pw, T *out, T *g, const T *gout,    \
                              T gsc);                                                          \
