@@ -13,8 +13,8 @@ mantissa on x86-64), on logits 3 N(0, 1) (rows) and 6 N(0, 1) (element-wise):
 * the float32 exp of the kernels' stored exps: <= 0.91 ulp on AVX2 and AVX-512, <= 1.03 ulp portable (every
   11th float32 in [-103.97, 0]);
 * soft-capping's tanh (cross_entropy(softcap=)): float32 <= 1 ulp, float64 <= 3 ulp (libm);
-* binary_cross_entropy(reduction='none'): float32 <= 0.5 ulp (correctly rounded: the logs and the
-  loss in double, rounded once), float64 <= 3 ulp (3 10^6 values: p uniform, log-uniform down to
+* binary_cross_entropy(reduction='none'): float32 <= 0.501 ulp (the logs and the loss in double,
+  within 2^-40 relative, rounded once: correctly rounded but within 2^-16 ulp of a tie), float64 <= 3 ulp (3 10^6 values: p uniform, log-uniform down to
   1e-30 and as close to 1, targets uniform with a share of 0 and 1).
 """
 
@@ -82,7 +82,7 @@ def test_bce_bound(dtype):
         exact = -(yl * np.maximum(np.log(pl), -100) + (1 - yl) * np.maximum(np.log1p(-pl), -100))
     keep = exact != 0
     got = cxent.binary_cross_entropy(p, y, reduction="none")[keep]
-    assert _err(got, exact[keep], exact[keep], dtype) <= (0.5 if dtype == np.float32 else 3.0)
+    assert _err(got, exact[keep], exact[keep], dtype) <= (0.501 if dtype == np.float32 else 3.0)
 
 
 def test_softcap_bound(dtype):

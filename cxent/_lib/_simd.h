@@ -942,9 +942,10 @@ CX_V3 static double cx_sumexp_avx2(const float *x, Py_ssize_t n, float m, Py_ssi
 
 /* log(u) for normal u > 0 in double, to a few ulp (NAME: cx_log4_pd, 256; cx_log8_pd, 512):
    u = 2^k f with f in [sqrt(1/2), sqrt(2)), log f = 2 atanh(z) with z = (f - 1) / (f + 1),
-   |z| <= 0.172, by its series to z^21.  u = 0 (or subnormal) gives about -1023 ln 2: callers
-   clamp far above that. */
-#define CX_LOG_PD(NAME, W, ATTR)                                                               \
+   |z| <= 0.172, by its series to z^21 (SHORT = 1: to z^13, relative truncation error below
+   2^-40, for logs whose result is rounded to float32).  u = 0 (or subnormal) gives about
+   -1023 ln 2: callers clamp far above that. */
+#define CX_LOG_PD(NAME, W, ATTR, SHORT)                                                        \
 ATTR static inline __m##W##d NAME(__m##W##d u) {                                              \
     const __m##W##d one = _mm##W##_set1_pd(1.0);                                              \
     __m##W##i bits = _mm##W##_castpd_si##W(u);                                                \
@@ -961,11 +962,14 @@ ATTR static inline __m##W##d NAME(__m##W##d u) {                                
     k = CX_INCD##W(k, big);                                                                    \
     __m##W##d z = _mm##W##_div_pd(_mm##W##_sub_pd(f, one), _mm##W##_add_pd(f, one));          \
     __m##W##d w = _mm##W##_mul_pd(z, z);                                                      \
-    __m##W##d p = _mm##W##_set1_pd(1.0 / 21);                                                 \
-    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 19));                                  \
-    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 17));                                  \
-    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 15));                                  \
-    p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 13));                                  \
+    __m##W##d p = _mm##W##_set1_pd(1.0 / 13);                                                 \
+    if (!(SHORT)) {                                                                            \
+        p = _mm##W##_set1_pd(1.0 / 21);                                                        \
+        p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 19));                               \
+        p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 17));                               \
+        p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 15));                               \
+        p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 13));                               \
+    }                                                                                          \
     p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 11));                                  \
     p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 9));                                   \
     p = _mm##W##_fmadd_pd(p, w, _mm##W##_set1_pd(1.0 / 7));                                   \
@@ -986,7 +990,8 @@ ATTR static inline __m##W##d NAME(__m##W##d t) {                                
     __m##W##d res = _mm##W##_mul_pd(LOG(u), _mm##W##_div_pd(t, um1));                         \
     return CX_SELD##W(CX_CMPD##W(um1, _mm##W##_setzero_pd(), _CMP_EQ_OQ), res, t);            \
 }
-CX_LOG_PD(cx_log4_pd, 256, CX_V3)
+CX_LOG_PD(cx_log4_pd, 256, CX_V3, 0)
+CX_LOG_PD(cx_log4s_pd, 256, CX_V3, 1)
 CX_LOG1P_PD(cx_log1p4_pd, 256, CX_V3, cx_log4_pd)
 
 CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
@@ -1336,11 +1341,17 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
    log1p(-p) is CX_LOG1P_PD's value, its factor t / (u - 1) computed only when some lane needs it:
    it is exactly 1 where u - 1 = t, which float32 input always has above 2^-29.  The tail runs
    the same code on padded copies (p = y = 0.5, w = 0: a +0 loss that leaves the sums as they are).
-   NAME: cx_bce_probs_{f,d}_{avx2,avx512}; LD / ST: T to and from W-bit double vectors. */
+   The range checks are AND-ed per lane over the span: bad[] counts lanes that met a value
+   outside [0, 1] (or nan), nonzero exactly when the portable count is.
+   NAME: cx_bce_probs_{f,d}_{avx2,avx512}; LD / ST: T to and from W-bit double vectors; LOG: the
+   float32 kernels take the short log (CX_LOG_PD: 2^-40, the float32 loss stays correctly
+   rounded but where it lies within 2^-16 ulp of a tie), float64 the full one. */
 #define CX_BITSD256(c) ((unsigned)_mm256_movemask_pd(c))
 #define CX_BITSD512(c) ((unsigned)(c))
-#define CX_ORD256(a, b) _mm256_or_pd((a), (b))
-#define CX_ORD512(a, b) ((__mmask8)((a) | (b)))
+#define CX_ANDC256(k, a, b) _mm256_and_pd((k), _mm256_and_pd((a), (b)))
+#define CX_ANDC512(k, a, b) ((__mmask8)((k) & (a) & (b)))
+#define CX_ALLD256 _mm256_castsi256_pd(_mm256_set1_epi64x(-1))
+#define CX_ALLD512 ((__mmask8)0xff)
 #define CX_LDF256(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
 #define CX_STF256(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
 #define CX_LDF512(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
@@ -1349,16 +1360,16 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
 #define CX_STD512(p, v) _mm512_storeu_pd((p), (v))
 #define CX_BCE_PROBS(NAME, W, ATTR, T, LD, ST, LOG)                                             \
 ATTR static inline void NAME##_block(const T *p, const T *y, const T *w, T wsc, const T *gout,  \
-        double gsc, T *out, T *g, __m##W##d *acc, unsigned *bad) {                             \
+        double gsc, T *out, T *g, __m##W##d *acc, CX_CONDD##W *okp, CX_CONDD##W *oky) {        \
     const __m##W##d zero = _mm##W##_setzero_pd(), one = _mm##W##_set1_pd(1.0);                 \
     const __m##W##d lim = _mm##W##_set1_pd(-100.0);                                            \
     for (int h = 0; h < 8; h += W / 64) {                                                      \
         __m##W##d pv = LD(p + h), yv = LD(y + h);                                              \
         __m##W##d wv = w ? LD(w + h) : _mm##W##_set1_pd((double)wsc);                          \
-        bad[0] += (unsigned)__builtin_popcount(CX_BITSD##W(CX_ORD##W(                          \
-            CX_CMPD##W(pv, zero, _CMP_NGE_UQ), CX_CMPD##W(pv, one, _CMP_NLE_UQ))));            \
-        bad[1] += (unsigned)__builtin_popcount(CX_BITSD##W(CX_ORD##W(                          \
-            CX_CMPD##W(yv, zero, _CMP_NGE_UQ), CX_CMPD##W(yv, one, _CMP_NLE_UQ))));            \
+        okp[h / (W / 64)] = CX_ANDC##W(okp[h / (W / 64)], CX_CMPD##W(pv, zero, _CMP_GE_OQ),    \
+                                       CX_CMPD##W(pv, one, _CMP_LE_OQ));                       \
+        oky[h / (W / 64)] = CX_ANDC##W(oky[h / (W / 64)], CX_CMPD##W(yv, zero, _CMP_GE_OQ),    \
+                                       CX_CMPD##W(yv, one, _CMP_LE_OQ));                       \
         __m##W##d lp = _mm##W##_max_pd(LOG(_mm##W##_andnot_pd(_mm##W##_set1_pd(-0.0), pv)), lim); \
         __m##W##d t = _mm##W##_sub_pd(zero, pv), u = _mm##W##_add_pd(one, t);                  \
         __m##W##d um1 = _mm##W##_sub_pd(u, one), l1 = LOG(u);                                  \
@@ -1385,13 +1396,16 @@ ATTR static inline void NAME##_block(const T *p, const T *y, const T *w, T wsc, 
 ATTR static double NAME(const T *p, const T *y, Py_ssize_t n, const T *w, T wsc, T *out, T *g,  \
                         const T *gout, double gsc, Py_ssize_t *bad) {                          \
     __m##W##d acc[8 / (W / 64)];                                                               \
+    CX_CONDD##W okp[8 / (W / 64)], oky[8 / (W / 64)]; /* lanes whose values were all in [0, 1] */ \
     double a[8];                                                                               \
-    unsigned nb[2] = {0, 0};                                                                   \
-    for (int k = 0; k < 8 / (W / 64); k++) acc[k] = _mm##W##_setzero_pd();                     \
+    for (int k = 0; k < 8 / (W / 64); k++) {                                                   \
+        acc[k] = _mm##W##_setzero_pd();                                                        \
+        okp[k] = oky[k] = CX_ALLD##W;                                                          \
+    }                                                                                          \
     Py_ssize_t i = 0;                                                                          \
     for (; i + 8 <= n; i += 8)                                                                 \
         NAME##_block(p + i, y + i, w ? w + i : NULL, wsc, gout ? gout + i : NULL, gsc,         \
-                     out ? out + i : NULL, g ? g + i : NULL, acc, nb);                         \
+                     out ? out + i : NULL, g ? g + i : NULL, acc, okp, oky);                   \
     if (i < n) {                                                                               \
         T pb[8], yb[8], wb[8], ub[8], ob[8], gb[8];                                            \
         int r = (int)(n - i);                                                                  \
@@ -1401,16 +1415,18 @@ ATTR static double NAME(const T *p, const T *y, Py_ssize_t n, const T *w, T wsc,
             wb[k] = k < r ? (w ? w[i + k] : wsc) : (T)0;                                       \
             ub[k] = k < r && gout ? gout[i + k] : (T)1;                                        \
         }                                                                                      \
-        NAME##_block(pb, yb, wb, wsc, gout ? ub : NULL, gsc, ob, gb, acc, nb);                 \
+        NAME##_block(pb, yb, wb, wsc, gout ? ub : NULL, gsc, ob, gb, acc, okp, oky);           \
         if (out) memcpy(out + i, ob, (size_t)r * sizeof(T));                                   \
         if (g) memcpy(g + i, gb, (size_t)r * sizeof(T));                                       \
     }                                                                                          \
     for (int k = 0; k < 8 / (W / 64); k++) _mm##W##_storeu_pd(a + k * (W / 64), acc[k]);       \
-    bad[0] += nb[0];                                                                           \
-    bad[1] += nb[1];                                                                           \
+    for (int k = 0; k < 8 / (W / 64); k++) {                                                   \
+        bad[0] += (W / 64) - __builtin_popcount(CX_BITSD##W(okp[k]));                          \
+        bad[1] += (W / 64) - __builtin_popcount(CX_BITSD##W(oky[k]));                          \
+    }                                                                                          \
     return cx_sum8(a);                                                                         \
 }
-CX_BCE_PROBS(cx_bce_probs_f_avx2, 256, CX_V3, float, CX_LDF256, CX_STF256, cx_log4_pd)
+CX_BCE_PROBS(cx_bce_probs_f_avx2, 256, CX_V3, float, CX_LDF256, CX_STF256, cx_log4s_pd)
 CX_BCE_PROBS(cx_bce_probs_d_avx2, 256, CX_V3, double, _mm256_loadu_pd, CX_STD256, cx_log4_pd)
 
 /* exp(t) for t <= 700 (the float64 exp is exact to about 2 ulp there), or log(t) for normal
@@ -2162,7 +2178,8 @@ CX_DEFINE_COLS_COPY_SIMD(double, d, avx512, CX_V4, __m512d, __mmask8, 8, _mm512_
 CX_LOG1P_PS(cx_log1p16_ps, 512, CX_V4)
 CX_SIGMOID_PS(cx_sigmoid16, 512, CX_V4, cx_exp16_nonpos, cx_log1p16_ps)
 CX_BCE_LOGITS_PS(cx_bce_logits_avx512, 512, CX_V4, cx_exp16_nonpos, cx_log1p16_ps)
-CX_LOG_PD(cx_log8_pd, 512, CX_V4)
+CX_LOG_PD(cx_log8_pd, 512, CX_V4, 0)
+CX_LOG_PD(cx_log8s_pd, 512, CX_V4, 1)
 CX_LOG1P_PD(cx_log1p8_pd, 512, CX_V4, cx_log8_pd)
 CX_SIGMOID_PD(cx_sigmoid8_pd, 512, CX_V4, cx_exp8_nonpos_pd, cx_log1p8_pd)
 
@@ -2242,7 +2259,7 @@ CX_V4 static void cx_col_map_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n,
 
 CX_KL_LOGS_PD(cx_kl_logs8, 512, CX_V4, cx_exp8_nonpos_pd, cx_log8_pd)
 
-CX_BCE_PROBS(cx_bce_probs_f_avx512, 512, CX_V4, float, CX_LDF512, CX_STF512, cx_log8_pd)
+CX_BCE_PROBS(cx_bce_probs_f_avx512, 512, CX_V4, float, CX_LDF512, CX_STF512, cx_log8s_pd)
 CX_BCE_PROBS(cx_bce_probs_d_avx512, 512, CX_V4, double, _mm512_loadu_pd, CX_STD512, cx_log8_pd)
 
 /* kl_div's logs, 8 lanes; the tail through the same vector code, masked (the other lanes'

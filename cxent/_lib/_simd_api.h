@@ -22,7 +22,8 @@
  *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (a multiple of 8) adjacent rows, x[c * cs + j],
  *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
  *   element-wise: sigmoid / log_sigmoid, bce_probs (BCE's losses, their sum and gradient over
- *     a span, in double, with counts of inputs and targets outside [0, 1]),
+ *     a span, in double; bad[0] / bad[1] grow, nonzero, where inputs / targets fall outside
+ *     [0, 1] or are nan),
  *     bce_logits (BCE-with-logits losses, their sum and gradient over a span), kl_logs (kl_div's
  *     log(t) in double, or exp(t) with log targets: valid for DBL_MIN < t < inf, resp. t <= 700;
  *     the caller recomputes other elements with libm), softcap (t = tanh(x / c) with x / c rounded
