@@ -219,6 +219,21 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
     return nbad, total, wtotal
 
 
+cdef inline void _nll_prefetch(const operand* x, const operand* tgt, const geometry* g,
+                               Py_ssize_t r0, Py_ssize_t nr, floating* kind) noexcept nogil:
+    # rows r0 .. r0 + nr - 1 in tile_at's order: a prefetch of each valid target element
+    cdef Py_ssize_t o = r0 // g.inner, i = r0 - o * g.inner, j
+    cdef int64_t yj
+    for j in range(nr):
+        yj = (<const int64_t*>tgt.p)[o * tgt.s0 + i * tgt.s2]
+        if 0 <= yj < g.n:
+            __builtin_prefetch(<const floating*>x.p + o * x.s0 + i * x.s2 + yj * x.s1)
+        i += 1
+        if i == g.inner:
+            i = 0
+            o += 1
+
+
 cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* w,
                           const index_opts* op, const operand* loss, const operand* grad,
                           const operand* rsc, const geometry* g, Py_ssize_t t,
@@ -235,7 +250,10 @@ cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* 
     r0 = t * g.height
     o = r0 // g.inner
     i = r0 - o * g.inner
-    for j in range(<int>min(<Py_ssize_t>g.height, g.nrows - r0)):  # row (o, i), as tile_at
+    cdef int nr = <int>min(<Py_ssize_t>g.height, g.nrows - r0)
+    # the target elements of this tile and the next requested first: one miss per row, overlapped
+    _nll_prefetch(x, tgt, g, r0, min(2 * <Py_ssize_t>g.height, g.nrows - r0), <floating*>NULL)
+    for j in range(nr):  # row (o, i), as tile_at
         if j:
             i += 1
             if i == g.inner:
@@ -888,6 +906,10 @@ def pairwise_sum(const double[::1] a):
     with nogil:
         s = _pairwise(&a[0], a.shape[0], 1)
     return s
+
+
+cdef extern from *:
+    void __builtin_prefetch(const void* p) noexcept nogil
 
 
 cdef extern from "_omp_shim.h":
