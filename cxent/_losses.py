@@ -338,6 +338,10 @@ def nll_loss_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | N
     array([[-0.5,  0. ],
            [ 0. , -0.5]])
     """
+    if grad_output is None and grad_out is None:
+        fast = _k.nll_grad_small(input, target, weight, ignore_index, reduction)
+        if fast is not None:  # the common small call, served in one compiled step
+            return fast
     return _nll(input, target, weight, ignore_index, reduction, GradRequest(grad_output, grad_out))
 
 

@@ -46,6 +46,13 @@ def xent_grad_small(
     label_smoothing: object,
     z_loss: object,
 ) -> tuple[np.floating, npt.NDArray[np.floating]] | None: ...
+def nll_grad_small(
+    input: object,
+    target: object,
+    weight: object,
+    ignore_index: object,
+    reduction: object,
+) -> tuple[np.floating, npt.NDArray[np.floating]] | None: ...
 def class_prob_rows(
     x: npt.NDArray[np.floating],  # const floating[:, :, :]
     target: npt.NDArray[np.floating],  # const floating[:, :, :]

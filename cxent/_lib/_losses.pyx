@@ -599,6 +599,12 @@ def xent_grad_small(input, target, weight, ignore_index, reduction, label_smooth
                       True, True)
 
 
+def nll_grad_small(input, target, weight, ignore_index, reduction):
+    """The gate of ``nll_loss_and_grad``'s common small call: ``xent_grad_small``'s conditions and
+    steps with the nll tile program (``_nll_tile``)."""
+    return _xent_gate(input, target, weight, ignore_index, reduction, 0.0, 0.0, False, True)
+
+
 cdef object _xent_gate(input, target, weight, ignore_index, reduction, label_smoothing, z_loss,
                        bint logits, bint with_grad):
 
@@ -625,7 +631,7 @@ cdef object _xent_gate(input, target, weight, ignore_index, reduction, label_smo
         return None
     cdef Py_ssize_t nrows = cnp.PyArray_DIM(xa, 0), n = cnp.PyArray_DIM(xa, 1)
     if (nrows == 0 or n == 0 or cnp.PyArray_DIM(ta, 0) != nrows
-            or (nrows * n if logits else nrows) >= _config.PARALLEL_THRESHOLD
+            or (nrows * n if logits or with_grad else nrows) >= _config.PARALLEL_THRESHOLD
             or not (-9223372036854775807 - 1 <= ignore_index <= 9223372036854775807)):
         return None
     cdef void* wp = NULL
@@ -657,7 +663,7 @@ cdef object _xent_gate(input, target, weight, ignore_index, reduction, label_smo
     lo.p = NULL
     cdef cnp.ndarray rows = None
     if with_grad:
-        if not logits or probs or reduction == "none":
+        if probs or reduction == "none":
             return None
         return _xent_grad_small(xo, to, wp, &op, &g, xtype, reduction == "mean", xa)
     if probs:  # the probability program of class_prob_rows; Python's sign and reductions
@@ -707,7 +713,8 @@ def class_prob_rows(x, target, weight, double eps, double zloss, loss_out, grad_
 
 cdef object _xent_grad_small(operand xo, operand to, const void* wp, index_opts* op,
                             const geometry* g, int xtype, bint mean, cnp.ndarray xa):
-    # xent_small's gradient call: _index_rows's steps (targets and denominator, scale, one sweep)
+    # xent_small's gradient call (cross_entropy or nll, op.logits): _index_rows's steps (targets
+    # and denominator, scale, one sweep)
     cdef geometry gw = make_geometry(g.nrows, g.n, 1)
     cdef Py_ssize_t nt = n_tiles(&gw), nbad
     cdef double small_sums[256]
