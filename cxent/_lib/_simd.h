@@ -745,6 +745,13 @@ CX_DEFINE_KERNELS(portable, CX_UNUSED, CX_FMA_SW)
 #define CX_SEL512(c, a, b) _mm512_mask_blend_ps((c), (a), (b))
 #define CX_SELD256(c, a, b) _mm256_blendv_pd((a), (b), (c))
 #define CX_SELD512(c, a, b) _mm512_mask_blend_pd((c), (a), (b))
+/* float64 conditions as lane bits (any lane: nonzero); k AND a AND b; every lane true */
+#define CX_BITSD256(c) ((unsigned)_mm256_movemask_pd(c))
+#define CX_BITSD512(c) ((unsigned)(c))
+#define CX_ANDC256(k, a, b) _mm256_and_pd((k), _mm256_and_pd((a), (b)))
+#define CX_ANDC512(k, a, b) ((__mmask8)((k) & (a) & (b)))
+#define CX_ALLD256 _mm256_castsi256_pd(_mm256_set1_epi64x(-1))
+#define CX_ALLD512 ((__mmask8)0xff)
 #define CX_SET64_256(v) _mm256_set1_epi64x(v)
 #define CX_SET64_512(v) _mm512_set1_epi64(v)
 /* e - 1 (int32 lanes) where c */
@@ -981,18 +988,23 @@ ATTR static inline __m##W##d NAME(__m##W##d u) {                                
                              _mm##W##_add_pd(_mm##W##_add_pd(z, z), lz));                     \
 }
 /* log1p(t) for t > -1 (or nan): log(u) t / (u - 1) with u = 1 + t, exact t where u rounds to 1
-   (NAME: cx_log1p4_pd / cx_log1p8_pd, LOG: that width's log) */
-#define CX_LOG1P_PD(NAME, W, ATTR, LOG)                                                        \
+   (NAME: cx_log1p4_pd / cx_log1p8_pd, LOG: that width's log).  The factor t / (u - 1) is exactly 1
+   where u - 1 = t, as for every float32 t above 2^-29: with SKIP = 1 (float32 callers) its
+   division runs only when some lane needs it, the same value (a test of every vector costs
+   float64 callers, who always need it, 4 % of log_sigmoid). */
+#define CX_LOG1P_PD(NAME, W, ATTR, LOG, SKIP)                                                  \
 ATTR static inline __m##W##d NAME(__m##W##d t) {                                              \
     const __m##W##d one = _mm##W##_set1_pd(1.0);                                              \
     __m##W##d u = _mm##W##_add_pd(one, t);                                                    \
     __m##W##d um1 = _mm##W##_sub_pd(u, one);                                                  \
-    __m##W##d res = _mm##W##_mul_pd(LOG(u), _mm##W##_div_pd(t, um1));                         \
+    __m##W##d res = LOG(u);                                                                   \
+    if (!(SKIP) || CX_BITSD##W(CX_CMPD##W(um1, t, _CMP_NEQ_UQ)))                             \
+        res = _mm##W##_mul_pd(res, _mm##W##_div_pd(t, um1));                                  \
     return CX_SELD##W(CX_CMPD##W(um1, _mm##W##_setzero_pd(), _CMP_EQ_OQ), res, t);            \
 }
 CX_LOG_PD(cx_log4_pd, 256, CX_V3, 0)
 CX_LOG_PD(cx_log4s_pd, 256, CX_V3, 1)
-CX_LOG1P_PD(cx_log1p4_pd, 256, CX_V3, cx_log4_pd)
+CX_LOG1P_PD(cx_log1p4_pd, 256, CX_V3, cx_log4_pd, 0)
 
 CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t n, float *mo,
                                      double *resto, double *lno, float *y, Py_ssize_t ycs) {
@@ -1338,27 +1350,20 @@ CX_V3 static void cx_affine_d_avx2(double *g, Py_ssize_t n, double a, double k, 
 /* BCE over a span (bce_probs, _simd_api.h), W / 64 lanes of double at a time: cx_bce_probs_
    portable's operations and sum order (element i into partial i % 8: on AVX2 two vectors of
    partials, on AVX-512 one), each product rounded on its own (CX_OPAQUE_V: no FMA contraction).
-   log1p(-p) is CX_LOG1P_PD's value, its factor t / (u - 1) computed only when some lane needs it:
-   it is exactly 1 where u - 1 = t, which float32 input always has above 2^-29.  The tail runs
+   log1p(-p) by CX_LOG1P_PD (float32: SKIP, its division skipped above 2^-29).  The tail runs
    the same code on padded copies (p = y = 0.5, w = 0: a +0 loss that leaves the sums as they are).
    The range checks are AND-ed per lane over the span: bad[] counts lanes that met a value
    outside [0, 1] (or nan), nonzero exactly when the portable count is.
-   NAME: cx_bce_probs_{f,d}_{avx2,avx512}; LD / ST: T to and from W-bit double vectors; LOG: the
-   float32 kernels take the short log (CX_LOG_PD: 2^-40, the float32 loss stays correctly
+   NAME: cx_bce_probs_{f,d}_{avx2,avx512}; LD / ST: T to and from W-bit double vectors; LOG /
+   LOG1P: the float32 kernels take the short log (CX_LOG_PD: 2^-40, the float32 loss stays correctly
    rounded but where it lies within 2^-16 ulp of a tie), float64 the full one. */
-#define CX_BITSD256(c) ((unsigned)_mm256_movemask_pd(c))
-#define CX_BITSD512(c) ((unsigned)(c))
-#define CX_ANDC256(k, a, b) _mm256_and_pd((k), _mm256_and_pd((a), (b)))
-#define CX_ANDC512(k, a, b) ((__mmask8)((k) & (a) & (b)))
-#define CX_ALLD256 _mm256_castsi256_pd(_mm256_set1_epi64x(-1))
-#define CX_ALLD512 ((__mmask8)0xff)
 #define CX_LDF256(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
 #define CX_STF256(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
 #define CX_LDF512(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
 #define CX_STF512(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
 #define CX_STD256(p, v) _mm256_storeu_pd((p), (v))
 #define CX_STD512(p, v) _mm512_storeu_pd((p), (v))
-#define CX_BCE_PROBS(NAME, W, ATTR, T, LD, ST, LOG)                                             \
+#define CX_BCE_PROBS(NAME, W, ATTR, T, LD, ST, LOG, LOG1P)                                      \
 ATTR static inline void NAME##_block(const T *p, const T *y, const T *w, T wsc, const T *gout,  \
         double gsc, T *out, T *g, __m##W##d *acc, CX_CONDD##W *okp, CX_CONDD##W *oky) {        \
     const __m##W##d zero = _mm##W##_setzero_pd(), one = _mm##W##_set1_pd(1.0);                 \
@@ -1371,11 +1376,7 @@ ATTR static inline void NAME##_block(const T *p, const T *y, const T *w, T wsc, 
         oky[h / (W / 64)] = CX_ANDC##W(oky[h / (W / 64)], CX_CMPD##W(yv, zero, _CMP_GE_OQ),    \
                                        CX_CMPD##W(yv, one, _CMP_LE_OQ));                       \
         __m##W##d lp = _mm##W##_max_pd(LOG(_mm##W##_andnot_pd(_mm##W##_set1_pd(-0.0), pv)), lim); \
-        __m##W##d t = _mm##W##_sub_pd(zero, pv), u = _mm##W##_add_pd(one, t);                  \
-        __m##W##d um1 = _mm##W##_sub_pd(u, one), l1 = LOG(u);                                  \
-        if (CX_BITSD##W(CX_CMPD##W(um1, t, _CMP_NEQ_UQ)))                                       \
-            l1 = _mm##W##_mul_pd(l1, _mm##W##_div_pd(t, um1));                                 \
-        l1 = _mm##W##_max_pd(CX_SELD##W(CX_CMPD##W(um1, zero, _CMP_EQ_OQ), l1, t), lim);        \
+        __m##W##d l1 = _mm##W##_max_pd(LOG1P(_mm##W##_sub_pd(zero, pv)), lim);                \
         __m##W##d a = _mm##W##_mul_pd(_mm##W##_sub_pd(yv, one), l1), b = _mm##W##_mul_pd(yv, lp); \
         CX_OPAQUE_V(a);                                                                        \
         CX_OPAQUE_V(b);                                                                        \
@@ -1426,8 +1427,11 @@ ATTR static double NAME(const T *p, const T *y, Py_ssize_t n, const T *w, T wsc,
     }                                                                                          \
     return cx_sum8(a);                                                                         \
 }
-CX_BCE_PROBS(cx_bce_probs_f_avx2, 256, CX_V3, float, CX_LDF256, CX_STF256, cx_log4s_pd)
-CX_BCE_PROBS(cx_bce_probs_d_avx2, 256, CX_V3, double, _mm256_loadu_pd, CX_STD256, cx_log4_pd)
+CX_LOG1P_PD(cx_log1p4s_pd, 256, CX_V3, cx_log4s_pd, 1)
+CX_BCE_PROBS(cx_bce_probs_f_avx2, 256, CX_V3, float, CX_LDF256, CX_STF256, cx_log4s_pd,
+             cx_log1p4s_pd)
+CX_BCE_PROBS(cx_bce_probs_d_avx2, 256, CX_V3, double, _mm256_loadu_pd, CX_STD256, cx_log4_pd,
+             cx_log1p4_pd)
 
 /* exp(t) for t <= 700 (the float64 exp is exact to about 2 ulp there), or log(t) for normal
    t > 0; other lanes come out wrong and the caller recomputes them (NAME: cx_kl_logs4 /
@@ -2180,7 +2184,7 @@ CX_SIGMOID_PS(cx_sigmoid16, 512, CX_V4, cx_exp16_nonpos, cx_log1p16_ps)
 CX_BCE_LOGITS_PS(cx_bce_logits_avx512, 512, CX_V4, cx_exp16_nonpos, cx_log1p16_ps)
 CX_LOG_PD(cx_log8_pd, 512, CX_V4, 0)
 CX_LOG_PD(cx_log8s_pd, 512, CX_V4, 1)
-CX_LOG1P_PD(cx_log1p8_pd, 512, CX_V4, cx_log8_pd)
+CX_LOG1P_PD(cx_log1p8_pd, 512, CX_V4, cx_log8_pd, 0)
 CX_SIGMOID_PD(cx_sigmoid8_pd, 512, CX_V4, cx_exp8_nonpos_pd, cx_log1p8_pd)
 
 CX_V4 static void cx_sigmoid_avx512(const float *x, Py_ssize_t n, float *y, int log_out) {
@@ -2259,8 +2263,11 @@ CX_V4 static void cx_col_map_avx512(const float *x, Py_ssize_t cs, Py_ssize_t n,
 
 CX_KL_LOGS_PD(cx_kl_logs8, 512, CX_V4, cx_exp8_nonpos_pd, cx_log8_pd)
 
-CX_BCE_PROBS(cx_bce_probs_f_avx512, 512, CX_V4, float, CX_LDF512, CX_STF512, cx_log8s_pd)
-CX_BCE_PROBS(cx_bce_probs_d_avx512, 512, CX_V4, double, _mm512_loadu_pd, CX_STD512, cx_log8_pd)
+CX_LOG1P_PD(cx_log1p8s_pd, 512, CX_V4, cx_log8s_pd, 1)
+CX_BCE_PROBS(cx_bce_probs_f_avx512, 512, CX_V4, float, CX_LDF512, CX_STF512, cx_log8s_pd,
+             cx_log1p8s_pd)
+CX_BCE_PROBS(cx_bce_probs_d_avx512, 512, CX_V4, double, _mm512_loadu_pd, CX_STD512, cx_log8_pd,
+             cx_log1p8_pd)
 
 /* kl_div's logs, 8 lanes; the tail through the same vector code, masked (the other lanes'
    values are not stored) */
