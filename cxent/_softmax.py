@@ -257,8 +257,9 @@ def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
     Notes
     -----
     Evaluated as :func:`sigmoid` is (vector lanes of the input dtype; float32: the polynomial exp
-    and Cephes' log1p polynomial).  Accuracy: <= 3 ulp for float32 (tested on 1e7 values), <= 5
-    ulp for float64.
+    and Cephes' log1p polynomial).  Accuracy: <= 3 ulp for float32 (tested on 1e7 values), <= 2.5
+    ulp for float64 (tested on 2e6 values; AVX2 and AVX-512 take log1p from a division-free
+    table-driven log within 0.52 ulp: 2.2 measured).
 
     Examples
     --------

@@ -4,7 +4,7 @@ CI runs the suite once more with CXENT_SIMD=portable).
 Bounds are in ulps of the input dtype, against a long-double reference (``np.longdouble``, 64-bit
 mantissa on x86-64), on logits 3 N(0, 1) (rows) and 6 N(0, 1) (element-wise):
 
-* sigmoid <= 2.5 ulp (float64: 4), log_sigmoid <= 3 ulp (float64: 5) of the result (10^7
+* sigmoid <= 2.5 ulp (float64: 4), log_sigmoid <= 3 ulp (float64: 2.5) of the result (10^7
   float32 values, 2 10^6 float64);
 * softmax <= 40 ulp of the result: ``x - m`` is rounded to the input dtype before the exp;
 * log_softmax, logsumexp and cross_entropy(reduction='none') <= 8 ulp of max(|result|, |m|, L)
@@ -14,7 +14,7 @@ mantissa on x86-64), on logits 3 N(0, 1) (rows) and 6 N(0, 1) (element-wise):
   11th float32 in [-103.97, 0]);
 * soft-capping's tanh (cross_entropy(softcap=)): float32 <= 1 ulp, float64 <= 3 ulp (libm);
 * binary_cross_entropy(reduction='none'): float32 <= 0.501 ulp (the logs and the loss in double,
-  within 2^-40 relative, rounded once: correctly rounded but within 2^-16 ulp of a tie), float64 <= 3 ulp (3 10^6 values: p uniform, log-uniform down to
+  within 2^-43 relative, rounded once: correctly rounded but within 2^-19 ulp of a tie), float64 <= 2 ulp (AVX2 and AVX-512: the table log, 0.52 ulp; portable, libm's log: 2.1; 3 10^6 values: p uniform, log-uniform down to
   1e-30 and as close to 1, targets uniform with a share of 0 and 1).
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import cxent
+from cxent._lib import _rows
 
 ROW_C = [3, 10, 32, 33, 1000]
 
@@ -34,7 +35,7 @@ def _err(got, exact, scale, dtype):
     return float((np.abs(np.asarray(got, np.longdouble) - exact) / _ulp(scale, dtype)).max())
 
 
-@pytest.mark.parametrize("name, bounds", [("sigmoid", (2.5, 4.0)), ("log_sigmoid", (3.0, 5.0))])
+@pytest.mark.parametrize("name, bounds", [("sigmoid", (2.5, 4.0)), ("log_sigmoid", (3.0, 2.5))])
 def test_elementwise_bound(name, bounds, dtype):
     bound = bounds[dtype == np.float64]
     rng = np.random.default_rng(11)
@@ -82,7 +83,9 @@ def test_bce_bound(dtype):
         exact = -(yl * np.maximum(np.log(pl), -100) + (1 - yl) * np.maximum(np.log1p(-pl), -100))
     keep = exact != 0
     got = cxent.binary_cross_entropy(p, y, reduction="none")[keep]
-    assert _err(got, exact[keep], exact[keep], dtype) <= (0.501 if dtype == np.float32 else 3.0)
+    # float64: the SIMD paths' table log (0.52 ulp) <= 2 ulp, portable's libm log 2.06 measured
+    bound = 0.501 if dtype == np.float32 else 2.0 if _rows.simd_path() != "portable" else 2.1
+    assert _err(got, exact[keep], exact[keep], dtype) <= bound
 
 
 def test_softcap_bound(dtype):
