@@ -381,7 +381,9 @@ def cross_entropy_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLik
     Probability targets: :math:`s' [p_c \sum_k w_k q_k - w_c q_c + 2 z\, \mathrm{lse}\, p_c]`.
     Each row is read three times (max, sum of exp, gradient), the last two from cache, and the
     gradient is written once: no N x C temporary (torch makes about six passes and three N x C
-    allocations).
+    allocations).  The gradient's ``p`` are :func:`softmax`'s stored exps (``x - m``'s rounding
+    error carried): class-index targets, no options, within 6 ulp (float64: 7) of
+    ``max(|g|, p)``, tested (``tests/test_accuracy_bounds.py``).
 
     Examples
     --------
