@@ -92,14 +92,14 @@ def softmax(x: ArrayLike, axis: Axis = DEFAULT_AXIS, *, dim: Axis = None,
     ``+inf`` or only ``-inf`` gives nan (pytorch#6864, #25110).  Computed as
     ``exp(x - m) / (1 + rest)``, ``rest`` the sum without the max term.
     How it runs (``_lib/_rows.pyx``): rows of up to 32 classes go 16 at a time, one per vector lane,
-    each row's max and sum of ``exp(x - m)`` taken in class order in the input dtype (float32 lanes
-    for float32); longer rows through unit-stride kernels that sum float blocks into double (rows of
+    each row's max and sum of ``exp(x - m)`` taken in class order (float32: float lanes over blocks
+    of 8 classes, added in double); longer rows through unit-stride kernels that sum float blocks into double (rows of
     more than 65536 classes: their statistics in one read, by blocks of 8192 combined in double).
     exp is a polynomial (float32: <= 1.03 ulp; float64: <= 1 ulp).  Which of these runs depends on C
     only, never on the memory layout, so every layout gives the same bits; the AVX-512 and AVX2
     kernels give the same bits too (16 and 8 lanes of one operation sequence, tested).
     The stored ``exp(x - m)`` carries the rounding error of ``x - m`` (an exact Fast2Sum and one
-    FMA, ``_lib/_simd.h`` note H).  Accuracy: <= 6 ulp of the exact value for float32, <= 7 for
+    FMA, ``_lib/_simd.h`` note H).  Accuracy: <= 4 ulp of the exact value for float32, <= 7 for
     float64 (portable build, float64: <= 25, its row sum in class order), tested on 2e6 values per
     row length (``tests/test_accuracy_bounds.py``; 3.0 ulp measured at float32 C = 1000).  The class axis is
     read with its stride: C- and F-ordered inputs and a class axis that is not last run without a

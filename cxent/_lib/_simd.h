@@ -48,6 +48,7 @@
 #include <Python.h>
 
 #define CX_BLOCK 128
+#define CX_COL_BLOCK 8 /* the short rows' sums: float blocks of 8 classes, added in double */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CX_UNUSED __attribute__((unused))
@@ -373,14 +374,16 @@ ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize
                                          Py_ssize_t ycs) {                                   \
     /* Column arithmetic (_simd_api.h): per lane j (a row, x[c * cs + j]) the max m (nan never \
        wins over the first), rest = the sum of exp(x - m) over the terms below the max plus    \
-       (number of maxima - 1), in class order, and log1p(rest); an infinite max gives nan.     \
-       With y: y = exp(x - m) (subnormals kept; terms below FLT_MIN count 0 in the sum either  \
-       way, so the sums are the same); y may be x. */                                          \
+       (number of maxima - 1), in class order (float sums over blocks of CX_COL_BLOCK classes, \
+       added in double), and log1p(rest); an infinite max gives nan.  With y: the stored exps  \
+       (H; subnormals kept; terms below FLT_MIN count 0 in the sum either way, so the sums are \
+       the same); y may be x. */                                                              \
     const float lo = -87.3365478515625f;                                                     \
-    float m[CX_LANES], rest[CX_LANES], cnt[CX_LANES];                                        \
+    float m[CX_LANES], cnt[CX_LANES];                                                        \
+    double rest[CX_LANES];                                                                   \
     for (int j = 0; j < CX_LANES; j++) {                                                     \
         m[j] = x[j];                                                                         \
-        rest[j] = 0.0f;                                                                      \
+        rest[j] = 0.0;                                                                       \
         cnt[j] = -1.0f;                                                                      \
     }                                                                                        \
     for (Py_ssize_t c = 1; c < n; c++)                                                       \
@@ -388,15 +391,19 @@ ATTR static void cx_col_lognorm_##SUFFIX(const float *x, Py_ssize_t cs, Py_ssize
             float v = x[c * cs + j];                                                         \
             m[j] = v > m[j] ? v : m[j];                                                      \
         }                                                                                    \
-    for (Py_ssize_t c = 0; c < n; c++)                                                       \
-        for (int j = 0; j < CX_LANES; j++) {                                                 \
-            float v = x[c * cs + j], d = v - m[j], e = cx_expf_nonpos_##SUFFIX(d);           \
-            if (y) y[c * ycs + j] = cx_expf_st_##SUFFIX(v, m[j], cx_expf_##SUFFIX(d));       \
-            rest[j] += d == 0.0f || d < lo ? 0.0f : e;                                       \
-            cnt[j] += d == 0.0f ? 1.0f : 0.0f;                                               \
-        }                                                                                    \
+    for (Py_ssize_t cb = 0; cb < n; cb += CX_COL_BLOCK) {                                   \
+        float rf[CX_LANES] = {0.0f};                                                         \
+        for (Py_ssize_t c = cb; c < cb + CX_COL_BLOCK && c < n; c++)                         \
+            for (int j = 0; j < CX_LANES; j++) {                                             \
+                float v = x[c * cs + j], d = v - m[j], e = cx_expf_nonpos_##SUFFIX(d);       \
+                if (y) y[c * ycs + j] = cx_expf_st_##SUFFIX(v, m[j], cx_expf_##SUFFIX(d));   \
+                rf[j] += d == 0.0f || d < lo ? 0.0f : e;                                     \
+                cnt[j] += d == 0.0f ? 1.0f : 0.0f;                                           \
+            }                                                                                \
+        for (int j = 0; j < CX_LANES; j++) rest[j] += (double)rf[j];                         \
+    }                                                                                        \
     for (int j = 0; j < CX_LANES; j++) {                                                     \
-        float t = rest[j] + cnt[j];                                                          \
+        double t = rest[j] + (double)cnt[j];                                                 \
         mo[j] = m[j];                                                                        \
         resto[j] = t;                                                                        \
         lno[j] = log1p((double)t);                                                           \
@@ -448,7 +455,7 @@ static inline double cx_exp_st_d(double v, double m, double e) {
     /* H: the stored exp(v - m) (v <= m) from e = exp(v - m): e (1 + lo), lo d = v - m's rounding
        error (Fast2Sum, as cx_expf_st) */
     double nm = -m, d = v + nm, t = (v < nm ? nm : v) - (d - (v < nm ? v : nm));
-    return e + e * t;
+    return e == 0.0 ? e : e + e * t; /* t is nan at v = -inf */
 }
 static double cx_rowsum_d_portable(const double *x, Py_ssize_t s, Py_ssize_t n, double m,
                                    Py_ssize_t am, double *y, Py_ssize_t ys) {
@@ -1114,7 +1121,9 @@ CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t 
         m0 = _mm256_max_ps(_mm256_loadu_ps(x + c * cs), m0);
         m1 = _mm256_max_ps(_mm256_loadu_ps(x + c * cs + 8), m1);
     }
-    __m256 r0 = zero, r1 = zero, c0 = _mm256_set1_ps(-1.0f), c1 = c0;
+    __m256d r[2][2] = {{_mm256_setzero_pd(), _mm256_setzero_pd()},
+                       {_mm256_setzero_pd(), _mm256_setzero_pd()}}; /* [vector][half] */
+    __m256 c0 = _mm256_set1_ps(-1.0f), c1 = c0;
 #define CX_COL_TERM(h, m, r, k)                                                                \
     {                                                                                          \
         __m256 v = _mm256_loadu_ps(x + c * cs + h), d = _mm256_sub_ps(v, m), e;              \
@@ -1126,15 +1135,23 @@ CX_V3 static void cx_col_lognorm_avx2(const float *x, Py_ssize_t cs, Py_ssize_t 
         r = _mm256_add_ps(r, _mm256_andnot_ps(eq, e));                                         \
         k = _mm256_add_ps(k, _mm256_and_ps(eq, one));                                          \
     }
-    for (Py_ssize_t c = 0; c < n; c++) {
-        CX_COL_TERM(0, m0, r0, c0)
-        CX_COL_TERM(8, m1, r1, c1)
+    for (Py_ssize_t cb = 0; cb < n; cb += CX_COL_BLOCK) {
+        __m256 rf0 = zero, rf1 = zero;
+        for (Py_ssize_t c = cb; c < cb + CX_COL_BLOCK && c < n; c++) {
+            CX_COL_TERM(0, m0, rf0, c0)
+            CX_COL_TERM(8, m1, rf1, c1)
+        }
+        __m256 rf[2] = {rf0, rf1};
+        for (int h = 0; h < 2; h++) {
+            r[h][0] = _mm256_add_pd(r[h][0], _mm256_cvtps_pd(_mm256_castps256_ps128(rf[h])));
+            r[h][1] = _mm256_add_pd(r[h][1], _mm256_cvtps_pd(_mm256_extractf128_ps(rf[h], 1)));
+        }
     }
 #undef CX_COL_TERM
-    __m256 t[2] = {_mm256_add_ps(r0, c0), _mm256_add_ps(r1, c1)};
+    __m256 cn[2] = {c0, c1};
     for (int h = 0; h < 2; h++) {
-        __m256d t0 = _mm256_cvtps_pd(_mm256_castps256_ps128(t[h]));
-        __m256d t1 = _mm256_cvtps_pd(_mm256_extractf128_ps(t[h], 1));
+        __m256d t0 = _mm256_add_pd(r[h][0], _mm256_cvtps_pd(_mm256_castps256_ps128(cn[h])));
+        __m256d t1 = _mm256_add_pd(r[h][1], _mm256_cvtps_pd(_mm256_extractf128_ps(cn[h], 1)));
         _mm256_storeu_pd(resto + 8 * h, t0);
         _mm256_storeu_pd(resto + 8 * h + 4, t1);
         _mm256_storeu_pd(lno + 8 * h, cx_log1p4_pd(t0));
@@ -2345,20 +2362,26 @@ CX_V4 static void cx_col_lognorm_avx512(const float *x, Py_ssize_t cs, Py_ssize_
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     __m512 m = _mm512_loadu_ps(x);
     for (Py_ssize_t c = 1; c < n; c++) m = _mm512_max_ps(_mm512_loadu_ps(x + c * cs), m);
-    __m512 r = zero, k = _mm512_set1_ps(-1.0f);
-    for (Py_ssize_t c = 0; c < n; c++) {
-        __m512 v = _mm512_loadu_ps(x + c * cs), d = _mm512_sub_ps(v, m), e;
-        __mmask16 eq = _mm512_cmp_ps_mask(d, zero, _CMP_EQ_OQ);
-        if (y) /* the stored exp (H); terms below FLT_MIN count 0 in the sum either way */
-            _mm512_storeu_ps(y + c * ycs, cx_exp16_nonpos_st(v, m, &e));
-        else
-            e = cx_exp16_nonpos(d, 0);
-        r = _mm512_add_ps(r, _mm512_maskz_mov_ps((__mmask16)~eq, e));
-        k = _mm512_add_ps(k, _mm512_maskz_mov_ps(eq, one));
+    __m512d r0 = _mm512_setzero_pd(), r1 = r0; /* rows 0-7, 8-15 */
+    __m512 k = _mm512_set1_ps(-1.0f);
+    for (Py_ssize_t c0 = 0; c0 < n; c0 += CX_COL_BLOCK) {
+        __m512 rf = zero;
+        for (Py_ssize_t c = c0; c < c0 + CX_COL_BLOCK && c < n; c++) {
+            __m512 v = _mm512_loadu_ps(x + c * cs), d = _mm512_sub_ps(v, m), e;
+            __mmask16 eq = _mm512_cmp_ps_mask(d, zero, _CMP_EQ_OQ);
+            if (y) /* the stored exp (H); terms below FLT_MIN count 0 in the sum either way */
+                _mm512_storeu_ps(y + c * ycs, cx_exp16_nonpos_st(v, m, &e));
+            else
+                e = cx_exp16_nonpos(d, 0);
+            rf = _mm512_add_ps(rf, _mm512_maskz_mov_ps((__mmask16)~eq, e));
+            k = _mm512_add_ps(k, _mm512_maskz_mov_ps(eq, one));
+        }
+        r0 = _mm512_add_pd(r0, _mm512_cvtps_pd(_mm512_castps512_ps256(rf)));
+        r1 = _mm512_add_pd(r1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(rf, 1)));
     }
-    __m512 t = _mm512_add_ps(r, k);
     for (int h = 0; h < 2; h++) {
-        __m512d td = _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(t, 1) : _mm512_castps512_ps256(t));
+        __m512d td = _mm512_add_pd(h ? r1 : r0, _mm512_cvtps_pd(h ? _mm512_extractf32x8_ps(k, 1)
+                                                                   : _mm512_castps512_ps256(k)));
         _mm512_storeu_pd(resto + 8 * h, td);
         _mm512_storeu_pd(lno + 8 * h, cx_log1p8_pd(td));
     }

@@ -17,7 +17,8 @@
  *     stored exps, of CX_LANES rows of a column tile, each row's bits as the unit-stride kernel's);
  *   column arithmetic (tiles of CX_LANES (16) rows, class-major: element (row j, class c) at
  *   x[c * cs + j], for n <= CX_SHORT): col_lognorm (per-row max, sum of exp and its log1p, each
- *   row summed in class order; with y, also y = exp(x - m), the same sums bit for bit), col_map
+ *   row summed in class order, float32 in float blocks of 8 classes added in double; with y, also
+ *   y = exp(x - m), the same sums bit for bit), col_map
  *   (CX_MAP_EXP: a exp(x - m) - k w; CX_MAP_LOG: (x - m) - a; CX_MAP_AFFINE: a x - k w);
  *   layout: tile_to_rows / rows_to_tile (a tile of `lanes` (a multiple of 8) adjacent rows, x[c * cs + j],
  *     to and from unit-stride rows rows[j * n + c]: 8x8 transposes on AVX2);
