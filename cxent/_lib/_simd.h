@@ -1286,8 +1286,9 @@ CX_V3 static inline __attribute__((always_inline)) void cx_col_long_avx2_impl(
 CX_COL_LONG_ENTRY(cx_col_long_avx2, CX_V3, float)
 
 /* F. float64 on AVX2+FMA, 4 lanes.  exp: x = n ln2 + r (fdlibm's two-part ln2), exp(r) by its
-   Taylor polynomial to r^13 (truncation 4e-18 relative on |r| <= ln2/2), 2^n in two steps so
-   subnormal results are right; below -745.2 (and -inf) 0, nan kept.  Argument d <= 0 or nan
+   Taylor polynomial to r^13 (truncation 4e-18 relative on |r| <= ln2/2) summed as
+   1 + (r + r^2 (...)), one rounding near 1: within 0.98 ulp on [-700, -37.5] (2e6 values; 1.24
+   with (1 + r) rounded first), 2^n in two steps so subnormal results are right; below -745.2 (and -inf) 0, nan kept.  Argument d <= 0 or nan
    (or up to 710, where 2^n's two halves are still normal: above 709.78 the product is inf). */
 /* The float64 exp of arguments <= 0 (or nan), for W-bit vectors (NAME: cx_exp4_nonpos, 256;
    cx_exp8_nonpos_pd, 512 (G)): one sequence of operations, the same bits on either path;
@@ -1312,7 +1313,8 @@ ATTR static inline __m##W##d NAME##_parts(__m##W##d d, __m##W##d *np) {         
     p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 24.0));                                \
     p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(1.0 / 6.0));                                 \
     p = _mm##W##_fmadd_pd(p, r, _mm##W##_set1_pd(0.5));                                       \
-    p = _mm##W##_fmadd_pd(_mm##W##_mul_pd(p, r), r, _mm##W##_add_pd(r, _mm##W##_set1_pd(1.0))); \
+    /* 1 + (r + r^2 p): the small part rounded first, then one rounding near 1 */               \
+    p = _mm##W##_add_pd(_mm##W##_set1_pd(1.0), _mm##W##_fmadd_pd(_mm##W##_mul_pd(p, r), r, r)); \
     *np = n;                                                                                   \
     return p;                                                                                  \
 }                                                                                              \
