@@ -240,7 +240,7 @@ def sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
     <= 0.91 ulp on AVX2 and AVX-512, <= 1.03 ulp portable, that keeps subnormals, so ``sigmoid(-100) =
     3.8e-44`` where torch's float32 flushes to 0).  Every element goes through the same vector
     code wherever it sits (strided spans are gathered).  Accuracy: <= 2.5 ulp for float32
-    (tested on 1e7 values), <= 4 ulp for float64 (3.0 measured).
+    (tested on 1e7 values), <= 2.5 ulp for float64 (2.32 measured; portable, libm: 2.36).
 
     Examples
     --------
@@ -259,9 +259,9 @@ def log_sigmoid(x: ArrayLike, *, out: FloatArray | None = None) -> FloatArray:
     Notes
     -----
     Evaluated as :func:`sigmoid` is (vector lanes of the input dtype; float32: the polynomial exp
-    and Cephes' log1p polynomial).  Accuracy: <= 3 ulp for float32 (tested on 1e7 values), <= 2.5
+    and Cephes' log1p polynomial).  Accuracy: <= 3 ulp for float32 (tested on 1e7 values), <= 2
     ulp for float64 (tested on 2e6 values; AVX2 and AVX-512 take log1p from a division-free
-    table-driven log within 0.52 ulp: 2.2 measured).
+    table-driven log within 0.52 ulp and exp within 0.98 ulp: 1.45 measured; portable, libm: 1.51).
 
     Examples
     --------
