@@ -30,7 +30,7 @@ E. Probability targets (row arithmetic for every C): ``row = sum_c w_c q_c lp_c`
 from cython.parallel cimport prange, threadid
 from cython cimport floating
 import numpy as np
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport INFINITY, NAN, copysign, exp, expm1, fabs, log1p
 from libc.stdlib cimport malloc, free
 cimport numpy as cnp
@@ -241,46 +241,57 @@ cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* 
     # One tile of nll (class_index_rows with logits False): one element per row, the gradient
     # -w[y] at the target only; rows walked as tile_at walks them, the sums in row order.  A
     # function of its own: none of the cross-entropy tile's buffers on its stack.
-    cdef Py_ssize_t nbad = 0, off, c, n = g.n, r0, o, i
+    cdef Py_ssize_t nbad = 0, off, c, n = g.n, r0, o, i, inner = g.inner
     cdef floating* gp = <floating*>grad.p
-    cdef double ls = 0.0, ws = 0.0, lv
+    cdef const floating* xp = <const floating*>x.p
+    cdef const int64_t* tp = <const int64_t*>tgt.p
+    cdef double* lp = <double*>loss.p
+    # every operand's pointer and strides in locals: nothing the loop stores can change them, so
+    # the compiler keeps them in registers and takes the loop-invariant tests (weights, loss,
+    # gradient, ignore_index) out of the loop
+    cdef Py_ssize_t xs0 = x.s0, xs1 = x.s1, xs2 = x.s2, ts0 = tgt.s0, ts2 = tgt.s2
+    cdef Py_ssize_t ls0 = loss.s0, ls2 = loss.s2, gs0 = grad.s0, gs1 = grad.s1, gs2 = grad.s2
+    cdef bint has_ignore = op.has_ignore
+    cdef int64_t ignore = op.ignore
+    cdef double ls = 0.0, ws = 0.0, lv, wy
     cdef int64_t yj
     cdef bint hit
     cdef int j
     r0 = t * g.height
-    o = r0 // g.inner
-    i = r0 - o * g.inner
+    o = r0 // inner
+    i = r0 - o * inner
     cdef int nr = <int>min(<Py_ssize_t>g.height, g.nrows - r0)
     # the target elements of this tile and the next requested first: one miss per row, overlapped
     _nll_prefetch(x, tgt, g, r0, min(2 * <Py_ssize_t>g.height, g.nrows - r0), <floating*>NULL)
     for j in range(nr):  # row (o, i), as tile_at
         if j:
             i += 1
-            if i == g.inner:
+            if i == inner:
                 i = 0
                 o += 1
-        yj = (<const int64_t*>tgt.p)[o * tgt.s0 + i * tgt.s2]
+        yj = tp[o * ts0 + i * ts2]
         hit = False
-        if op.has_ignore and yj == op.ignore:
+        if has_ignore and yj == ignore:
             lv = 0.0
-        elif yj < 0 or yj >= n:
+        elif <uint64_t>yj >= <uint64_t>n:  # yj < 0 or yj >= n
             lv = NAN
             nbad += 1
         else:
             hit = True
-            lv = -(_wc(w, yj) * <double>(<const floating*>x.p)[o * x.s0 + i * x.s2 + yj * x.s1])
-            ws += _wc(w, yj)
+            wy = _wc(w, yj)
+            lv = -(wy * <double>xp[o * xs0 + i * xs2 + yj * xs1])
+            ws += wy
         ls += lv
-        if loss.p != NULL:
-            (<double*>loss.p)[o * loss.s0 + i * loss.s2] = lv
+        if lp != NULL:
+            lp[o * ls0 + i * ls2] = lv
         if gp != NULL:
-            off = o * grad.s0 + i * grad.s2
+            off = o * gs0 + i * gs2
             for c in range(n):
-                gp[off + c * grad.s1] = 0.0
+                gp[off + c * gs1] = 0.0
             if hit:
                 lv = op.scale * (<const double*>rsc.p)[o * rsc.s0 + i * rsc.s2] \
                     if rsc.p != NULL else op.scale
-                gp[off + yj * grad.s1] = <floating>(-lv * _wc(w, yj))
+                gp[off + yj * gs1] = <floating>(-lv * _wc(w, yj))
     sums[0] = ls
     sums[1] = ws
     return nbad
