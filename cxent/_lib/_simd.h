@@ -35,8 +35,10 @@
  * H. Stored exps (softmax, the gradients): d = x - m is rounded before the exp, an error of up to
  *    |d| 2^-24 relative in exp(d) (float64: 2^-53).  Since m >= x, min(x, -m) + max(x, -m) is a
  *    Fast2Sum (the first has the larger magnitude), so lo = max - (d - min) is d's rounding error
- *    exactly, and the stored value is e (1 + lo), one FMA on the exp e (the *_st functions).  The row sums keep the plain exp (no extra work in the sum-only passes, and a
- *    stored sum is the unstored one bit for bit).  float32 softmax at 4096 x 1000: 17.9 -> 3.0 ulp.
+ *    exactly, and the stored value is e (1 + lo), one FMA on the exp e (the *_st functions;
+ *    CX_DIFF_ERR for the scalar ones).  The row sums keep the plain exp (no extra work in the
+ *    sum-only passes, and a stored sum is the unstored one bit for bit).  float32 softmax at
+ *    4096 x 1000: 17.9 -> 3.0 ulp.
  */
 #ifndef CXENT_SIMD_H
 #define CXENT_SIMD_H
@@ -48,6 +50,9 @@
 #include <Python.h>
 
 #define CX_BLOCK 128
+/* H: the rounding error of d = v + nm (nm = -m, m >= v), exactly: Fast2Sum of min(v, nm) (the
+   larger magnitude) and max(v, nm) */
+#define CX_DIFF_ERR(v, nm, d) (((v) < (nm) ? (nm) : (v)) - ((d) - ((v) < (nm) ? (v) : (nm))))
 #define CX_COL_BLOCK 8 /* the short rows' sums: float blocks of 8 classes, added in double */
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -104,10 +109,9 @@ ATTR static inline float cx_expf_##SUFFIX(float x) {                            
 }                                                                                            \
 ATTR static inline float cx_expf_st_##SUFFIX(float v, float m, float e) {                    \
     /* H: the stored exp(v - m) for v <= m (or nan) from e = cx_expf(v - m): e (1 + lo), lo    \
-       d = v - m's rounding error (Fast2Sum: of the terms v and -m, min has the larger         \
-       magnitude as m >= v) */                                                               \
-    float nm = -m, d = v + nm, t = (v < nm ? nm : v) - (d - (v < nm ? v : nm));              \
-    return d < -103.972084045410f ? 0.0f : FMA(e, t, e); /* nan: e is nan */                 \
+       d = v - m's rounding error (CX_DIFF_ERR) */                                           \
+    float nm = -m, d = v + nm;                                                               \
+    return d < -103.972084045410f ? 0.0f : FMA(e, CX_DIFF_ERR(v, nm, d), e); /* nan: e nan */ \
 }                                                                                            \
 ATTR static inline float cx_expf_nonpos_##SUFFIX(float d) {                                 \
     const float lo = -87.3365478515625f; /* log(FLT_MIN) */                                  \
@@ -453,9 +457,9 @@ static Py_ssize_t cx_argmax_s_d(const double *x, Py_ssize_t s, Py_ssize_t n) {
 static Py_ssize_t cx_argmax_d_portable(const double *x, Py_ssize_t n) { return cx_argmax_s_d(x, 1, n); }
 static inline double cx_exp_st_d(double v, double m, double e) {
     /* H: the stored exp(v - m) (v <= m) from e = exp(v - m): e (1 + lo), lo d = v - m's rounding
-       error (Fast2Sum, as cx_expf_st) */
-    double nm = -m, d = v + nm, t = (v < nm ? nm : v) - (d - (v < nm ? v : nm));
-    return e == 0.0 ? e : e + e * t; /* t is nan at v = -inf */
+       error (CX_DIFF_ERR) */
+    double nm = -m, d = v + nm;
+    return e == 0.0 ? e : e + e * CX_DIFF_ERR(v, nm, d); /* the error is nan at v = -inf */
 }
 static double cx_rowsum_d_portable(const double *x, Py_ssize_t s, Py_ssize_t n, double m,
                                    Py_ssize_t am, double *y, Py_ssize_t ys) {
@@ -565,7 +569,8 @@ static void cx_col_map_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, 
         for (int j = 0; j < CX_LANES; j++) {
             double v = x[c * cs + j], kw = k ? k[j] * (w ? w[c] : 1.0) : 0.0;
             y[c * ycs + j] = mode == CX_MAP_LOG ? (v - m[j]) - a[j]
-                             : mode == CX_MAP_AFFINE ? a[j] * v - kw : a[j] * cx_exp_st_d(v, m[j], exp(v - m[j])) - kw;
+                             : mode == CX_MAP_AFFINE ? a[j] * v - kw
+                             : a[j] * cx_exp_st_d(v, m[j], exp(v - m[j])) - kw;
         }
 }
 
@@ -844,16 +849,17 @@ ATTR static inline __m##W NAME##_scale2(__m##W p, __m##W t) {                   
     __m##W s2 = _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(_mm##W##_add_epi32(n2, bias), 23)); \
     return _mm##W##_mul_ps(_mm##W##_mul_ps(p, s1), s2);                                       \
 }                                                                                              \
+ATTR static inline __m##W NAME##_scale1(__m##W p, __m##W t) {                                 \
+    /* p 2^n in one step, for 2^n normal: (bits(t) + 127) << 23 = 2^n (the bits of 1.5 * 2^23   \
+       above n shift out) */                                                                   \
+    return _mm##W##_mul_ps(p, _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(                     \
+                                  _mm##W##_add_epi32(_mm##W##_castps_si##W(t),                 \
+                                                     _mm##W##_set1_epi32(127)), 23)));         \
+}                                                                                              \
 ATTR static inline __m##W NAME(__m##W d, int keep_subnormal) {                                \
     const __m##W lo = _mm##W##_set1_ps(keep_subnormal ? -103.972084045410f : -87.3365478515625f); \
-    __m##W t, p = NAME##_poly(d, &t), res;                                                    \
-    if (keep_subnormal) {                                                                      \
-        res = NAME##_scale2(p, t);                                                             \
-    } else { /* (bits(t) + 127) << 23 = 2^n: the bits of 1.5 * 2^23 above n shift out */       \
-        res = _mm##W##_mul_ps(p, _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(                 \
-                                     _mm##W##_add_epi32(_mm##W##_castps_si##W(t),              \
-                                                        _mm##W##_set1_epi32(127)), 23)));      \
-    }                                                                                          \
+    __m##W t, p = NAME##_poly(d, &t);                                                         \
+    __m##W res = keep_subnormal ? NAME##_scale2(p, t) : NAME##_scale1(p, t);                   \
     return ZERO_LT(d, lo, res); /* below range (and -inf): 0 */                               \
 }                                                                                              \
 ATTR static inline __m##W NAME##_st(__m##W x, __m##W m, __m##W *esum) {                       \
@@ -870,8 +876,7 @@ ATTR static inline __m##W NAME##_st(__m##W x, __m##W m, __m##W *esum) {         
         return ZERO_LT(d, _mm##W##_set1_ps(-103.972084045410f), _mm##W##_fmadd_ps(e, lo, e));  \
     }                                                                                          \
     /* else (or nan) one step, the same bits; e (1 + lo): p (1 + lo) 2^n rounded once */       \
-    __m##W e = _mm##W##_mul_ps(p, _mm##W##_castsi##W##_ps(_mm##W##_slli_epi32(                \
-        _mm##W##_add_epi32(_mm##W##_castps_si##W(t), _mm##W##_set1_epi32(127)), 23)));        \
+    __m##W e = NAME##_scale1(p, t);                                                            \
     *esum = e;                                                                                 \
     return _mm##W##_fmadd_ps(e, lo, e);                                                        \
 }
