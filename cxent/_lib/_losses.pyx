@@ -48,6 +48,10 @@ from cxent import _config
 cnp.import_array()
 
 
+cdef enum:
+    NLL_UNIT = 16  # nll tiles per call of _nll_tiles (and per parallel unit)
+
+
 ctypedef struct index_opts:
     bint has_ignore
     int64_t ignore
@@ -178,7 +182,8 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
                       bint use_threads):
     cdef Py_ssize_t per, nt = n_tiles(g), u, nbad = 0
     cdef bint capped = op.cap != 0.0  # every row through the row program (_xent_rows)
-    cdef Py_ssize_t k = (group_of(x, g) if op.logits and op.eps == 0.0 and not capped else 1)
+    cdef Py_ssize_t k = (group_of(x, g) if op.logits and op.eps == 0.0 and not capped else
+                         1 if op.logits else NLL_UNIT)
     cdef Py_ssize_t nu = (nt + k - 1) // k
     cdef void* scp
     cdef int blocks = ((CX_GROUP if k > 1 else 2)
@@ -203,97 +208,123 @@ cdef tuple _index_run(operand x, operand tgt, const floating* w, const index_opt
         if op.logits and not capped:
             pre = split_rows(<const floating*>x.p, x, g, use_threads)
         opp.pre = pre
-        if use_threads and pre == NULL:  # units of k tiles (nll: k = 1, u is the tile)
+        if use_threads and pre == NULL:  # units of k tiles
             for u in prange(nu, schedule="static"):
                 nbad += (_index_unit(x, tgt, w, &opp, loss, grad, rsc, g, u * k, k,
                                      sc + threadid() * per, sums) if op.logits else
-                         _nll_tile(&x, &tgt, w, &opp, &loss, &grad, &rsc, g, u, &sums[2 * u]))
+                         _nll_tiles(&x, &tgt, w, &opp, &loss, &grad, &rsc, g, u * k,
+                                    min(u * k + k, nt), &sums[2 * u * k]))
         else:  # serial: no OpenMP region (it costs about a microsecond)
             for u in range(nu):
                 nbad += (_index_unit(x, tgt, w, &opp, loss, grad, rsc, g, u * k, k, sc, sums)
                          if op.logits else
-                         _nll_tile(&x, &tgt, w, &opp, &loss, &grad, &rsc, g, u, &sums[2 * u]))
+                         _nll_tiles(&x, &tgt, w, &opp, &loss, &grad, &rsc, g, u * k,
+                                    min(u * k + k, nt), &sums[2 * u * k]))
         free(pre)
         total = _pairwise(sums, nt, 2) + 0.0  # + 0.0: the sum starts from +0
         wtotal = _pairwise(sums + 1, nt, 2)
     return nbad, total, wtotal
 
 
-cdef inline void _nll_prefetch(const operand* x, const operand* tgt, const geometry* g,
-                               Py_ssize_t r0, Py_ssize_t nr, floating* kind) noexcept nogil:
-    # rows r0 .. r0 + nr - 1 in tile_at's order: a prefetch of each valid target element
-    cdef Py_ssize_t o = r0 // g.inner, i = r0 - o * g.inner, j
+cdef Py_ssize_t _nll_tiles(const operand* x, const operand* tgt, const floating* w,
+                           const index_opts* op, const operand* loss, const operand* grad,
+                           const operand* rsc, const geometry* g, Py_ssize_t t0, Py_ssize_t t1,
+                           double* sums) noexcept nogil:
+    # Tiles t0 .. t1 - 1 of nll (class_index_rows with logits False): one element per row, the
+    # gradient -w[y] at the target only; rows walked as tile_at walks them, each tile's sums in
+    # row order into sums[2 (t - t0)], [2 (t - t0) + 1].  A function of its own: none of the
+    # cross-entropy tile's buffers on its stack.
+    cdef Py_ssize_t nbad = 0, n = g.n, r0 = t0 * g.height, o, i, o0, i0, inner = g.inner, seg, k
+    cdef Py_ssize_t t
+    cdef const floating* xp = <const floating*>x.p
+    cdef const int64_t* tp = <const int64_t*>tgt.p
+    cdef double* lp = <double*>loss.p
+    cdef const double* rp = <const double*>rsc.p
+    # Operands' pointers and strides in locals (nothing the loop stores can change them).  (N, C)
+    # (inner 1) walks its rows as one run of the inner index, and the loss loop writes only its
+    # sums and lv[]: each row's offsets are sums, not products, and the optional outputs are
+    # written in a second walk; one call takes several tiles (4096 x 10 float32: 20 -> 9 us; the
+    # loop had been bound by its five multiplications and the unused outputs' offsets a row)
+    cdef Py_ssize_t xs0 = x.s0, xs1 = x.s1, xs2 = x.s2, ts0 = tgt.s0, ts2 = tgt.s2
+    cdef Py_ssize_t ls0 = loss.s0, ls2 = loss.s2, gs0 = grad.s0, gs2 = grad.s2, rs0 = rsc.s0
+    cdef Py_ssize_t rs2 = rsc.s2
+    if inner == 1:
+        xs2, ts2, ls2, gs2, rs2, inner = xs0, ts0, ls0, gs0, rs0, g.nrows
+    cdef bint has_ignore = op.has_ignore
+    cdef int64_t ignore = op.ignore
+    cdef double ls, ws, wy
+    cdef double lv[CX_LONG_TILE]
+    cdef int64_t yj
+    cdef int nr, j
+    cdef const floating* xr
+    cdef const int64_t* tr
+    o = r0 // inner if r0 >= inner else 0
+    i = r0 - o * inner
+    for t in range(t0, t1):
+        nr = <int>min(<Py_ssize_t>g.height, g.nrows - t * g.height)
+        o0, i0 = o, i
+        ls = ws = 0.0
+        j = 0
+        while j < nr:  # rows (o, i), (o, i + 1), ... as tile_at; then (o + 1, 0), ...
+            seg = min(inner - i, <Py_ssize_t>(nr - j))
+            xr = xp + o * xs0 + i * xs2
+            tr = tp + o * ts0 + i * ts2
+            for k in range(seg):
+                yj = tr[k * ts2]
+                if has_ignore and yj == ignore:
+                    lv[j + k] = 0.0
+                elif <uint64_t>yj >= <uint64_t>n:  # yj < 0 or yj >= n
+                    lv[j + k] = NAN
+                    nbad += 1
+                else:
+                    wy = _wc(w, yj)
+                    lv[j + k] = -(wy * <double>xr[k * xs2 + yj * xs1])
+                    ws += wy
+                ls += lv[j + k]
+            j += <int>seg
+            i += seg
+            if i == inner:
+                i = 0
+                o += 1
+        sums[2 * (t - t0)] = ls
+        sums[2 * (t - t0) + 1] = ws
+        if lp != NULL or grad.p != NULL:
+            _nll_outputs(lv, nr, o0, i0, inner, tp, ts0, ts2, lp, ls0, ls2,
+                         <floating*>grad.p, gs0, grad.s1, gs2, rp, rs0, rs2, w, op, n)
+    return nbad
+
+
+cdef void _nll_outputs(const double* lv, int nr, Py_ssize_t o, Py_ssize_t i, Py_ssize_t inner,
+                       const int64_t* tp, Py_ssize_t ts0, Py_ssize_t ts2, double* lp,
+                       Py_ssize_t ls0, Py_ssize_t ls2, floating* gp, Py_ssize_t gs0,
+                       Py_ssize_t gs1, Py_ssize_t gs2, const double* rp, Py_ssize_t rs0,
+                       Py_ssize_t rs2, const floating* w, const index_opts* op,
+                       Py_ssize_t n) noexcept nogil:
+    # a tile's optional outputs from (o, i) on: the row losses lv, and the gradient rows (0 but
+    # -scale w[y] at a valid, not ignored target)
+    cdef int j
     cdef int64_t yj
     for j in range(nr):
-        yj = (<const int64_t*>tgt.p)[o * tgt.s0 + i * tgt.s2]
-        if 0 <= yj < g.n:
-            __builtin_prefetch(<const floating*>x.p + o * x.s0 + i * x.s2 + yj * x.s1)
+        yj = tp[o * ts0 + i * ts2]
+        if lp != NULL:
+            lp[o * ls0 + i * ls2] = lv[j]
+        if gp != NULL:
+            _nll_grad_row(gp + o * gs0 + i * gs2, gs1, n, yj, w,
+                          op.scale * rp[o * rs0 + i * rs2] if rp != NULL else op.scale,
+                          <uint64_t>yj < <uint64_t>n and not (op.has_ignore and yj == op.ignore))
         i += 1
-        if i == g.inner:
+        if i == inner:
             i = 0
             o += 1
 
 
-cdef Py_ssize_t _nll_tile(const operand* x, const operand* tgt, const floating* w,
-                          const index_opts* op, const operand* loss, const operand* grad,
-                          const operand* rsc, const geometry* g, Py_ssize_t t,
-                          double* sums) noexcept nogil:
-    # One tile of nll (class_index_rows with logits False): one element per row, the gradient
-    # -w[y] at the target only; rows walked as tile_at walks them, the sums in row order.  A
-    # function of its own: none of the cross-entropy tile's buffers on its stack.
-    cdef Py_ssize_t nbad = 0, off, c, n = g.n, r0, o, i, inner = g.inner
-    cdef floating* gp = <floating*>grad.p
-    cdef const floating* xp = <const floating*>x.p
-    cdef const int64_t* tp = <const int64_t*>tgt.p
-    cdef double* lp = <double*>loss.p
-    # every operand's pointer and strides in locals: nothing the loop stores can change them, so
-    # they are not reloaded after each store (4096 x 10 float32: 18.0 -> 16.2 us)
-    cdef Py_ssize_t xs0 = x.s0, xs1 = x.s1, xs2 = x.s2, ts0 = tgt.s0, ts2 = tgt.s2
-    cdef Py_ssize_t ls0 = loss.s0, ls2 = loss.s2, gs0 = grad.s0, gs1 = grad.s1, gs2 = grad.s2
-    cdef bint has_ignore = op.has_ignore
-    cdef int64_t ignore = op.ignore
-    cdef double ls = 0.0, ws = 0.0, lv, wy
-    cdef int64_t yj
-    cdef bint hit
-    cdef int j
-    r0 = t * g.height
-    o = r0 // inner
-    i = r0 - o * inner
-    cdef int nr = <int>min(<Py_ssize_t>g.height, g.nrows - r0)
-    # the target elements of this tile and the next requested first: one miss per row, overlapped
-    _nll_prefetch(x, tgt, g, r0, min(2 * <Py_ssize_t>g.height, g.nrows - r0), <floating*>NULL)
-    for j in range(nr):  # row (o, i), as tile_at
-        if j:
-            i += 1
-            if i == inner:
-                i = 0
-                o += 1
-        yj = tp[o * ts0 + i * ts2]
-        hit = False
-        if has_ignore and yj == ignore:
-            lv = 0.0
-        elif <uint64_t>yj >= <uint64_t>n:  # yj < 0 or yj >= n
-            lv = NAN
-            nbad += 1
-        else:
-            hit = True
-            wy = _wc(w, yj)
-            lv = -(wy * <double>xp[o * xs0 + i * xs2 + yj * xs1])
-            ws += wy
-        ls += lv
-        if lp != NULL:
-            lp[o * ls0 + i * ls2] = lv
-        if gp != NULL:
-            off = o * gs0 + i * gs2
-            for c in range(n):
-                gp[off + c * gs1] = 0.0
-            if hit:
-                lv = op.scale * (<const double*>rsc.p)[o * rsc.s0 + i * rsc.s2] \
-                    if rsc.p != NULL else op.scale
-                gp[off + yj * gs1] = <floating>(-lv * _wc(w, yj))
-    sums[0] = ls
-    sums[1] = ws
-    return nbad
+cdef inline void _nll_grad_row(floating* gr, Py_ssize_t gs1, Py_ssize_t n, int64_t yj,
+                               const floating* w, double sc, bint hit) noexcept nogil:
+    cdef Py_ssize_t c
+    for c in range(n):
+        gr[c * gs1] = 0.0
+    if hit:
+        gr[yj * gs1] = <floating>(-sc * _wc(w, yj))
 
 
 cdef Py_ssize_t _index_unit(operand x, operand tgt, const floating* w, const index_opts* op,
@@ -611,7 +642,7 @@ def xent_grad_small(input, target, weight, ignore_index, reduction, label_smooth
 
 def nll_grad_small(input, target, weight, ignore_index, reduction):
     """The gate of ``nll_loss_and_grad``'s common small call: ``xent_grad_small``'s conditions and
-    steps with the nll tile program (``_nll_tile``)."""
+    steps with the nll tile program (``_nll_tiles``)."""
     return _xent_gate(input, target, weight, ignore_index, reduction, 0.0, 0.0, False, True)
 
 
@@ -923,10 +954,6 @@ def pairwise_sum(const double[::1] a):
     with nogil:
         s = _pairwise(&a[0], a.shape[0], 1)
     return s
-
-
-cdef extern from *:
-    void __builtin_prefetch(const void* p) noexcept nogil
 
 
 cdef extern from "_omp_shim.h":
