@@ -857,10 +857,12 @@ ATTR static inline __m##W NAME##_scale1(__m##W p, __m##W t) {                   
                                                      _mm##W##_set1_epi32(127)), 23)));         \
 }                                                                                              \
 ATTR static inline __m##W NAME(__m##W d, int keep_subnormal) {                                \
-    const __m##W lo = _mm##W##_set1_ps(keep_subnormal ? -103.972084045410f : -87.3365478515625f); \
+    const __m##W flo = _mm##W##_set1_ps(-87.3365478515625f);                                  \
     __m##W t, p = NAME##_poly(d, &t);                                                         \
-    __m##W res = keep_subnormal ? NAME##_scale2(p, t) : NAME##_scale1(p, t);                   \
-    return ZERO_LT(d, lo, res); /* below range (and -inf): 0 */                               \
+    if (!keep_subnormal) return ZERO_LT(d, flo, NAME##_scale1(p, t)); /* below FLT_MIN: 0 */   \
+    if (CX_ANY##W(CX_CMP##W(d, flo, _CMP_LT_OQ))) /* a lane below FLT_MIN: 2^n in two steps */ \
+        return ZERO_LT(d, _mm##W##_set1_ps(-103.972084045410f), NAME##_scale2(p, t));          \
+    return NAME##_scale1(p, t); /* (or nan) one step, the same bits */                        \
 }                                                                                              \
 ATTR static inline __m##W NAME##_st(__m##W x, __m##W m, __m##W *esum) {                       \
     /* H: the stored exp(x - m) (subnormals kept), exp(d) (1 + lo) with lo d = x - m's rounding \
