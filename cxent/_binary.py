@@ -161,9 +161,12 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
               \log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})
 
     torch's formula, stable for any finite ``x``.  At ``x = +inf, y = 1`` (and ``x = -inf``) the
-    value is nan, as in torch.  float32 runs in float32 vector lanes (the polynomial exp and log1p
-    of :func:`log_sigmoid`, rearranged so that ``x << 0`` does not cancel as torch's float32 does);
-    float64 in double.  The elements are walked in logical (C) order in fixed chunks, each chunk's
+    value is nan, as in torch.  Both dtypes compute ``log1p(exp(-|x|))`` (float32: in float32
+    vector lanes, :func:`log_sigmoid`'s exp and log1p) and rearrange the loss so that ``x << 0``
+    does not cancel as torch's does: ``x < 0``: ``-p_w y x + (1 + (p_w - 1) y) log1p(e)``, else
+    ``(1 - y) x + (1 + (p_w - 1) y) log1p(e)``, times ``w``.  Accuracy of the element losses
+    (``reduction='none'``, normal results): <= 2 ulp for float32 and float64 (tested on 2e6
+    values; float32 1.92 measured).  The elements are walked in logical (C) order in fixed chunks, each chunk's
     sum in double, the chunks added pairwise: the same bits for any memory layout and thread count.
 
     Examples

@@ -88,11 +88,16 @@
     p = FMA(p, r_, CX_EXP_C4);                                                               \
     p = FMA(p, r_, CX_EXP_C3);                                                               \
     p = FMA(p, r_, CX_EXP_C2);                                                               \
-    p = FMA(p * r_, r_, r_) + 1.0f;                                                          \
+    float s_ = FMA(p * r_, r_, r_);                                                          \
+    p = s_ + 1.0f;                                                                           \
+    float plo_ = (1.0f - p) + s_; /* that addition's rounding error (Fast2Sum; unused but   \
+                                     by cx_expf_lo) */                                       \
+    (void)plo_;                                                                              \
     int32_t ni_ = (int32_t)(n_ == n_ ? n_ : 0.0f); /* nan: p is nan, the scale unused */
 
 #define CX_DEFINE_KERNELS(SUFFIX, ATTR, FMA)                                                 \
-ATTR static inline float cx_expf_##SUFFIX(float x) {                                        \
+ATTR static inline float cx_expf_lo_##SUFFIX(float x, float *elo) {                        \
+    /* exp(x), and (elo not NULL) its last rounding's error, scaled alike (0 out of range) */ \
     const float hi = 88.72283935546875f, lo = -103.972084045410f;                            \
     float xc = x > hi ? hi : x; /* nan x stays nan */                                        \
     xc = xc < lo ? lo : xc;                                                                  \
@@ -104,9 +109,11 @@ ATTR static inline float cx_expf_##SUFFIX(float x) {                            
     memcpy(&s1, &b1, 4);                                                                     \
     memcpy(&s2, &b2, 4);                                                                     \
     float res = p * s1 * s2;                                                                 \
+    if (elo) *elo = x < lo || x > hi ? 0.0f : plo_ * s1 * s2;                                 \
     res = x < lo ? 0.0f : res;                                                               \
     return x > hi ? INFINITY : res; /* nan: xc and so p are nan, so res is */                \
 }                                                                                            \
+ATTR static inline float cx_expf_##SUFFIX(float x) { return cx_expf_lo_##SUFFIX(x, NULL); }  \
 ATTR static inline float cx_expf_st_##SUFFIX(float v, float m, float e) {                    \
     /* H: the stored exp(v - m) for v <= m (or nan) from e = cx_expf(v - m): e (1 + lo), lo    \
        d = v - m's rounding error (CX_DIFF_ERR) */                                           \
@@ -219,10 +226,11 @@ ATTR static void cx_affine_##SUFFIX(float *g, Py_ssize_t n, float a, float k, co
         for (Py_ssize_t i = 0; i < n; i++) g[i] = FMA(a, g[i], -k);                          \
     }                                                                                        \
 }                                                                                            \
-ATTR static inline float cx_log1pf_##SUFFIX(float t) {                                      \
-    /* log1p(t) for t in [0, 1] (or nan): Cephes logf of u = 1 + t on its mantissa, then     \
-       the log1p correction log(u) * t / (u - 1) (exact t when u rounds to 1) */             \
-    float u = 1.0f + t;                                                                      \
+ATTR static inline float cx_log1pf_##SUFFIX(float t, float tlo) {                          \
+    /* log1p(t + tlo) for t in [0, 1] (or nan), tlo small: Cephes logf of u = 1 + t on its    \
+       mantissa, c = (t - (u - 1)) + tlo (u's rounding error and tlo) entering as c / u among \
+       its small terms (as CX_LOG1P_PS) */                                                   \
+    float u = 1.0f + t, cu = ((t - (u - 1.0f)) + tlo) / u;                                   \
     int32_t bits;                                                                            \
     memcpy(&bits, &u, 4);                                                                    \
     int32_t e = ((bits >> 23) & 0xff) - 126;                                                 \
@@ -243,10 +251,8 @@ ATTR static inline float cx_log1pf_##SUFFIX(float t) {                          
     p = FMA(p, x, -2.4999993993E-1f);                                                        \
     p = FMA(p, x, 3.3333331174E-1f);                                                         \
     float fe = (float)e;                                                                     \
-    float r = FMA(p * x, z, FMA(-2.12194440e-4f, fe, -0.5f * z));                            \
-    r = FMA(0.693359375f, fe, x + r);                                                        \
-    float um1 = u - 1.0f;                                                                    \
-    return um1 == 0.0f ? t : r * (t / um1);                                                  \
+    float r = FMA(p * x, z, FMA(-2.12194440e-4f, fe, -0.5f * z)) + cu;                       \
+    return FMA(0.693359375f, fe, x + r);                                                     \
 }                                                                                            \
 ATTR static void cx_sigmoid_##SUFFIX(const float *x, Py_ssize_t n, float *y, int log_out) { \
     /* sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below (subnormals kept), e = exp(-|x|); \
@@ -255,8 +261,8 @@ ATTR static void cx_sigmoid_##SUFFIX(const float *x, Py_ssize_t n, float *y, int
         _Pragma("omp simd")                                                                  \
         for (Py_ssize_t i = 0; i < n; i++) {                                                 \
             float v = x[i];                                                                  \
-            float e = cx_expf_##SUFFIX(-fabsf(v));                                           \
-            y[i] = (v < 0.0f ? v : 0.0f) - cx_log1pf_##SUFFIX(e);                            \
+            float elo, e = cx_expf_lo_##SUFFIX(-fabsf(v), &elo);                             \
+            y[i] = (v < 0.0f ? v : 0.0f) - cx_log1pf_##SUFFIX(e, elo);                       \
         }                                                                                    \
     } else {                                                                                 \
         _Pragma("omp simd")                                                                  \
@@ -285,8 +291,8 @@ ATTR static double cx_bce_logits_##SUFFIX(const float *x, const float *y, Py_ssi
            torch's (1 - y) x - lw logsigmoid(x) gives) */                                    \
         _Pragma("omp simd")                                                                  \
         for (Py_ssize_t j = 0; j < m; j++) {                                                 \
-            float a = xb[j], e = cx_expf_##SUFFIX(-fabsf(a));                                \
-            ls[j] = cx_log1pf_##SUFFIX(e);                                                   \
+            float a = xb[j], elo, e = cx_expf_lo_##SUFFIX(-fabsf(a), &elo);                  \
+            ls[j] = cx_log1pf_##SUFFIX(e, elo);                                              \
             gr[j] = (a >= 0.0f ? 1.0f : e) / (1.0f + e); /* sigmoid(x), as cx_sigmoid */     \
         }                                                                                    \
         if (!has_pw) {                                                                       \
@@ -574,9 +580,10 @@ static void cx_col_map_d_portable(const double *x, Py_ssize_t cs, Py_ssize_t n, 
         }
 }
 
-/* BCE-with-logits in double over a span (the float32 kernel's contract): log_sigmoid and sigmoid
-   from the table's sigmoid kernel 256 at a time, then torch's formula element by element, the
-   loss of element i into partial i % 8 (added by cx_sum8; the AVX paths' order). */
+/* BCE-with-logits in double over a span (the float32 kernel's contract): log1p(exp(-|x|)) by libm
+   and sigmoid from the table's sigmoid kernel 256 at a time, then the float32 kernel's
+   rearrangement of torch's formula element by element (x << 0 does not cancel), the loss of
+   element i into partial i % 8 (added by cx_sum8; the AVX paths' order). */
 #define CX_DEFINE_BCE_LOGITS_D(SUFFIX, SIGMOID)                                                \
 static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssize_t n,        \
         const double *w, double wsc, const double *pw, double pwsc, int has_pw, double *out,   \
@@ -584,12 +591,15 @@ static double cx_bce_logits_d_##SUFFIX(const double *x, const double *y, Py_ssiz
     double ls[256], sg[256], a[8] = {0.0};                                                     \
     for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {                                               \
         Py_ssize_t m = n - i0 < 256 ? n - i0 : 256;                                            \
-        SIGMOID(x + i0, m, ls, 1);                                                             \
+        for (Py_ssize_t j = 0; j < m; j++) ls[j] = log1p(exp(-fabs(x[i0 + j]))); /* log1p(e) */ \
         if (g) SIGMOID(x + i0, m, sg, 0);                                                      \
         for (Py_ssize_t j = 0; j < m; j++) {                                                   \
             double xv = x[i0 + j], yv = y[i0 + j];                                             \
             double pv = has_pw ? (pw ? pw[i0 + j] : pwsc) : 1.0, lw = 1.0 + (pv - 1.0) * yv;   \
-            double v = has_pw ? (1.0 - yv) * xv - lw * ls[j] : (1.0 - yv) * xv - ls[j];        \
+            /* the float32 kernel's rearrangement (no cancellation for x << 0) */              \
+            double lv = has_pw ? lw * ls[j] : ls[j], py = has_pw ? pv * yv : yv;               \
+            double v = (xv < 0.0 ? -py * xv : (1.0 - yv) * xv) + lv;                           \
+            v = xv == -INFINITY ? NAN : v;                                                     \
             double wv = w ? w[i0 + j] : wsc;                                                   \
             v = v * wv;                                                                        \
             if (g) {                                                                           \
@@ -820,8 +830,9 @@ CX_DEFINE_KERNELS(avx2_fma, CX_V3 __attribute__((unused)), CX_FMA_HW)
    of operations for W-bit vectors (NAME: cx_exp8_nonpos, 256; cx_exp16_nonpos, 512 (G)), so an
    element's exp has the same bits on either path; ZERO_LT(d, lo, v) is v with 0 where d < lo. */
 #define CX_EXP_NONPOS_PS(NAME, W, ATTR, ZERO_LT)                                               \
-ATTR static inline __m##W NAME##_poly(__m##W d, __m##W *tp) {                                  \
-    /* exp(r) for d = n ln2 + r, and t, whose low bits hold n */                               \
+ATTR static inline __m##W NAME##_poly(__m##W d, __m##W *tp, __m##W *plo) {                     \
+    /* exp(r) for d = n ln2 + r, and t, whose low bits hold n; plo (if not NULL): the last      \
+       step's rounding error (1 - p exact: p in [0.7, 1.42]) */                                \
     const __m##W magic = _mm##W##_set1_ps(12582912.0f); /* 1.5 * 2^23: t's low bits hold n */ \
     /* no clamp: below lo (and -inf) the garbage is masked to 0 at the end */                  \
     __m##W t = _mm##W##_fmadd_ps(d, _mm##W##_set1_ps(1.44269504088896341f), magic);           \
@@ -837,7 +848,9 @@ ATTR static inline __m##W NAME##_poly(__m##W d, __m##W *tp) {                   
                                  c23);                                                         \
     p = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.0f));                                      \
     *tp = t;                                                                                   \
-    return _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.0f));                                   \
+    __m##W q = _mm##W##_fmadd_ps(p, r, _mm##W##_set1_ps(1.0f));                               \
+    if (plo) *plo = _mm##W##_fmadd_ps(p, r, _mm##W##_sub_ps(_mm##W##_set1_ps(1.0f), q));       \
+    return q;                                                                                  \
 }                                                                                              \
 ATTR static inline __m##W NAME##_scale2(__m##W p, __m##W t) {                                 \
     /* p 2^n in two steps, so results below FLT_MIN round correctly */                         \
@@ -856,19 +869,31 @@ ATTR static inline __m##W NAME##_scale1(__m##W p, __m##W t) {                   
                                   _mm##W##_add_epi32(_mm##W##_castps_si##W(t),                 \
                                                      _mm##W##_set1_epi32(127)), 23)));         \
 }                                                                                              \
-ATTR static inline __m##W NAME(__m##W d, int keep_subnormal) {                                \
+ATTR static inline __m##W NAME##_lo(__m##W d, int keep_subnormal, __m##W *lo) {              \
+    /* NAME(d, keep_subnormal), and (lo not NULL) its last rounding's error, scaled alike (0    \
+       where the result is 0; below FLT_MIN it underflows) */                                 \
     const __m##W flo = _mm##W##_set1_ps(-87.3365478515625f);                                  \
-    __m##W t, p = NAME##_poly(d, &t);                                                         \
-    if (!keep_subnormal) return ZERO_LT(d, flo, NAME##_scale1(p, t)); /* below FLT_MIN: 0 */   \
-    if (CX_ANY##W(CX_CMP##W(d, flo, _CMP_LT_OQ))) /* a lane below FLT_MIN: 2^n in two steps */ \
-        return ZERO_LT(d, _mm##W##_set1_ps(-103.972084045410f), NAME##_scale2(p, t));          \
+    __m##W t, plo, p = NAME##_poly(d, &t, lo ? &plo : NULL);                                  \
+    if (!keep_subnormal) {                                                                     \
+        if (lo) *lo = ZERO_LT(d, flo, NAME##_scale1(plo, t));                                  \
+        return ZERO_LT(d, flo, NAME##_scale1(p, t)); /* below FLT_MIN: 0 */                    \
+    }                                                                                          \
+    if (CX_ANY##W(CX_CMP##W(d, flo, _CMP_LT_OQ))) { /* a lane below FLT_MIN: 2^n in two steps */ \
+        const __m##W dlo = _mm##W##_set1_ps(-103.972084045410f);                              \
+        if (lo) *lo = ZERO_LT(d, dlo, NAME##_scale2(plo, t));                                  \
+        return ZERO_LT(d, dlo, NAME##_scale2(p, t));                                           \
+    }                                                                                          \
+    if (lo) *lo = NAME##_scale1(plo, t);                                                       \
     return NAME##_scale1(p, t); /* (or nan) one step, the same bits */                        \
+}                                                                                              \
+ATTR static inline __m##W NAME(__m##W d, int keep_subnormal) {                                \
+    return NAME##_lo(d, keep_subnormal, NULL);                                                 \
 }                                                                                              \
 ATTR static inline __m##W NAME##_st(__m##W x, __m##W m, __m##W *esum) {                       \
     /* H: the stored exp(x - m) (subnormals kept), exp(d) (1 + lo) with lo d = x - m's rounding \
        error; *esum = NAME(d, 0)'s term of the row sum (the same bits as without the store) */  \
     const __m##W nm = _mm##W##_xor_ps(m, _mm##W##_set1_ps(-0.0f));                            \
-    __m##W d = _mm##W##_add_ps(x, nm), t, p = NAME##_poly(d, &t);                             \
+    __m##W d = _mm##W##_add_ps(x, nm), t, p = NAME##_poly(d, &t, NULL);                       \
     __m##W lo = _mm##W##_sub_ps(_mm##W##_max_ps(x, nm),                                       \
                                 _mm##W##_sub_ps(d, _mm##W##_min_ps(x, nm)));                  \
     const __m##W flo = _mm##W##_set1_ps(-87.3365478515625f);                                  \
@@ -1795,7 +1820,7 @@ CX_COL_LONG_D(cx_col_long_d_avx2, 256, CX_V3, cx_exp4_nonpos, CX_SKIP_EQ256D)
 
 /* BCE-with-logits in double (bce_logits, float64; cx_bce_logits_d_portable's contract and sum
    order: element i into partial i % 8), W / 64 lanes at a time: one exp per element serves
-   log_sigmoid (as CX_SIGMOID_PD's) and sigmoid; each product rounded on its own (CX_OPAQUE_V).
+   log1p(exp(-|x|)) and sigmoid; each product rounded on its own (CX_OPAQUE_V).
    The tail on padded copies (x = y = w = 0, pos_weight 1: a +0 loss).
    NAME: cx_bce_logits_d_{avx2,avx512}; EXP / LOG1P: that width's. */
 #define CX_BCE_LOGITS_PD(NAME, W, ATTR, EXP, LOG1P)                                            \
@@ -1808,18 +1833,27 @@ ATTR static inline void NAME##_block(const double *x, const double *y, const dou
         __m##W##d wv = w ? _mm##W##_loadu_pd(w + h) : _mm##W##_set1_pd(wsc);                   \
         __m##W##d pv = one, lw = one;                                                          \
         __m##W##d e = EXP(_mm##W##_or_pd(xv, _mm##W##_set1_pd(-0.0))); /* exp(-|x|) */        \
-        __m##W##d ls = _mm##W##_sub_pd(_mm##W##_min_pd(xv, zero), LOG1P(e));                   \
-        __m##W##d a = _mm##W##_mul_pd(_mm##W##_sub_pd(one, yv), xv), b = ls;                   \
-        CX_OPAQUE_V(a);                                                                        \
+        __m##W##d ls = LOG1P(e), py = yv; /* log1p(e); pw y */                                 \
         if (has_pw) { /* lw = 1 + (pw - 1) y */                                                \
             pv = pw ? _mm##W##_loadu_pd(pw + h) : _mm##W##_set1_pd(pwsc);                      \
             __m##W##d q = _mm##W##_mul_pd(_mm##W##_sub_pd(pv, one), yv);                       \
             CX_OPAQUE_V(q);                                                                    \
             lw = _mm##W##_add_pd(one, q);                                                      \
-            b = _mm##W##_mul_pd(lw, ls);                                                       \
-            CX_OPAQUE_V(b);                                                                    \
+            py = _mm##W##_mul_pd(pv, yv);                                                      \
+            ls = _mm##W##_mul_pd(lw, ls);                                                      \
+            CX_OPAQUE_V(py);                                                                   \
+            CX_OPAQUE_V(ls);                                                                   \
         }                                                                                      \
-        __m##W##d v = _mm##W##_mul_pd(_mm##W##_sub_pd(a, b), wv);                              \
+        /* as the float32 kernel, without torch's cancellation for x << 0:  x < 0: -pw y x +   \
+           lw log1p(e),  x >= 0: (1 - y) x + lw log1p(e);  x = -inf: nan */                    \
+        __m##W##d a = _mm##W##_mul_pd(CX_SELD##W(CX_CMPD##W(xv, zero, _CMP_LT_OQ),            \
+                                                 _mm##W##_sub_pd(one, yv),                     \
+                                                 _mm##W##_sub_pd(zero, py)), xv);              \
+        CX_OPAQUE_V(a);                                                                        \
+        __m##W##d v = _mm##W##_add_pd(a, ls);                                                  \
+        v = CX_SELD##W(CX_CMPD##W(xv, _mm##W##_set1_pd(-INFINITY), _CMP_EQ_OQ), v,            \
+                       _mm##W##_set1_pd(NAN));                                                 \
+        v = _mm##W##_mul_pd(v, wv);                                                            \
         CX_OPAQUE_V(v);                                                                        \
         if (g) { /* w [lw sigmoid(x) - pw y] times gsc (and gout); y = inf: -inf */             \
             __m##W##d gs = _mm##W##_set1_pd(gsc);                                              \
@@ -2005,12 +2039,16 @@ CX_V3 static void cx_cols_uncopy_##SUFFIX(const T *buf, Py_ssize_t n, int lanes,
 CX_DEFINE_COLS_UNCOPY_AVX2(float, f_avx2, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_stream_ps, 8)
 CX_DEFINE_COLS_UNCOPY_AVX2(double, d_avx2, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_stream_pd, 4)
 
-/* cx_log1pf, W / 32 wide (NAME: cx_log1p8_ps / cx_log1p16_ps): log1p(t) for t in [0, 1] (or
-   nan) */
+/* cx_log1pf, W / 32 wide (NAME: cx_log1p8_ps / cx_log1p16_ps): log1p(t + tlo) for t in [0, 1]
+   (or nan) and a small tlo (the exp's rounding error, CX_EXP_NONPOS_PS's _lo): u = 1 + t, and
+   c = (t - (u - 1)) + tlo, u's rounding error and tlo, enters as c / u among Cephes' small terms
+   before the last rounding (log(u + c) = log u + c / u to c^2) */
 #define CX_LOG1P_PS(NAME, W, ATTR)                                                             \
-ATTR static inline __m##W NAME(__m##W t) {                                                    \
+ATTR static inline __m##W NAME(__m##W t, __m##W tlo) {                                        \
     const __m##W one = _mm##W##_set1_ps(1.0f);                                                \
     __m##W u = _mm##W##_add_ps(one, t);                                                       \
+    __m##W cu = _mm##W##_div_ps(_mm##W##_add_ps(_mm##W##_sub_ps(t, _mm##W##_sub_ps(u, one)), tlo), \
+                                u);                                                            \
     __m##W##i bits = _mm##W##_castps_si##W(u);                                                \
     __m##W##i e = _mm##W##_sub_epi32(_mm##W##_and_si##W(_mm##W##_srli_epi32(bits, 23),        \
                                                        _mm##W##_set1_epi32(0xff)),            \
@@ -2036,10 +2074,8 @@ ATTR static inline __m##W NAME(__m##W t) {                                      
     __m##W r = _mm##W##_fmadd_ps(_mm##W##_mul_ps(p, x), z,                                    \
                                  _mm##W##_fmadd_ps(_mm##W##_set1_ps(-2.12194440e-4f), fe,     \
                                                    _mm##W##_mul_ps(_mm##W##_set1_ps(-0.5f), z))); \
-    r = _mm##W##_fmadd_ps(_mm##W##_set1_ps(0.693359375f), fe, _mm##W##_add_ps(x, r));         \
-    __m##W um1 = _mm##W##_sub_ps(u, one);                                                     \
-    __m##W res = _mm##W##_mul_ps(r, _mm##W##_div_ps(t, um1));                                 \
-    return CX_SEL##W(CX_CMP##W(um1, _mm##W##_setzero_ps(), _CMP_EQ_OQ), res, t);              \
+    r = _mm##W##_add_ps(r, cu);                                                               \
+    return _mm##W##_fmadd_ps(_mm##W##_set1_ps(0.693359375f), fe, _mm##W##_add_ps(x, r));     \
 }
 CX_LOG1P_PS(cx_log1p8_ps, 256, CX_V3)
 
@@ -2049,8 +2085,12 @@ CX_LOG1P_PS(cx_log1p8_ps, 256, CX_V3)
 #define CX_SIGMOID_PS(NAME, W, ATTR, EXP, LOG1P)                                               \
 ATTR static inline __m##W NAME(__m##W v, int log_out) {                                       \
     const __m##W one = _mm##W##_set1_ps(1.0f), zero = _mm##W##_setzero_ps();                  \
-    __m##W e = EXP(_mm##W##_or_ps(v, _mm##W##_set1_ps(-0.0f)), 1);                            \
-    if (log_out) return _mm##W##_sub_ps(_mm##W##_min_ps(v, zero), LOG1P(e));                  \
+    const __m##W d = _mm##W##_or_ps(v, _mm##W##_set1_ps(-0.0f)); /* -|v| */                   \
+    if (log_out) { /* log1p(e) with the exp's last rounding error */                           \
+        __m##W elo, e = EXP##_lo(d, 1, &elo);                                                  \
+        return _mm##W##_sub_ps(_mm##W##_min_ps(v, zero), LOG1P(e, elo));                      \
+    }                                                                                          \
+    __m##W e = EXP(d, 1);                                                                      \
     return _mm##W##_div_ps(CX_SEL##W(CX_CMP##W(v, zero, _CMP_GE_OQ), e, one),                 \
                            _mm##W##_add_ps(one, e)); /* one rounded division */               \
 }
@@ -2088,8 +2128,8 @@ ATTR static double NAME(const float *x, const float *y, Py_ssize_t n, const floa
             CX_MASK##W mask = CX_TAIL##W(stop - i);                                            \
             int full = stop - i >= W / 32;                                                     \
             __m##W a = CX_LDW(W, x + i), yv = CX_LDW(W, y + i);                                \
-            __m##W e = EXP(_mm##W##_or_ps(a, _mm##W##_set1_ps(-0.0f)), 1);                     \
-            __m##W ls = LOG1P(e);                                                              \
+            __m##W elo, e = EXP##_lo(_mm##W##_or_ps(a, _mm##W##_set1_ps(-0.0f)), 1, &elo);     \
+            __m##W ls = LOG1P(e, elo);                                                         \
             CX_COND##W neg = CX_CMP##W(a, zero, _CMP_LT_OQ);                                   \
             __m##W pv = has_pw ? (pw ? CX_LDW(W, pw + i) : vpwsc) : one;                       \
             __m##W py = _mm##W##_mul_ps(pv, yv); /* pw y (y without pos_weight) */             \
