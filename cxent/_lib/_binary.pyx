@@ -11,9 +11,10 @@ B. The walk is over the logical flat index k = row * cols + col, whatever the la
    other is gathered into stack buffers first (and its outputs scattered after).  Every element
    and every span sum goes through the same vectorised kernels either way, and Python adds the
    partials in a fixed order: results are bitwise identical for any layout and thread count.
-C. Numerics: BCE's two logs in double, each clamped at -100 before multiplying, so 0 * (-inf)
-   never occurs (torch's BCELoss), the whole span in the table's ``bce_probs`` (``_simd.h``:
-   vectorised, the sum in eight partials by element index); BCE-with-logits is torch's
+C. Numerics: BCE's two logs, each clamped at -100 before multiplying, so 0 * (-inf) never occurs
+   (torch's BCELoss), the whole span in the table's ``bce_probs`` (``_simd.h``: vectorised, the sum
+   in eight partials by element index; float32 on AVX2 and AVX-512 in float pairs, note I, else
+   in double); BCE-with-logits is torch's
    ``(1 - y) x - (1 + (pw - 1) y) logsigmoid(x)`` (float32: evaluated in float32 lanes, rearranged
    to avoid torch's cancellation for x << 0, ``_simd.h``; float64: in double).
 D. Gradients (torch-semantics section 5), written in the same sweep, times ``scale`` (and ``gout``):
