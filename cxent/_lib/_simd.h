@@ -1545,7 +1545,7 @@ ATTR static inline void NAME##_block(const double *p, const double *y, const dou
     const __m##W##d lim = _mm##W##_set1_pd(-100.0);                                             \
     for (int h = 0; h < 8; h += W / 64) {                                                       \
         __m##W##d pv = _mm##W##_loadu_pd(p + h), yv = _mm##W##_loadu_pd(y + h);                 \
-        __m##W##d wv = w ? _mm##W##_loadu_pd(w + h) : _mm##W##_set1_pd((double)wsc);            \
+        __m##W##d wv = w ? _mm##W##_loadu_pd(w + h) : _mm##W##_set1_pd(wsc);                    \
         okp[h / (W / 64)] = CX_ANDC##W(okp[h / (W / 64)], CX_CMPD##W(pv, zero, _CMP_GE_OQ),     \
                                        CX_CMPD##W(pv, one, _CMP_LE_OQ));                        \
         oky[h / (W / 64)] = CX_ANDC##W(oky[h / (W / 64)], CX_CMPD##W(yv, zero, _CMP_GE_OQ),     \
@@ -1584,10 +1584,10 @@ ATTR static double NAME(const double *p, const double *y, Py_ssize_t n, const do
         double pb[8], yb[8], wb[8], ub[8], ob[8], gb[8];                                        \
         int r = (int)(n - i);                                                                   \
         for (int k = 0; k < 8; k++) {                                                           \
-            pb[k] = k < r ? p[i + k] : (double)0.5;                                             \
-            yb[k] = k < r ? y[i + k] : (double)0.5;                                             \
-            wb[k] = k < r ? (w ? w[i + k] : wsc) : (double)0;                                   \
-            ub[k] = k < r && gout ? gout[i + k] : (double)1;                                    \
+            pb[k] = k < r ? p[i + k] : 0.5;                                                     \
+            yb[k] = k < r ? y[i + k] : 0.5;                                                     \
+            wb[k] = k < r ? (w ? w[i + k] : wsc) : 0.0;                                         \
+            ub[k] = k < r && gout ? gout[i + k] : 1.0;                                          \
         }                                                                                       \
         NAME##_block(pb, yb, wb, wsc, gout ? ub : NULL, gsc, ob, gb, acc, okp, oky);            \
         if (out) memcpy(out + i, ob, (size_t)r * sizeof(double));                               \
@@ -1749,7 +1749,7 @@ CX_V3 static double cx_bce_probs_f_avx2(const float *p, const float *y, Py_ssize
     __m256i rp = _mm256_setzero_si256(), ry = rp, all = _mm256_set1_epi32(-1);
     double a8[8];
     Py_ssize_t i = 0;
-    if (g) /* the loop without the gradient on its own (the compiler keeps one body otherwise) */
+    if (g) /* the loops with and without the gradient apart, each with its own registers */
         for (; i + 8 <= n; i += 8)
             cx_bce_f_block(p + i, y + i, w ? w + i : NULL, wsc, gout ? gout + i : NULL, gsc,
                            out ? out + i : NULL, g + i, 1, all, acc, &rp, &ry);
